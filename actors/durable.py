@@ -1,0 +1,434 @@
+"""The Durable-Object kernel: many durable objects per Ray actor, Cloudflare's guarantees.
+
+A *namespace* is a kind of durable object (tenant shard, rate limit, ...) spread over a fixed
+number of *host* actors. A key's host is `stable_hash(key) % hosts`, unless the caller names one
+(a directory entry, for moves). Guarantees, as on Cloudflare:
+
+- one live instance per key: a host activates an object once, under a per-key activation lock,
+  and a key is only ever routed to one host;
+- calls to one object run one at a time (the input gate); objects on one host run independently.
+  A method marked `@unlocked` opts out and orders its own work (the tenant shard's group commit);
+- durable storage per object (`self.storage`) in the namespace's SQLite file, fsynced on write,
+  so it survives a restart of the host or of the whole cluster;
+- alarms: `set_alarm(when)` is persisted with the object's storage and delivered at least once —
+  the row is removed only after `alarm()` returned — also after a restart, by the owning host;
+- idle objects are evicted (`on_evict`) and re-activated from storage on the next call;
+- hosts are named, detached Ray actors with `max_restarts=-1`; a call whose host died mid-call is
+  not retried (it may have run) and fails with SERVICE_UNAVAILABLE; a call that never reached a
+  host is retried. Writes that were answered were committed before the answer.
+
+The clock is injected (`clock`) and `Host.tick(now)` runs alarms and eviction, so both are tested
+without sleeping; `LocalNamespace` runs the same hosts in-process for unit tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import sqlite3
+import threading
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from storage.errors import ApiError, Code
+
+log = logging.getLogger(__name__)
+
+RAY_NAMESPACE = "raybase"
+ALARM_POLL_S = 0.25  # how often a host looks for due alarms and idle objects
+CALL_ATTEMPTS = 4  # tries for a call that could not reach its host (restart in progress)
+
+KV_SCHEMA = """
+CREATE TABLE IF NOT EXISTS kv (object_key TEXT, k TEXT, v BLOB, PRIMARY KEY (object_key, k));
+CREATE TABLE IF NOT EXISTS alarms (object_key TEXT PRIMARY KEY, host INTEGER, at REAL);
+"""
+
+
+def stable_hash(key: str) -> int:
+    return zlib.crc32(key.encode())
+
+
+def unlocked(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a durable-object method that bypasses the input gate and orders its own work."""
+    fn._rb_unlocked = True  # type: ignore[attr-defined]
+    return fn
+
+
+class KvFile:
+    """The namespace's durable storage: one SQLite file shared by its hosts (WAL, full fsync)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn.executescript(KV_SCHEMA)
+        self._lock = threading.Lock()
+
+    def _exec(self, sql: str, params: tuple = (), write: bool = False) -> list[tuple]:
+        with self._lock:
+            rows = self._conn.execute(sql, params).fetchall()
+            if write:
+                self._conn.commit()
+            return rows
+
+    def get(self, okey: str, k: str) -> bytes | None:
+        rows = self._exec("SELECT v FROM kv WHERE object_key=? AND k=?", (okey, k))
+        return rows[0][0] if rows else None
+
+    def put(self, okey: str, k: str, v: bytes) -> None:
+        self._exec("INSERT OR REPLACE INTO kv VALUES (?,?,?)", (okey, k, v), write=True)
+
+    def delete(self, okey: str, k: str) -> None:
+        self._exec("DELETE FROM kv WHERE object_key=? AND k=?", (okey, k), write=True)
+
+    def keys(self, okey: str) -> list[str]:
+        return [r[0] for r in self._exec("SELECT k FROM kv WHERE object_key=? ORDER BY k", (okey,))]
+
+    def set_alarm(self, okey: str, host: int, at: float) -> None:
+        self._exec("INSERT OR REPLACE INTO alarms VALUES (?,?,?)", (okey, host, at), write=True)
+
+    def get_alarm(self, okey: str) -> float | None:
+        rows = self._exec("SELECT at FROM alarms WHERE object_key=?", (okey,))
+        return rows[0][0] if rows else None
+
+    def clear_alarm(self, okey: str, at: float | None = None) -> None:
+        if at is None:
+            self._exec("DELETE FROM alarms WHERE object_key=?", (okey,), write=True)
+        else:
+            self._exec("DELETE FROM alarms WHERE object_key=? AND at=?", (okey, at), write=True)
+
+    def due_alarms(self, host: int, now: float) -> list[tuple[str, float]]:
+        sql = "SELECT object_key, at FROM alarms WHERE host=? AND at<=? ORDER BY at"
+        return [(r[0], r[1]) for r in self._exec(sql, (host, now))]
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+class ObjectStorage:
+    """One object's slice of the namespace's durable storage."""
+
+    def __init__(self, kv: KvFile, key: str) -> None:
+        self._kv, self._key = kv, key
+
+    def get(self, k: str) -> bytes | None:
+        return self._kv.get(self._key, k)
+
+    def put(self, k: str, v: bytes) -> None:
+        self._kv.put(self._key, k, v)
+
+    def delete(self, k: str) -> None:
+        self._kv.delete(self._key, k)
+
+    def keys(self) -> list[str]:
+        return self._kv.keys(self._key)
+
+
+@dataclass
+class ObjectEnv:
+    """What a durable object is given: its storage, data directory, settings and clock."""
+
+    namespace: str
+    host_index: int
+    data_dir: Path
+    config: dict[str, Any]
+    clock: Callable[[], float]
+    kv: KvFile
+
+
+class DurableObject:
+    """Base class. Subclasses add methods; `alarm`, `on_activate`, `on_evict` are hooks."""
+
+    def __init__(self, key: str, env: ObjectEnv) -> None:
+        self.key = key
+        self.env = env
+        self.storage = ObjectStorage(env.kv, key)
+
+    async def on_activate(self) -> None:
+        """Load state from storage; called once before the first call of an activation."""
+
+    async def on_evict(self) -> None:
+        """Release resources; every answered write is already durable."""
+
+    async def alarm(self) -> None:
+        """Called when the alarm set by `set_alarm` is due (at least once)."""
+
+    def set_alarm(self, when: float) -> None:
+        self.env.kv.set_alarm(self.key, self.env.host_index, when)
+
+    def get_alarm(self) -> float | None:
+        return self.env.kv.get_alarm(self.key)
+
+    def delete_alarm(self) -> None:
+        self.env.kv.clear_alarm(self.key)
+
+
+@dataclass
+class _Slot:
+    obj: DurableObject
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    last_used: float = 0.0
+    inflight: int = 0
+
+
+class Host:
+    """Hosts the durable objects of one namespace that hash to `index` (a Ray actor's body)."""
+
+    def __init__(
+        self,
+        namespace: str,
+        index: int,
+        cls: type[DurableObject],
+        data_dir: str,
+        config: dict[str, Any] | None = None,
+        idle_timeout: float = 300.0,
+        clock: Callable[[], float] = time.time,
+        background: bool = True,
+    ) -> None:
+        self.namespace, self.index, self.cls = namespace, index, cls
+        self.idle_timeout, self.clock, self.background = idle_timeout, clock, background
+        self.data_dir = Path(data_dir)
+        self.kv = KvFile(self.data_dir / "durable" / f"{namespace}.sqlite3")
+        self.config = config or {}
+        self.slots: dict[str, _Slot] = {}
+        self._activating: dict[str, asyncio.Lock] = {}
+        self._closing: dict[str, asyncio.Task] = {}
+        self._loop_task: asyncio.Task | None = None
+        self.started_at = time.time()
+
+    # -- calls
+    async def invoke(self, key: str, method: str, args: tuple, kwargs: dict) -> tuple[bool, Any]:
+        """Run `method` on the object `key`; answer (True, result) or (False, ApiError)."""
+        self._ensure_loop()
+        try:
+            slot = await self._slot(key)
+            slot.inflight += 1
+            try:
+                fn = getattr(slot.obj, method)
+                if getattr(fn, "_rb_unlocked", False):
+                    result = await _maybe_await(fn(*args, **kwargs))
+                else:
+                    async with slot.lock:
+                        result = await _maybe_await(fn(*args, **kwargs))
+            finally:
+                slot.inflight -= 1
+                slot.last_used = self.clock()
+            return True, result
+        except ApiError as exc:
+            return False, exc
+
+    async def ping(self) -> dict[str, Any]:
+        """Start the background loop (alarms after a restart) and report."""
+        self._ensure_loop()
+        return {"namespace": self.namespace, "index": self.index, "active": len(self.slots),
+                "started_at": self.started_at}
+
+    async def _slot(self, key: str) -> _Slot:
+        slot = self.slots.get(key)
+        if slot is not None:
+            return slot
+        lock = self._activating.setdefault(key, asyncio.Lock())
+        async with lock:
+            slot = self.slots.get(key)
+            if slot is None:
+                closing = self._closing.get(key)
+                if closing is not None:
+                    await closing
+                env = ObjectEnv(self.namespace, self.index, self.data_dir, self.config,
+                                self.clock, self.kv)
+                obj = self.cls(key, env)
+                await obj.on_activate()
+                slot = self.slots[key] = _Slot(obj, last_used=self.clock())
+        self._activating.pop(key, None)
+        return slot
+
+    # -- alarms and eviction
+    def _ensure_loop(self) -> None:
+        if self.background and self._loop_task is None:
+            self._loop_task = asyncio.get_running_loop().create_task(self._run_loop())
+
+    async def _run_loop(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("%s host %d: tick failed", self.namespace, self.index)
+            await asyncio.sleep(ALARM_POLL_S)
+
+    async def tick(self, now: float | None = None) -> None:
+        """Deliver due alarms and evict idle objects, as of `now`."""
+        now = self.clock() if now is None else now
+        for key, at in self.kv.due_alarms(self.index, now):
+            ok, err = await self.invoke(key, "alarm", (), {})
+            if ok:
+                self.kv.clear_alarm(key, at)  # a newer alarm set by alarm() stays
+            else:
+                log.warning("alarm of %s failed: %s; will retry", key, err)
+        for key, slot in list(self.slots.items()):
+            if slot.inflight == 0 and now - slot.last_used >= self.idle_timeout:
+                await self.evict(key)
+
+    async def evict(self, key: str) -> bool:
+        slot = self.slots.get(key)
+        if slot is None or slot.inflight:
+            return False
+        del self.slots[key]
+
+        async def close() -> None:
+            async with slot.lock:
+                await slot.obj.on_evict()
+
+        task = self._closing[key] = asyncio.ensure_future(close())
+        try:
+            await task
+        finally:
+            self._closing.pop(key, None)
+        return True
+
+    async def shutdown(self) -> None:
+        """Evict every object (closing files) and stop; used before a host is killed on purpose."""
+        for key in list(self.slots):
+            await self.evict(key)
+        if self._loop_task:
+            self._loop_task.cancel()
+            self._loop_task = None
+
+
+async def _maybe_await(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value
+
+
+@dataclass
+class NamespaceSpec:
+    """A kind of durable object and how it is hosted."""
+
+    name: str
+    cls: type[DurableObject]
+    hosts: int = 1
+    idle_timeout: float = 300.0
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def owner(self, key: str) -> int:
+        return stable_hash(key) % self.hosts
+
+
+class Stub:
+    """A reference to one durable object; calls go to its owning host."""
+
+    def __init__(self, ns: BaseNamespace, key: str, host: int) -> None:
+        self.ns, self.key, self.host = ns, key, host
+
+    async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        ok, value = await self.ns._invoke(self.host, self.key, method, args, kwargs)
+        if not ok:
+            raise value
+        return value
+
+
+class BaseNamespace:
+    def __init__(self, spec: NamespaceSpec, data_dir: str | Path) -> None:
+        self.spec = spec
+        self.data_dir = str(data_dir)
+
+    def get(self, key: str, host: int | None = None) -> Stub:
+        """The stub of `key`; `host` overrides the hash placement (a directory entry)."""
+        return Stub(self, key, self.spec.owner(key) if host is None else host)
+
+    async def _invoke(self, host: int, key: str, method: str, args: tuple, kwargs: dict):
+        raise NotImplementedError
+
+    async def ping_hosts(self) -> list[dict[str, Any]]:
+        """Every host's report; raises if one does not answer."""
+        raise NotImplementedError
+
+
+class LocalNamespace(BaseNamespace):
+    """The kernel in-process: the same hosts, no Ray (unit tests, tools)."""
+
+    def __init__(self, spec: NamespaceSpec, data_dir: str | Path,
+                 clock: Callable[[], float] = time.time, background: bool = False) -> None:
+        super().__init__(spec, data_dir)
+        self.hosts = [
+            Host(spec.name, i, spec.cls, self.data_dir, spec.config, spec.idle_timeout, clock,
+                 background)
+            for i in range(spec.hosts)
+        ]
+
+    async def _invoke(self, host: int, key: str, method: str, args: tuple, kwargs: dict):
+        return await self.hosts[host].invoke(key, method, args, kwargs)
+
+    async def ping_hosts(self) -> list[dict[str, Any]]:
+        return [await h.ping() for h in self.hosts]
+
+    async def close(self) -> None:
+        for h in self.hosts:
+            await h.shutdown()
+            h.kv.close()
+
+
+class RayNamespace(BaseNamespace):
+    """The kernel on Ray: hosts are named, detached actors that restart forever."""
+
+    def __init__(self, spec: NamespaceSpec, data_dir: str | Path) -> None:
+        super().__init__(spec, data_dir)
+        self._handles: dict[int, Any] = {}
+
+    def actor_name(self, index: int) -> str:
+        return f"{self.spec.name}-host-{index}"
+
+    def handle(self, index: int) -> Any:
+        h = self._handles.get(index)
+        if h is None:
+            import ray
+
+            actor = ray.remote(Host).options(
+                name=self.actor_name(index),
+                namespace=RAY_NAMESPACE,
+                lifetime="detached",
+                get_if_exists=True,
+                max_restarts=-1,
+                max_task_retries=0,
+                max_concurrency=1000,
+                num_cpus=0,
+            )
+            h = self._handles[index] = actor.remote(
+                self.spec.name, index, self.spec.cls, self.data_dir, self.spec.config,
+                self.spec.idle_timeout,
+            )
+        return h
+
+    async def ping_hosts(self) -> list[dict[str, Any]]:
+        """Create (if need be) and ping every host, so alarms fire after a restart."""
+        return await asyncio.gather(*(self.handle(i).ping.remote() for i in range(self.spec.hosts)))
+
+    async def _invoke(self, host: int, key: str, method: str, args: tuple, kwargs: dict):
+        import ray.exceptions as rex
+
+        for attempt in range(CALL_ATTEMPTS):
+            try:
+                return await self.handle(host).invoke.remote(key, method, args, kwargs)
+            except rex.ActorUnavailableError:
+                await asyncio.sleep(0.25 * (attempt + 1))  # not delivered: safe to retry
+            except rex.RayActorError as exc:
+                log.warning("%s host %d died during a call: %s", self.spec.name, host, exc)
+                raise ApiError(Code.SERVICE_UNAVAILABLE,
+                               "the object's host restarted during the call; retry") from None
+            except rex.RayTaskError as exc:
+                cause = exc.cause if isinstance(exc.cause, ApiError) else None
+                if cause is not None:
+                    raise cause from None
+                log.error("%s.%s on %s failed: %s", self.spec.name, method, key, exc)
+                raise ApiError(Code.INTERNAL, "internal error") from None
+        raise ApiError(Code.SERVICE_UNAVAILABLE, "the object's host is unavailable; retry")
+
+    def kill_host(self, index: int, no_restart: bool = False) -> None:
+        import ray
+
+        ray.kill(self.handle(index), no_restart=no_restart)

@@ -1,0 +1,63 @@
+"""Builds the FastAPI app of a gateway replica, and the Ray Serve deployment around it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import FastAPI
+
+from serve import envelope
+from serve.auth import KeyCache
+from serve.routes import ROUTERS, admin
+from serve.services import Services, ray_services
+from serve.settings import Settings
+from serve.routes.public import VERSION
+
+DESCRIPTION = (
+    "raybase: a multi-tenant backend-as-a-service. Authenticate with "
+    "`Authorization: Bearer <api key>`. Every JSON answer is an envelope "
+    '`{"success", "data", "request_id"}`; errors carry `{"code", "message"}`.'
+)
+
+
+def build_app(settings: Settings,
+              services: Callable[[Settings], Services] = ray_services) -> FastAPI:
+    """The gateway app: routes, envelope, auth state. `services` picks Ray or in-process."""
+    app = FastAPI(title="raybase", version=VERSION, description=DESCRIPTION,
+                  openapi_url=None, docs_url=None, redoc_url=None,
+                  default_response_class=envelope.Envelope)
+    app.state.settings = settings
+    app.state.services = services(settings)
+    app.state.keys = KeyCache(app.state.services, settings.key_cache_ttl)
+    app.state.started_at = {"monotonic": time.monotonic(),
+                            "iso": datetime.now(UTC).isoformat().replace("+00:00", "Z")}
+    for router in ROUTERS:
+        app.include_router(router)
+    if settings.admin_key:
+        app.include_router(admin.router)
+    envelope.install(app, settings.max_body_bytes)
+    return app
+
+
+def deployment(settings: Settings) -> Any:
+    """The Serve application: a FastAPI ingress built on each replica from the settings."""
+    from ray import serve as ray_serve
+
+    @ray_serve.deployment(
+        name="gateway",
+        num_replicas=settings.replicas,
+        max_ongoing_requests=settings.max_ongoing_requests,
+        ray_actor_options={"num_cpus": 0},
+    )
+    @ray_serve.ingress()
+    class Gateway:
+        def __init__(self, values: dict[str, Any]) -> None:
+            self.settings = Settings(**values)
+
+        def __serve_build_asgi_app__(self) -> FastAPI:
+            return build_app(self.settings)
+
+    return Gateway.bind(settings.model_dump())

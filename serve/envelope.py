@@ -1,0 +1,163 @@
+"""The response envelope, request ids, body limits and the one error handler."""
+
+from __future__ import annotations
+
+import json
+import logging
+from contextvars import ContextVar
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from storage.errors import ApiError, Code
+from storage.ids import new_id
+
+log = logging.getLogger("raybase.gateway")
+REQUEST_ID_HEADER = "X-Request-Id"
+
+
+_request_id: ContextVar[str] = ContextVar("request_id", default="")
+
+
+class Envelope(JSONResponse):
+    """The default response class: wraps what a handler returns in the success envelope."""
+
+    def render(self, content: Any) -> bytes:
+        body = {"success": True, "data": content, "request_id": _request_id.get()}
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def request_id(request: Request) -> str:
+    return request.state.request_id
+
+
+def error_response(rid: str, exc: ApiError, headers: dict[str, str] | None = None) -> Response:
+    body = {"success": False, "error": exc.body(), "request_id": rid}
+    headers = dict(headers or {})
+    headers[REQUEST_ID_HEADER] = rid
+    retry = exc.details.get("retry_after")
+    if retry is not None:
+        headers["Retry-After"] = str(max(1, int(retry + 0.999)))
+    return JSONResponse(body, status_code=exc.status, headers=headers)
+
+
+def _field(loc: tuple) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def _validation(request: Request, exc: RequestValidationError) -> Response:
+    errs = exc.errors()
+    first = errs[0] if errs else {"loc": ("body",), "msg": "invalid request", "type": ""}
+    if first.get("type") == "json_invalid":
+        err = ApiError(Code.VALIDATION_ERROR, "request body is not valid JSON", field="body")
+    else:
+        field = _field(tuple(first.get("loc", ())))
+        msg = first.get("msg", "invalid value")
+        details = [{"field": _field(tuple(e.get("loc", ()))), "message": e.get("msg")}
+                   for e in errs[:20]]
+        err = ApiError(Code.VALIDATION_ERROR, f"{field}: {msg}", field=field, errors=details)
+    return error_response(request_id(request), err)
+
+
+def _http(request: Request, exc: StarletteHTTPException) -> Response:
+    if exc.status_code == 404:
+        err = ApiError(Code.NOT_FOUND, f"no route for {request.method} {request.url.path}")
+    elif exc.status_code == 405:
+        err = ApiError(Code.METHOD_NOT_ALLOWED, f"{request.method} is not allowed here")
+    elif exc.status_code == 413:
+        err = ApiError(Code.PAYLOAD_TOO_LARGE, str(exc.detail))
+    else:
+        code = Code.VALIDATION_ERROR if exc.status_code < 500 else Code.INTERNAL
+        err = ApiError(code, str(exc.detail))
+    return error_response(request_id(request), err)
+
+
+def _api(request: Request, exc: ApiError) -> Response:
+    if exc.code in (Code.INTERNAL, Code.SERVICE_UNAVAILABLE):
+        log.error("request %s: %s %s", request_id(request), exc.code, exc.message)
+    return error_response(request_id(request), exc)
+
+
+def _unknown(request: Request, exc: Exception) -> Response:
+    log.exception("request %s failed", request_id(request))
+    return error_response(request_id(request), ApiError(Code.INTERNAL, "internal error"))
+
+
+def install(app: FastAPI, max_body_bytes: int) -> None:
+    app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http)  # type: ignore[arg-type]
+    app.add_exception_handler(ApiError, _api)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unknown)
+    app.add_middleware(RequestContext, max_body_bytes=max_body_bytes)
+
+
+class RequestContext:
+    """Pure ASGI middleware: a request id on every request and response, and the body limit.
+
+    Bodies over the limit answer 413 before the handler runs, whether or not Content-Length was
+    sent; a route may raise its own limit with `large_body_paths` (file uploads, later).
+    """
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app, self.max_body = app, max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode().lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        rid = new_id("req")
+        scope.setdefault("state", {})["request_id"] = rid
+        _request_id.set(rid)
+        length = headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_body):
+            await _send_error(send, rid, _too_large(self.max_body))
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    raise _BodyTooLarge(self.max_body)
+            return message
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                hdrs = list(message.get("headers", []))
+                if not any(k.lower() == b"x-request-id" for k, _ in hdrs):
+                    hdrs.append((b"x-request-id", rid.encode()))
+                message["headers"] = hdrs
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, send_with_id)
+        except _BodyTooLarge:
+            await _send_error(send, rid, _too_large(self.max_body))
+
+
+class _BodyTooLarge(StarletteHTTPException):
+    """Raised while the body streams in; FastAPI re-raises HTTP exceptions as they are."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body is larger than {limit} bytes")
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(Code.PAYLOAD_TOO_LARGE, f"request body is larger than {limit} bytes",
+                    limit=limit)
+
+
+async def _send_error(send: Send, rid: str, exc: ApiError) -> None:
+    body = json.dumps({"success": False, "error": exc.body(), "request_id": rid}).encode()
+    await send({"type": "http.response.start", "status": exc.status, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+        (b"x-request-id", rid.encode())]})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,12 @@
+"""Route modules, one per API area, in the order they are mounted."""
+
+from serve.routes import api_keys, object_types, objects, properties, public, tenants
+
+ROUTERS = (
+    public.router,
+    tenants.router,
+    api_keys.router,
+    object_types.router,
+    properties.router,
+    objects.router,
+)

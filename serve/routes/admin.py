@@ -1,0 +1,69 @@
+"""Platform administration (beyond the reference): tenants. Mounted only with RAYBASE_ADMIN_KEY."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from serve.auth import AdminCtx
+from storage import tenants
+from storage.plans import PLANS
+
+router = APIRouter(prefix="/admin/v1/tenants", tags=["Admin"])
+
+Plan = Literal[tuple(PLANS)]  # type: ignore[valid-type]
+
+
+class TenantCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    plan: Plan = "free"
+    owner_email: str | None = Field(None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
+
+
+class TenantUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(None, min_length=1, max_length=200)
+    plan: Plan | None = None
+    status: Literal["active", "suspended"] | None = None
+
+
+def _services(request: Request) -> Any:
+    return request.app.state.services
+
+
+@router.post("", status_code=201, summary="Create tenant")
+async def create_tenant(request: Request, body: TenantCreate, _: AdminCtx) -> Any:
+    """A tenant and its first `*` API key, whose token is answered once."""
+    return await _services(request).control_run(
+        tenants.create_tenant, name=body.name, plan_name=body.plan, owner_email=body.owner_email)
+
+
+@router.get("", summary="List tenants")
+async def list_tenants(request: Request, _: AdminCtx, limit: int | None = None,
+                       cursor: str | None = None) -> Any:
+    return await _services(request).control_run(tenants.list_tenants, limit=limit, cursor=cursor)
+
+
+@router.get("/{tenant_id}", summary="Get tenant")
+async def get_tenant(request: Request, tenant_id: str, _: AdminCtx) -> Any:
+    return await _services(request).control_run(tenants.get_tenant, tenant_id=tenant_id)
+
+
+@router.patch("/{tenant_id}", summary="Update tenant")
+async def update_tenant(request: Request, tenant_id: str, body: TenantUpdate,
+                        _: AdminCtx) -> Any:
+    """Rename, change plan, suspend (every request answers 403) or reactivate."""
+    return await _services(request).control_run(
+        tenants.update_tenant, tenant_id=tenant_id, body=body.model_dump(exclude_unset=True))
+
+
+@router.delete("/{tenant_id}", summary="Delete tenant")
+async def delete_tenant(request: Request, tenant_id: str, _: AdminCtx) -> Any:
+    """Revoke the tenant's keys and delete its database."""
+    services = _services(request)
+    result = await services.control_run(tenants.delete_tenant, tenant_id=tenant_id)
+    await services.shard(tenant_id).call("destroy")
+    return result

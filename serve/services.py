@@ -1,0 +1,55 @@
+"""The durable-object namespaces a gateway talks to, and the calls it makes on them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from actors import control_plane, rate_limit, tenant_shard
+from actors.durable import BaseNamespace, NamespaceSpec, Stub
+from serve.settings import Settings
+from storage import tenants
+
+
+class Services:
+    """Tenant shards, the control plane and rate limits, on Ray or in-process."""
+
+    def __init__(self, settings: Settings,
+                 make: Callable[[NamespaceSpec, str], BaseNamespace]) -> None:
+        self.settings = settings
+        self.shards = make(tenant_shard.spec(settings.shard_hosts, settings.shard_idle_timeout),
+                           settings.data_dir)
+        self.control = make(control_plane.spec(), settings.data_dir)
+        self.limits = make(rate_limit.spec(settings.rate_limit_hosts), settings.data_dir)
+
+    async def control_run(self, fn: Callable[..., Any], ctx: dict[str, Any] | None = None,
+                          **kwargs: Any) -> Any:
+        """Run a control-plane storage function."""
+        return await self.control.get(control_plane.KEY).call("run", fn, ctx or {}, kwargs)
+
+    def shard(self, tenant_id: str, host: int | None = None) -> Stub:
+        """The tenant's shard; `host` is its directory entry when it was moved."""
+        return self.shards.get(tenant_id, host)
+
+    async def ready(self) -> dict[str, Any]:
+        """Every host of every namespace answers, and the control plane's database opens."""
+        hosts = 0
+        for ns in (self.control, self.shards, self.limits):
+            hosts += len(await ns.ping_hosts())
+        await self.control_run(tenants.ping)
+        return {"hosts": hosts}
+
+    async def take_token(self, bucket: str, limit: int) -> dict[str, Any]:
+        return await self.limits.get(bucket).call("take", limit)
+
+
+def ray_services(settings: Settings) -> Services:
+    from actors.durable import RayNamespace
+
+    return Services(settings, RayNamespace)
+
+
+def local_services(settings: Settings) -> Services:
+    from actors.durable import LocalNamespace
+
+    return Services(settings, lambda spec, d: LocalNamespace(spec, d, background=True))

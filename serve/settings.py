@@ -1,0 +1,34 @@
+"""The one Settings object (environment prefix RAYBASE_), built by the CLI and the app builder."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every operator setting; the README's configuration table lists exactly these."""
+
+    model_config = SettingsConfigDict(env_prefix="RAYBASE_", extra="ignore")
+
+    # Service
+    host: str = Field("127.0.0.1", description="Address the HTTP server binds.")
+    port: int = Field(8000, description="HTTP port.")
+    data_dir: str = Field("./data", description="Where all state lives (DuckDB files, durable storage).")
+    region: str = Field("local", description="Region name /health reports.")
+    admin_key: str | None = Field(None, description="Enables /admin/v1 when set (X-Admin-Key).")
+    # Gateway (Ray Serve)
+    replicas: int = Field(1, description="Gateway replicas.")
+    max_ongoing_requests: int = Field(100, description="Concurrent requests per replica.")
+    proxy: str = Field("haproxy", description="Serve proxy: `haproxy` (fast) or `default`.")
+    max_body_bytes: int = Field(1 << 20, description="Largest JSON request body, bytes.")
+    key_cache_ttl: float = Field(2.0, description="Seconds a gateway trusts a cached API key.")
+    trust_forwarded_for: bool = Field(
+        False, description="Take the client IP from X-Forwarded-For (behind a trusted proxy).")
+    # Durable objects
+    shard_hosts: int = Field(2, description="Ray actors hosting tenant shards.")
+    shard_idle_timeout: float = Field(600.0, description="Seconds before an idle shard is evicted.")
+    rate_limit_hosts: int = Field(1, description="Ray actors hosting rate-limit buckets.")
+    # Ray
+    ray_num_cpus: int = Field(4, description="Logical CPUs of a local Ray started by raybase.")
+    ray_object_store_mb: int = Field(128, description="Object store of a local Ray, MiB.")

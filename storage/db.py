@@ -1,0 +1,334 @@
+"""A DuckDB database owned by one durable object: migrations, a coherent cache, group commit.
+
+DuckDB point statements cost milliseconds here while Arrow appends and scans are cheap, so a
+storage function never writes row by row. It works on a `Tx`:
+
+- reads go through `Tx.query` (SQL) or `Tx.cached` (the owner's in-memory cache);
+- writes are *buffered* (`insert`, `update`, `delete`) together with their cache changes.
+
+`Database.run_group` runs several storage functions one after another inside one DuckDB
+transaction. A function that raises leaves nothing behind: its buffered writes and cache changes
+are dropped. The writes of the functions that returned are flushed as one Arrow append or one
+`UPDATE ... FROM` per table and committed once; only then does any caller get its answer
+(the output gate), and only then does the cache take their changes.
+
+Invariant: a function's own buffered writes are visible to it through the cache, not through SQL,
+until it returns; storage functions read (and validate) before they write.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from storage.errors import ApiError, Code
+
+log = logging.getLogger(__name__)
+
+_MISSING = object()
+_TOMBSTONE = object()
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+# Cache sizes: hot records per namespace; namespaces not named here are unbounded (schema,
+# unique-value indexes), which the owner keeps complete or absent, never partial.
+CACHE_LIMITS = {"objects": 50_000}
+
+MIGRATIONS_TABLE = """
+CREATE TABLE IF NOT EXISTS _migrations (version VARCHAR PRIMARY KEY, applied_at TIMESTAMP)
+"""
+
+
+def ident(name: str) -> str:
+    """Quote a table or column name; the only way a name reaches SQL."""
+    if not _IDENT.match(name):
+        raise ValueError(f"bad SQL identifier {name!r}")
+    return f'"{name}"'
+
+
+def utcnow() -> datetime:
+    """Now, as a naive UTC datetime (the DuckDB TIMESTAMP convention of raybase)."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def iso(ts: datetime | None) -> str | None:
+    """A stored timestamp as the API shows it: ISO 8601 UTC with a Z."""
+    if ts is None:
+        return None
+    return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+
+
+def apply_migrations(conn: duckdb.DuckDBPyConnection, kind: str) -> list[str]:
+    """Apply the forward-only migrations of `kind` (control|tenant) not yet recorded."""
+    conn.execute(MIGRATIONS_TABLE)
+    done = {r[0] for r in conn.execute("SELECT version FROM _migrations").fetchall()}
+    folder = resources.files("storage") / "migrations" / kind
+    applied = []
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        version = entry.name.removesuffix(".sql")
+        if not entry.name.endswith(".sql") or version in done:
+            continue
+        conn.execute("BEGIN")
+        try:
+            conn.execute(entry.read_text())
+            conn.execute("INSERT INTO _migrations VALUES (?, ?)", [version, utcnow()])
+            conn.execute("COMMIT")
+        except Exception:
+            conn.execute("ROLLBACK")
+            raise
+        applied.append(version)
+    return applied
+
+
+class Cache:
+    """Named key/value maps; bounded ones evict least recently used entries."""
+
+    def __init__(self, limits: dict[str, int] | None = None) -> None:
+        self.limits = CACHE_LIMITS if limits is None else limits
+        self.maps: dict[str, OrderedDict[Any, Any]] = {}
+
+    def get(self, ns: str, key: Any) -> Any:
+        m = self.maps.get(ns)
+        if m is None or key not in m:
+            return _MISSING
+        m.move_to_end(key)
+        return m[key]
+
+    def put(self, ns: str, key: Any, value: Any) -> None:
+        m = self.maps.setdefault(ns, OrderedDict())
+        m[key] = value
+        m.move_to_end(key)
+        limit = self.limits.get(ns)
+        while limit is not None and len(m) > limit:
+            m.popitem(last=False)
+
+    def drop(self, ns: str, key: Any = _MISSING) -> None:
+        if key is _MISSING:
+            self.maps.pop(ns, None)
+        elif ns in self.maps:
+            self.maps[ns].pop(key, None)
+
+    def clear(self) -> None:
+        self.maps.clear()
+
+
+@dataclass
+class _Changes:
+    """Buffered writes and cache changes, in order."""
+
+    ops: list[tuple[str, str, Any]] = field(default_factory=list)  # (table, kind, payload)
+    cache: dict[tuple[str, Any], Any] = field(default_factory=dict)  # (ns, key) -> value
+    dropped_ns: set[str] = field(default_factory=set)
+
+    def absorb(self, other: _Changes) -> None:
+        self.ops.extend(other.ops)
+        for ns in other.dropped_ns:
+            self.dropped_ns.add(ns)
+            for k in [k for k in self.cache if k[0] == ns]:
+                del self.cache[k]
+        self.cache.update(other.cache)
+
+    def lookup(self, ns: str, key: Any) -> Any:
+        hit = self.cache.get((ns, key), _MISSING)
+        if hit is _MISSING and ns in self.dropped_ns:
+            return _TOMBSTONE
+        return hit
+
+
+class Tx:
+    """What a storage function gets as `db`: SQL reads, cached reads, buffered writes."""
+
+    def __init__(self, database: Database, group: _Changes) -> None:
+        self._db = database
+        self._group = group
+        self._own = _Changes()
+
+    # -- reads
+    def query(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
+        """Run a read; earlier functions' writes in this group are flushed first."""
+        self._db.flush(self._group)
+        self._db.begin()
+        cur = self._db.conn.execute(sql, list(params))
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+
+    def query_one(self, sql: str, params: Iterable[Any] = ()) -> dict[str, Any] | None:
+        rows = self.query(sql, params)
+        return rows[0] if rows else None
+
+    def scalar(self, sql: str, params: Iterable[Any] = ()) -> Any:
+        row = self.query_one(sql, params)
+        return None if row is None else next(iter(row.values()))
+
+    def arrow(self, sql: str, params: Iterable[Any] = ()) -> pa.Table:
+        self._db.flush(self._group)
+        self._db.begin()
+        return self._db.conn.execute(sql, list(params)).fetch_arrow_table()
+
+    def cached(self, ns: str, key: Any, load: Callable[[], Any] | None = None) -> Any:
+        """The cached value, or `load()` (stored in the cache unless None), or None."""
+        for layer in (self._own, self._group):
+            hit = layer.lookup(ns, key)
+            if hit is _TOMBSTONE:
+                break
+            if hit is not _MISSING:
+                return hit
+        else:
+            hit = self._db.cache.get(ns, key)
+            if hit is not _MISSING:
+                return hit
+        if load is None:
+            return None
+        value = load()
+        if value is not None:
+            self._own.cache[(ns, key)] = value
+        return value
+
+    def has_cached(self, ns: str, key: Any) -> bool:
+        return self.cached(ns, key) is not None
+
+    # -- writes (buffered until the group commits)
+    def insert(self, table: str, row: dict[str, Any]) -> None:
+        self._own.ops.append((table, "insert", row))
+
+    def update(self, table: str, row: dict[str, Any]) -> None:
+        """Replace the row with this `id` (the whole row)."""
+        self._own.ops.append((table, "update", row))
+
+    def delete(self, table: str, column: str, value: Any) -> None:
+        self._own.ops.append((table, "delete", (column, value)))
+
+    def put_cache(self, ns: str, key: Any, value: Any) -> None:
+        self._own.cache[(ns, key)] = value
+
+    def put_cache_now(self, ns: str, key: Any, value: Any) -> None:
+        """Cache a value at once, kept even if the function raises (e.g. a token in a 409)."""
+        self._db.cache.put(ns, key, value)
+
+    def drop_cache(self, ns: str, key: Any = _MISSING) -> None:
+        if key is _MISSING:
+            self._own.absorb(_Changes(dropped_ns={ns}))
+        else:
+            self._own.cache[(ns, key)] = _TOMBSTONE
+
+
+class Database:
+    """One DuckDB file, its migrations and cache; used by one owner, one group at a time."""
+
+    def __init__(self, path: Path | str, kind: str) -> None:
+        self.path = str(path)
+        self.conn = duckdb.connect(self.path)
+        self.conn.execute("SET threads TO 1")  # one compute thread per owner (MEASURED.md)
+        apply_migrations(self.conn, kind)
+        self.cache = Cache()
+        self._open = False  # a transaction is open (begun lazily: cached reads need none)
+
+    def begin(self) -> None:
+        if not self._open:
+            self.conn.execute("BEGIN")
+            self._open = True
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def run(self, fn: Callable[..., Any], ctx: dict[str, Any], kwargs: dict[str, Any]) -> Any:
+        """Run one storage function in its own transaction; raise what it raised."""
+        ok, value = self.run_group([(fn, ctx, kwargs)])[0]
+        if not ok:
+            raise value
+        return value
+
+    def run_group(self, calls: list[tuple[Callable[..., Any], dict[str, Any], dict[str, Any]]]):
+        """Run calls serially in one transaction; answer `(ok, result|ApiError)` per call."""
+        group = _Changes()
+        results: list[tuple[bool, Any]] = []
+        for fn, ctx, kwargs in calls:
+            tx = Tx(self, group)
+            try:
+                results.append((True, fn(tx, ctx, **kwargs)))
+            except ApiError as exc:
+                results.append((False, exc))
+                continue
+            except Exception:
+                log.exception("storage function %s failed", getattr(fn, "__name__", fn))
+                results.append((False, ApiError(Code.INTERNAL, "internal error")))
+                continue
+            group.absorb(tx._own)
+        try:
+            self.flush(group)
+            if self._open:
+                self._open = False
+                self.conn.execute("COMMIT")
+        except Exception:
+            log.exception("group commit failed; the cache is dropped")
+            self._abort()
+            err = ApiError(Code.SERVICE_UNAVAILABLE, "storage write failed; retry")
+            return [(False, err) if ok else (ok, v) for ok, v in results]
+        self._apply_cache(group)
+        return results
+
+    def _abort(self) -> None:
+        self._open = False
+        try:
+            self.conn.execute("ROLLBACK")
+        except duckdb.Error:
+            pass
+        self.cache.clear()
+
+    def _apply_cache(self, group: _Changes) -> None:
+        for ns in group.dropped_ns:
+            self.cache.drop(ns)
+        for (ns, key), value in group.cache.items():
+            if value is _TOMBSTONE:
+                self.cache.drop(ns, key)
+            else:
+                self.cache.put(ns, key, value)
+
+    def flush(self, group: _Changes) -> None:
+        """Write the buffered operations: per table in order, runs of one kind as one statement."""
+        if not group.ops:
+            return
+        self.begin()
+        by_table: dict[str, list[tuple[str, Any]]] = {}
+        for table, kind, payload in group.ops:
+            by_table.setdefault(table, []).append((kind, payload))
+        group.ops.clear()
+        for table, ops in by_table.items():
+            i = 0
+            while i < len(ops):
+                kind = ops[i][0]
+                j = i
+                while j < len(ops) and ops[j][0] == kind and kind != "delete":
+                    j += 1
+                j = max(j, i + 1)
+                self._write(table, kind, [p for _, p in ops[i:j]])
+                i = j
+
+    def _write(self, table: str, kind: str, payloads: list[Any]) -> None:
+        t = ident(table)
+        if kind == "delete":
+            column, value = payloads[0]
+            self.conn.execute(f"DELETE FROM {t} WHERE {ident(column)} = ?", [value])
+            return
+        if kind == "update":
+            payloads = list({row["id"]: row for row in payloads}.values())
+        src = pa.Table.from_pylist(payloads)
+        self.conn.register("_rb_src", src)
+        try:
+            if kind == "insert":
+                self.conn.execute(f"INSERT INTO {t} BY NAME SELECT * FROM _rb_src")
+            else:
+                cols = [c for c in src.column_names if c != "id"]
+                sets = ", ".join(f"{ident(c)} = _rb_src.{ident(c)}" for c in cols)
+                self.conn.execute(f"UPDATE {t} SET {sets} FROM _rb_src WHERE {t}.id = _rb_src.id")
+        finally:
+            self.conn.unregister("_rb_src")

@@ -1,0 +1,74 @@
+"""The one error type of raybase: a stable code, a message, and details for the envelope."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+
+class Code(StrEnum):
+    VALIDATION_ERROR = "VALIDATION_ERROR"
+    UNAUTHORIZED = "UNAUTHORIZED"
+    INSUFFICIENT_SCOPE = "INSUFFICIENT_SCOPE"
+    FORBIDDEN = "FORBIDDEN"
+    TENANT_SUSPENDED = "TENANT_SUSPENDED"
+    NOT_FOUND = "NOT_FOUND"
+    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+    CONFLICT = "CONFLICT"
+    VERSION_CONFLICT = "VERSION_CONFLICT"
+    DEPENDENCY_EXISTS = "DEPENDENCY_EXISTS"
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    RATE_LIMITED = "RATE_LIMITED"
+    SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+    INTERNAL = "INTERNAL"
+
+
+STATUS: dict[Code, int] = {
+    Code.VALIDATION_ERROR: 400,
+    Code.UNAUTHORIZED: 401,
+    Code.INSUFFICIENT_SCOPE: 403,
+    Code.FORBIDDEN: 403,
+    Code.TENANT_SUSPENDED: 403,
+    Code.NOT_FOUND: 404,
+    Code.METHOD_NOT_ALLOWED: 405,
+    Code.CONFLICT: 409,
+    Code.VERSION_CONFLICT: 409,
+    Code.DEPENDENCY_EXISTS: 409,
+    Code.PAYLOAD_TOO_LARGE: 413,
+    Code.RATE_LIMITED: 429,
+    Code.SERVICE_UNAVAILABLE: 503,
+    Code.INTERNAL: 500,
+}
+
+
+class ApiError(Exception):
+    """An error a client may see. Picklable, so Ray re-raises it in the gateway unchanged."""
+
+    def __init__(self, code: Code | str, message: str, **details: Any) -> None:
+        super().__init__(code, message, details)
+        self.code = Code(code)
+        self.message = message
+        self.details = details
+
+    def __reduce__(self):  # keep keyword details across pickling
+        return (_rebuild, (str(self.code), self.message, self.details))
+
+    @property
+    def status(self) -> int:
+        return STATUS[self.code]
+
+    def body(self) -> dict[str, Any]:
+        """The `error` object of the envelope."""
+        return {"code": str(self.code), "message": self.message, **self.details}
+
+
+def _rebuild(code: str, message: str, details: dict[str, Any]) -> ApiError:
+    return ApiError(code, message, **details)
+
+
+def not_found(what: str, ident: str) -> ApiError:
+    return ApiError(Code.NOT_FOUND, f"{what} '{ident}' not found")
+
+
+def invalid(message: str, field: str | None = None) -> ApiError:
+    return ApiError(Code.VALIDATION_ERROR, message, **({"field": field} if field else {}))

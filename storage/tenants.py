@@ -1,0 +1,145 @@
+"""Tenants (control plane): identity, plan, status, owner email index and shard directory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from storage import api_keys
+from storage.db import Tx, iso, utcnow
+from storage.errors import invalid, not_found
+from storage.ids import new_id
+from storage.paging import clamp_limit, decode_cursor, encode_cursor
+from storage.plans import PLANS, plan
+
+NS = "tenants"
+STATUSES = ("active", "suspended")
+
+SELECT_ONE = "SELECT * FROM tenants WHERE id = ? AND status <> 'deleted'"
+SELECT_PAGE = """
+SELECT * FROM tenants WHERE status <> 'deleted' AND id > ? ORDER BY id LIMIT ?
+"""
+SELECT_BY_EMAIL = """
+SELECT t.* FROM tenant_emails e JOIN tenants t ON t.id = e.tenant_id
+WHERE e.email = ? AND t.status = 'active' ORDER BY t.created_at
+"""
+
+
+def out(rec: dict[str, Any]) -> dict[str, Any]:
+    return {"id": rec["id"], "tenant_id": rec["id"], "name": rec["name"], "plan": rec["plan"],
+            "status": rec["status"], "owner_email": rec["owner_email"],
+            "shard_host": rec["shard_host"], "created_at": iso(rec["created_at"]),
+            "updated_at": iso(rec["updated_at"])}
+
+
+def load_tenant(db: Tx, tenant_id: str) -> dict[str, Any] | None:
+    return db.cached(NS, tenant_id, lambda: db.query_one(SELECT_ONE, [tenant_id]))
+
+
+def _tenant(db: Tx, tenant_id: str) -> dict[str, Any]:
+    rec = load_tenant(db, tenant_id)
+    if rec is None:
+        raise not_found("tenant", tenant_id)
+    return rec
+
+
+def _check_plan(name: Any) -> str:
+    if name not in PLANS:
+        raise invalid(f"plan must be one of {list(PLANS)}", "plan")
+    return name
+
+
+def _check_email(email: Any) -> str | None:
+    if email is None:
+        return None
+    if not isinstance(email, str) or "@" not in email or len(email) > 254:
+        raise invalid("owner_email must be an email address", "owner_email")
+    return email.strip().lower()
+
+
+def create_tenant(db: Tx, ctx: dict[str, Any], *, name: str, plan_name: str | None = None,
+                  owner_email: str | None = None, shard_host: int = 0) -> dict[str, Any]:
+    """A tenant, its email index entry and its first `*` API key (whose token is answered)."""
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        raise invalid("name must be 1 to 200 characters", "name")
+    now = utcnow()
+    rec = {"id": new_id("tn"), "name": name.strip(),
+           "plan": _check_plan(plan_name or "free"), "status": "active",
+           "owner_email": _check_email(owner_email), "shard_host": shard_host,
+           "created_at": now, "updated_at": now}
+    db.insert("tenants", rec)
+    db.put_cache(NS, rec["id"], rec)
+    if rec["owner_email"]:
+        db.insert("tenant_emails", {"id": new_id("te"), "email": rec["owner_email"],
+                                    "tenant_id": rec["id"], "created_at": now})
+    key, token = api_keys.issue_key(db, rec["id"], {"label": "Owner key", "scopes": ["*"]})
+    return {"tenant_id": rec["id"], "name": rec["name"], "plan": rec["plan"],
+            "status": rec["status"], "api_key": token, "api_key_id": key["id"]}
+
+
+def list_tenants(db: Tx, ctx: dict[str, Any], *, limit: int | None = None,
+                 cursor: str | None = None) -> dict[str, Any]:
+    limit = clamp_limit(limit)
+    after = decode_cursor(cursor, ("id",))
+    rows = db.query(SELECT_PAGE, [after["id"] if after else "", limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {"results": [out(r) for r in rows],
+            "next_cursor": encode_cursor({"id": rows[-1]["id"]}) if more else None}
+
+
+def get_tenant(db: Tx, ctx: dict[str, Any], *, tenant_id: str) -> dict[str, Any]:
+    return out(_tenant(db, tenant_id))
+
+
+def update_tenant(db: Tx, ctx: dict[str, Any], *, tenant_id: str,
+                  body: dict[str, Any]) -> dict[str, Any]:
+    rec = dict(_tenant(db, tenant_id))
+    if body.get("name") is not None:
+        if not str(body["name"]).strip():
+            raise invalid("name must not be empty", "name")
+        rec["name"] = str(body["name"]).strip()
+    if body.get("plan") is not None:
+        rec["plan"] = _check_plan(body["plan"])
+    if body.get("status") is not None:
+        if body["status"] not in STATUSES:
+            raise invalid(f"status must be one of {list(STATUSES)}", "status")
+        rec["status"] = body["status"]
+    rec["updated_at"] = utcnow()
+    db.update("tenants", rec)
+    db.put_cache(NS, rec["id"], rec)
+    return out(rec)
+
+
+def delete_tenant(db: Tx, ctx: dict[str, Any], *, tenant_id: str) -> dict[str, Any]:
+    """Mark the tenant deleted and revoke its keys; the gateway then destroys its database."""
+    rec = {**_tenant(db, tenant_id), "status": "deleted", "updated_at": utcnow()}
+    db.update("tenants", rec)
+    db.drop_cache(NS, tenant_id)
+    db.delete("tenant_emails", "tenant_id", tenant_id)
+    revoked = api_keys.revoke_tenant_keys(db, tenant_id)
+    return {"tenant_id": tenant_id, "deleted": True, "revoked_keys": revoked}
+
+
+def lookup_tenants(db: Tx, ctx: dict[str, Any], *, email: str) -> list[dict[str, Any]]:
+    rows = db.query(SELECT_BY_EMAIL, [email.strip().lower()])
+    return [{"tenant_id": r["id"], "brand_name": r["name"]} for r in rows]
+
+
+def tenant_config(db: Tx, ctx: dict[str, Any], *, tenant_id: str) -> dict[str, Any]:
+    """What a tenant's sign-in page may show before anyone is authenticated."""
+    rec = _tenant(db, tenant_id)
+    return {"tenant_id": rec["id"], "brand_name": rec["name"], "status": rec["status"],
+            "plan": rec["plan"]}
+
+
+def tenant_usage_info(db: Tx, ctx: dict[str, Any], *, tenant_id: str) -> dict[str, Any]:
+    rec = _tenant(db, tenant_id)
+    keys = db.scalar(api_keys.COUNT_ACTIVE, [tenant_id])
+    p = plan(rec["plan"])
+    return {"plan_tier": {"name": p["name"], "display_name": p["display_name"]},
+            "plan_limits": p["limits"], "api_keys": keys}
+
+
+def ping(db: Tx, ctx: dict[str, Any]) -> bool:
+    """The database answers a query."""
+    return db.scalar("SELECT 1") == 1
