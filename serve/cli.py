@@ -1,0 +1,164 @@
+"""The `raybase` command: up, down, status, tenant create."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from serve.settings import Settings
+
+PID_FILE = "raybase.pid"
+CREDENTIALS_FILE = "dev-credentials.json"
+
+
+def _settings(**overrides: Any) -> Settings:
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def _create_tenant(settings: Settings, name: str, plan: str, email: str | None) -> dict:
+    from serve.services import ray_services
+    from storage import tenants
+
+    services = ray_services(settings)
+    return asyncio.run(services.control_run(tenants.create_tenant, name=name, plan_name=plan,
+                                            owner_email=email))
+
+
+def _connect(settings: Settings) -> None:
+    """Join the running raybase's Ray (RAY_ADDRESS or the local one `raybase up` started)."""
+    import ray
+
+    from serve.runtime import RAY_ENV
+
+    for k, v in RAY_ENV.items():
+        os.environ.setdefault(k, v)
+    try:
+        ray.init(address=os.environ.get("RAY_ADDRESS", "auto"), namespace="raybase",
+                 log_to_driver=False)
+    except ConnectionError as exc:
+        raise click.ClickException(f"no running raybase found ({exc}); start it with `raybase up`")
+
+
+@click.group()
+def main() -> None:
+    """raybase: a multi-tenant backend-as-a-service on Ray."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Bind address (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="HTTP port (default 8000).")
+@click.option("--data-dir", default=None, help="State directory (default ./data).")
+@click.option("--replicas", type=int, default=None, help="Gateway replicas (default 1).")
+@click.option("--proxy", type=click.Choice(["haproxy", "default"]), default=None,
+              help="Serve proxy (default haproxy).")
+def up(host: str | None, port: int | None, data_dir: str | None, replicas: int | None,
+       proxy: str | None) -> None:
+    """Start Ray (or join RAY_ADDRESS), deploy raybase and serve until interrupted."""
+    from serve import runtime
+
+    settings = _settings(host=host, port=port, data_dir=data_dir, replicas=replicas, proxy=proxy)
+    data = Path(settings.data_dir)
+    data.mkdir(parents=True, exist_ok=True)
+    settings = settings.model_copy(update={"data_dir": str(data.resolve())})
+    t0 = time.monotonic()
+    runtime.start_ray(settings)
+    runtime.deploy(settings)
+    click.echo(f"raybase is up at http://{settings.host}:{settings.port} "
+               f"({time.monotonic() - t0:.1f} s; data in {settings.data_dir})")
+    creds = data / CREDENTIALS_FILE
+    if not creds.exists():
+        tenant = _create_tenant(settings, "Development", "free", None)
+        creds.write_text(json.dumps(tenant, indent=2) + "\n")
+        creds.chmod(0o600)
+        click.echo(f"development tenant: {tenant['tenant_id']}")
+        click.echo(f"development API key: {tenant['api_key']}")
+    click.echo(f"credentials: {creds}")
+    (data / PID_FILE).write_text(str(os.getpid()))
+    stop = {"now": False}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.update(now=True))
+    try:
+        while not stop["now"]:
+            time.sleep(0.5)
+    finally:
+        click.echo("stopping raybase…")
+        runtime.shutdown(kill_hosts=True)
+        import ray
+
+        ray.shutdown()
+        (data / PID_FILE).unlink(missing_ok=True)
+
+
+@main.command()
+@click.option("--data-dir", default=None, help="State directory (default ./data).")
+def down(data_dir: str | None) -> None:
+    """Stop the raybase that `raybase up` started with this data directory."""
+    settings = _settings(data_dir=data_dir)
+    pid_file = Path(settings.data_dir) / PID_FILE
+    if not pid_file.exists():
+        raise click.ClickException(f"no running raybase recorded in {pid_file}")
+    pid = int(pid_file.read_text())
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pid_file.unlink(missing_ok=True)
+        raise click.ClickException(f"process {pid} is gone; removed {pid_file}") from None
+    for _ in range(240):
+        if not pid_file.exists():
+            click.echo("raybase stopped")
+            return
+        time.sleep(0.5)
+    raise click.ClickException(f"process {pid} did not stop within 120 s")
+
+
+@main.command()
+@click.option("--host", default=None)
+@click.option("--port", type=int, default=None)
+def status(host: str | None, port: int | None) -> None:
+    """Show whether raybase answers, its health and readiness."""
+    import httpx
+
+    settings = _settings(host=host, port=port)
+    base = f"http://{settings.host}:{settings.port}"
+    try:
+        health = httpx.get(base + "/health", timeout=5).json()["data"]
+        ready = httpx.get(base + "/ready", timeout=10)
+    except httpx.HTTPError as exc:
+        click.echo(f"raybase is not answering at {base}: {exc}")
+        sys.exit(1)
+    click.echo(f"raybase {health['version']} at {base}: up {health['uptime']:.0f} s, "
+               f"{'ready' if ready.status_code == 200 else 'NOT ready'}")
+    sys.exit(0 if ready.status_code == 200 else 1)
+
+
+@main.group()
+def tenant() -> None:
+    """Tenants of the running raybase."""
+
+
+@tenant.command("create")
+@click.option("--name", required=True)
+@click.option("--plan", default="free", type=click.Choice(["free", "pro", "enterprise"]))
+@click.option("--owner-email", default=None)
+@click.option("--json", "as_json", is_flag=True, help="Print the tenant as JSON.")
+@click.option("--data-dir", default=None)
+def tenant_create(name: str, plan: str, owner_email: str | None, as_json: bool,
+                  data_dir: str | None) -> None:
+    """Create a tenant and its first `*` API key (the same data as POST /admin/v1/tenants)."""
+    settings = _settings(data_dir=data_dir)
+    settings = settings.model_copy(update={"data_dir": str(Path(settings.data_dir).resolve())})
+    _connect(settings)
+    data = _create_tenant(settings, name, plan, owner_email)
+    if as_json:
+        click.echo(json.dumps(data))
+    else:
+        click.echo(f"tenant {data['tenant_id']} ({data['name']}, {data['plan']})")
+        click.echo(f"API key: {data['api_key']}")
