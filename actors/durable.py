@@ -14,8 +14,9 @@ number of *host* actors. A key's host is `stable_hash(key) % hosts`, unless the 
   the row is removed only after `alarm()` returned — also after a restart, by the owning host;
 - idle objects are evicted (`on_evict`) and re-activated from storage on the next call;
 - hosts are named, detached Ray actors with `max_restarts=-1`; a call whose host died mid-call is
-  not retried (it may have run) and fails with SERVICE_UNAVAILABLE; a call that never reached a
-  host is retried. Writes that were answered were committed before the answer.
+  not retried (it may have run) and fails with SERVICE_UNAVAILABLE; a call sent while its host
+  restarts waits in Ray for the new process. Writes that were answered were committed before the
+  answer.
 
 The clock is injected (`clock`) and `Host.tick(now)` runs alarms and eviction, so both are tested
 without sleeping; `LocalNamespace` runs the same hosts in-process for unit tests.
@@ -41,7 +42,6 @@ log = logging.getLogger(__name__)
 
 RAY_NAMESPACE = "raybase"
 ALARM_POLL_S = 0.25  # how often a host looks for due alarms and idle objects
-CALL_ATTEMPTS = 4  # tries for a call that could not reach its host (restart in progress)
 MAX_BATCH = 128  # calls to one host carried by one actor call
 
 KV_SCHEMA = """
@@ -454,19 +454,18 @@ class RayNamespace(BaseNamespace):
     async def _call_host(self, host: int, calls: list[tuple]) -> list[tuple[bool, Any]]:
         import ray.exceptions as rex
 
-        for attempt in range(CALL_ATTEMPTS):
-            try:
-                return await self.handle(host).invoke_many.remote(calls)
-            except rex.ActorUnavailableError:
-                await asyncio.sleep(0.25 * (attempt + 1))  # not delivered: safe to retry
-            except rex.RayActorError as exc:
-                log.warning("%s host %d died during a call: %s", self.spec.name, host, exc)
-                raise ApiError(Code.SERVICE_UNAVAILABLE,
-                               "the object's host restarted during the call; retry") from None
-            except rex.RayTaskError as exc:
-                log.error("%s host %d failed: %s", self.spec.name, host, exc)
-                raise ApiError(Code.INTERNAL, "internal error") from None
-        raise ApiError(Code.SERVICE_UNAVAILABLE, "the object's host is unavailable; retry")
+        try:
+            return await self.handle(host).invoke_many.remote(calls)
+        except rex.RayActorError as exc:
+            # ActorUnavailableError included: Ray says the calls "may or may not have been
+            # executed", so a retry could run a write twice. (Calls sent while a host restarts
+            # wait in Ray for the new process; they do not fail.)
+            log.warning("%s host %d died during a call: %s", self.spec.name, host, exc)
+            raise ApiError(Code.SERVICE_UNAVAILABLE,
+                           "the object's host restarted during the call; retry") from None
+        except rex.RayTaskError as exc:
+            log.error("%s host %d failed: %s", self.spec.name, host, exc)
+            raise ApiError(Code.INTERNAL, "internal error") from None
 
     def kill_host(self, index: int, no_restart: bool = False) -> None:
         import ray

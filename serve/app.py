@@ -23,9 +23,10 @@ DESCRIPTION = (
 )
 
 
-def build_app(settings: Settings,
-              services: Callable[[Settings], Services] = ray_services) -> FastAPI:
-    """The gateway app: routes, envelope, auth state. `services` picks Ray or in-process."""
+def build_app(settings: Settings, services: Callable[[Settings], Services] = ray_services,
+              under_serve: bool = False) -> FastAPI:
+    """The gateway app: routes, envelope, auth state. `services` picks Ray or in-process;
+    `under_serve` leaves the X-Request-Id response header to Serve's own middleware."""
     app = FastAPI(title="raybase", version=VERSION, description=DESCRIPTION,
                   openapi_url=None, docs_url=None, redoc_url=None,
                   default_response_class=envelope.Envelope)
@@ -38,7 +39,7 @@ def build_app(settings: Settings,
         app.include_router(router)
     if settings.admin_key:
         app.include_router(admin.router)
-    envelope.install(app, settings.max_body_bytes)
+    envelope.install(app, settings.max_body_bytes, echo_id=not under_serve)
     return app
 
 
@@ -58,6 +59,6 @@ def deployment(settings: Settings) -> Any:
             self.settings = Settings(**values)
 
         def __serve_build_asgi_app__(self) -> FastAPI:
-            return build_app(self.settings)
+            return build_app(self.settings, under_serve=True)
 
     return Gateway.bind(settings.model_dump())

@@ -17,7 +17,6 @@ from storage.errors import ApiError, Code
 from storage.ids import new_id
 
 log = logging.getLogger("raybase.gateway")
-REQUEST_ID_HEADER = "X-Request-Id"
 
 
 _request_id: ContextVar[str] = ContextVar("request_id", default="")
@@ -38,7 +37,6 @@ def request_id(request: Request) -> str:
 def error_response(rid: str, exc: ApiError, headers: dict[str, str] | None = None) -> Response:
     body = {"success": False, "error": exc.body(), "request_id": rid}
     headers = dict(headers or {})
-    headers[REQUEST_ID_HEADER] = rid
     retry = exc.details.get("retry_after")
     if retry is not None:
         headers["Retry-After"] = str(max(1, int(retry + 0.999)))
@@ -88,35 +86,41 @@ def _unknown(request: Request, exc: Exception) -> Response:
     return error_response(request_id(request), ApiError(Code.INTERNAL, "internal error"))
 
 
-def install(app: FastAPI, max_body_bytes: int) -> None:
+def install(app: FastAPI, max_body_bytes: int, echo_id: bool = True) -> None:
     app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http)  # type: ignore[arg-type]
     app.add_exception_handler(ApiError, _api)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unknown)
-    app.add_middleware(RequestContext, max_body_bytes=max_body_bytes)
+    app.add_middleware(RequestContext, max_body_bytes=max_body_bytes, echo_id=echo_id)
 
 
 class RequestContext:
     """Pure ASGI middleware: a request id on every request and response, and the body limit.
 
+    The id is the caller's `X-Request-Id` when it sent a sane one, else a new `req_` id. Under
+    Ray Serve, Serve's own middleware has already put one on the request and adds it to the
+    response (`echo_id=False`), so both layers report the same id, once.
     Bodies over the limit answer 413 before the handler runs, whether or not Content-Length was
-    sent; a route may raise its own limit with `large_body_paths` (file uploads, later).
+    sent.
     """
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
-        self.app, self.max_body = app, max_body_bytes
+    def __init__(self, app: ASGIApp, max_body_bytes: int, echo_id: bool = True) -> None:
+        self.app, self.max_body, self.echo_id = app, max_body_bytes, echo_id
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = {k.decode().lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        rid = new_id("req")
+        rid = headers.get("x-request-id", "")
+        if not (0 < len(rid) <= 128 and rid.isprintable()):
+            rid = new_id("req")
         scope.setdefault("state", {})["request_id"] = rid
         _request_id.set(rid)
+        echo = self.echo_id
         length = headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body):
-            await _send_error(send, rid, _too_large(self.max_body))
+            await _send_error(send, rid, _too_large(self.max_body), echo)
             return
         received = 0
 
@@ -130,17 +134,14 @@ class RequestContext:
             return message
 
         async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                hdrs = list(message.get("headers", []))
-                if not any(k.lower() == b"x-request-id" for k, _ in hdrs):
-                    hdrs.append((b"x-request-id", rid.encode()))
-                message["headers"] = hdrs
+            if echo and message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
             await send(message)
 
         try:
             await self.app(scope, limited_receive, send_with_id)
         except _BodyTooLarge:
-            await _send_error(send, rid, _too_large(self.max_body))
+            await _send_error(send, rid, _too_large(self.max_body), echo)
 
 
 class _BodyTooLarge(StarletteHTTPException):
@@ -155,9 +156,10 @@ def _too_large(limit: int) -> ApiError:
                     limit=limit)
 
 
-async def _send_error(send: Send, rid: str, exc: ApiError) -> None:
+async def _send_error(send: Send, rid: str, exc: ApiError, echo_id: bool) -> None:
     body = json.dumps({"success": False, "error": exc.body(), "request_id": rid}).encode()
-    await send({"type": "http.response.start", "status": exc.status, "headers": [
-        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-        (b"x-request-id", rid.encode())]})
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if echo_id:
+        headers.append((b"x-request-id", rid.encode()))
+    await send({"type": "http.response.start", "status": exc.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

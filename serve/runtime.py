@@ -44,6 +44,8 @@ def ray_environment(settings: Settings) -> dict[str, str]:
     env = dict(RAY_ENV)
     if settings.proxy == "haproxy":
         env.update(HAPROXY_ENV)
+        env["RAY_SERVE_HAPROXY_METRICS_PORT"] = str(settings.haproxy_metrics_port)
+        env["RAY_SERVE_HAPROXY_STATS_PORT"] = str(settings.haproxy_stats_port)
     return env
 
 

@@ -21,6 +21,8 @@ class Settings(BaseSettings):
     replicas: int = Field(1, description="Gateway replicas.")
     max_ongoing_requests: int = Field(100, description="Concurrent requests per replica.")
     proxy: str = Field("haproxy", description="Serve proxy: `haproxy` (fast) or `default`.")
+    haproxy_metrics_port: int = Field(9101, description="HAProxy metrics port (loopback only).")
+    haproxy_stats_port: int = Field(8404, description="HAProxy stats port (loopback only).")
     max_body_bytes: int = Field(1 << 20, description="Largest JSON request body, bytes.")
     key_cache_ttl: float = Field(2.0, description="Seconds a gateway trusts a cached API key.")
     trust_forwarded_for: bool = Field(

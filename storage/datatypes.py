@@ -27,6 +27,7 @@ _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s.]{2,}$")
 _PHONE = re.compile(r"^\+?[0-9 ()\-.]{5,25}$")
 _FILE_ID = re.compile(r"^file_[0-9a-f]{22}$")
 _OBJECT_ID = re.compile(r"^obj_[0-9a-f]{22}$")
+_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 
 class Invalid(ValueError):
@@ -98,7 +99,7 @@ def _parsed(parse: Callable[[str], Any], what: str) -> Callable[[Any, dict], Any
 
 
 def _date(s: str) -> Any:
-    if len(s) != 10:
+    if not _DATE.match(s):  # fromisoformat also takes week dates such as 2024-W01-1
         raise ValueError(s)
     return date.fromisoformat(s)
 

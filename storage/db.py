@@ -213,6 +213,10 @@ class Tx:
     def put_cache_now(self, ns: str, key: Any, value: Any) -> None:
         """Cache a value at once, kept even if the function raises (e.g. a token in a 409)."""
         self._db.cache.put(ns, key, value)
+        # A namespace dropped earlier in the group hides the shared cache: keep the value visible.
+        for layer in (self._group, self._own):
+            if ns in layer.dropped_ns:
+                layer.cache[(ns, key)] = value
 
     def drop_cache(self, ns: str, key: Any = _MISSING) -> None:
         if key is _MISSING:

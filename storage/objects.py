@@ -4,6 +4,8 @@ version snapshot and is atomic inside the shard (uniqueness included)."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from storage import confirm, schema
@@ -292,10 +294,11 @@ def batch_read_objects(db: Tx, ctx: dict[str, Any], *, type_ref: str,
 
 
 # -- lists -----------------------------------------------------------------------------------
-def _sort_expr(db: Tx, t: dict[str, Any], sort: str) -> tuple[str, str]:
-    """SQL for (sort key, its null-free form) of a system field or sortable property."""
+def _sort_expr(db: Tx, t: dict[str, Any], sort: str) -> tuple[str, str, str]:
+    """SQL for (sort key, its null-free form) of a system field or sortable property, and the
+    kind of value the null-free form holds."""
     if sort in SYSTEM_SORTS or sort == "deleted_at":
-        return sort, sort
+        return sort, f"COALESCE({sort}, TIMESTAMP '1970-01-01')", "timestamp"
     prop = next((p for p in schema.load(db).properties(t["id"]) if sort in (p["id"], p["name"])),
                 None)
     if prop is None or not prop["is_sortable"]:
@@ -303,12 +306,39 @@ def _sort_expr(db: Tx, t: dict[str, Any], sort: str) -> tuple[str, str]:
                       f"'{t['name']}'", "sort")
     raw = f"json_extract_string(properties, '$.\"{prop['name']}\"')"
     if prop["data_type"] in NUMERIC_TYPES:
-        expr, blank = f"TRY_CAST({raw} AS DECIMAL(38, 6))", "0"
+        expr, blank, kind = f"TRY_CAST({raw} AS DECIMAL(38, 6))", "0", "number"
     elif prop["data_type"] == "boolean":
-        expr, blank = f"TRY_CAST({raw} AS BOOLEAN)", "false"
+        expr, blank, kind = f"TRY_CAST({raw} AS BOOLEAN)", "false", "boolean"
     else:
-        expr, blank = raw, "''"
-    return expr, f"COALESCE({expr}, {blank})"
+        expr, blank, kind = raw, "''", "text"
+    return expr, f"COALESCE({expr}, {blank})", kind
+
+
+def _cursor_keys(after: dict[str, Any], sort: str, order: str, kind: str) -> list[Any]:
+    """The cursor's sort keys, typed as the keyset SQL compares them, or 400. A forged cursor must
+    not reach SQL: a failing statement aborts the transaction of the whole group."""
+    if after["s"] != sort or after["o"] != order:
+        raise invalid("cursor belongs to another sort or order", "cursor")
+    bad = invalid("cursor is not valid for this list", "cursor")
+    k = after["k"]
+    if not (isinstance(k, list) and len(k) == 3 and type(k[0]) is int and k[0] in (0, 1)
+            and isinstance(k[2], str)):
+        raise bad
+    value = k[1]
+    try:
+        if kind == "timestamp":
+            value = datetime.fromisoformat(value)
+            ok = value.tzinfo is None
+        elif kind == "number":
+            value = Decimal(value if isinstance(value, str) else "x")
+            ok = value.is_finite() and abs(value) < 10**32
+        else:
+            ok = isinstance(value, bool if kind == "boolean" else str)
+    except (TypeError, ValueError, ArithmeticError):
+        ok = False
+    if not ok:
+        raise bad
+    return [k[0], value, k[2]]
 
 
 def _page(db: Tx, ctx: dict[str, Any], t: dict[str, Any], *, deleted: bool, limit: int | None,
@@ -316,15 +346,13 @@ def _page(db: Tx, ctx: dict[str, Any], t: dict[str, Any], *, deleted: bool, limi
     limit = clamp_limit(limit)
     if order not in ("asc", "desc"):
         raise invalid("order must be asc or desc", "order")
-    expr, filled = _sort_expr(db, t, sort)
+    expr, filled, kind = _sort_expr(db, t, sort)
     keys = [f"({expr} IS NULL)::INTEGER", filled, "id"]
     where, params = "object_type_id = ? AND is_deleted = ?", [t["id"], deleted]
     after = decode_cursor(cursor, ("k", "s", "o"))
     if after is not None:
-        if after["s"] != sort or after["o"] != order or len(after["k"]) != 3:
-            raise invalid("cursor belongs to another sort or order", "cursor")
         where += " AND " + keyset_after(keys, order == "desc")
-        params += keyset_params(after["k"])
+        params += keyset_params(_cursor_keys(after, sort, order, kind))
     direction = "DESC" if order == "desc" else "ASC"
     order_by = ", ".join(f"{k} {direction}" for k in keys)
     sql = (f"SELECT *, {keys[0]} AS _k0, {keys[1]} AS _k1 FROM objects WHERE {where} "

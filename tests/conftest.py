@@ -1,0 +1,53 @@
+"""Shared fixtures: one small Ray and one raybase Serve app per test session."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ADMIN_KEY = "test-admin-key"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def ray_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A small local Ray on loopback for the whole session (started once, stopped at the end)."""
+    from serve.runtime import ray_environment
+    from serve.settings import Settings
+
+    settings = Settings(proxy=os.environ.get("RAYBASE_TEST_PROXY", "haproxy"), ray_num_cpus=2,
+                        ray_object_store_mb=80, haproxy_metrics_port=free_port(),
+                        haproxy_stats_port=free_port())
+    for k, v in ray_environment(settings).items():
+        os.environ[k] = v
+    import ray
+
+    from serve.runtime import start_ray
+
+    start_ray(settings)
+    yield
+    ray.shutdown()  # ends Serve and every host with it (serve.shutdown alone takes ~30 s here)
+
+
+@pytest.fixture(scope="session")
+def service(ray_session: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """raybase deployed on Serve at a free loopback port, with the admin API on."""
+    from serve.runtime import deploy
+    from serve.settings import Settings
+
+    data_dir: Path = tmp_path_factory.mktemp("raybase-data")
+    settings = Settings(port=free_port(), data_dir=str(data_dir), admin_key=ADMIN_KEY,
+                        proxy=os.environ.get("RAYBASE_TEST_PROXY", "haproxy"),
+                        key_cache_ttl=1.0, shard_hosts=2)
+    deploy(settings)
+    yield {"base_url": f"http://127.0.0.1:{settings.port}", "settings": settings,
+           "data_dir": data_dir}

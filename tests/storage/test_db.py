@@ -1,0 +1,207 @@
+"""Group commit: per-call answers, all-or-nothing per function, cache coherence, migrations,
+durability."""
+
+from __future__ import annotations
+
+import pytest
+
+from storage import object_types
+from storage.db import Database, apply_migrations, ident, iso, utcnow
+from storage.errors import ApiError, Code
+from tests.storage.conftest import CTX, call, count, make_type, sql
+
+MIGRATION = "202611281400_init"
+
+
+def type_row(name: str, display: str | None = None) -> dict:
+    now = utcnow()
+    return {"id": f"ot_{name}", "name": name, "display_name": display or name,
+            "description": None, "created_at": now, "updated_at": now}
+
+
+# storage functions used as probes ------------------------------------------------------------
+def put(db, ctx, *, name, fail=None):
+    db.insert("object_types", type_row(name))
+    db.put_cache("probe", name, name.upper())
+    if fail == "api":
+        raise ApiError(Code.CONFLICT, "refused", field="name")
+    if fail == "bug":
+        raise KeyError("a bug")
+    return name
+
+
+def names_in_sql(db, ctx):
+    return sorted(r["name"] for r in db.query("SELECT name FROM object_types"))
+
+
+def cached(db, ctx, *, key, ns="probe"):
+    return db.cached(ns, key)
+
+
+def committed_names(db: Database) -> list[str]:
+    return sorted(r[0] for r in sql(db, "SELECT name FROM object_types"))
+
+
+# ---------------------------------------------------------------------------------------------
+def test_a_failing_function_leaves_nothing_while_the_others_commit(tenant_db):
+    results = tenant_db.run_group([(put, CTX, {"name": "a"}),
+                                   (put, CTX, {"name": "b", "fail": "api"}),
+                                   (put, CTX, {"name": "c"})])
+    assert results[0] == (True, "a") and results[2] == (True, "c")
+    ok, err = results[1]
+    assert not ok and err.code is Code.CONFLICT and err.details == {"field": "name"}
+    assert committed_names(tenant_db) == ["a", "c"]
+    assert tenant_db.cache.get("probe", "a") == "A"
+    assert call(tenant_db, cached, key="c") == "C"
+    assert call(tenant_db, cached, key="b") is None
+
+
+def test_an_unexpected_exception_is_answered_as_internal(tenant_db):
+    results = tenant_db.run_group([(put, CTX, {"name": "a", "fail": "bug"}),
+                                   (put, CTX, {"name": "b"})])
+    ok, err = results[0]
+    assert not ok and err.code is Code.INTERNAL and err.status == 500
+    assert results[1] == (True, "b")
+    assert committed_names(tenant_db) == ["b"]
+
+
+def test_run_raises_the_function_error(tenant_db):
+    with pytest.raises(ApiError) as info:
+        tenant_db.run(put, CTX, {"name": "a", "fail": "api"})
+    assert info.value.code is Code.CONFLICT
+    assert committed_names(tenant_db) == []
+
+
+def test_later_functions_read_earlier_writes_of_the_group(tenant_db):
+    results = tenant_db.run_group([(put, CTX, {"name": "a"}),
+                                   (put, CTX, {"name": "x", "fail": "api"}),
+                                   (names_in_sql, CTX, {}),
+                                   (cached, CTX, {"key": "a"}),
+                                   (cached, CTX, {"key": "x"})])
+    assert [r[1] for r in results[2:]] == [["a"], "A", None]
+
+
+def test_cached_loads_once_and_keeps_only_committed_loads(tenant_db):
+    loads = []
+
+    def read(db, ctx, *, fail=False):
+        value = db.cached("ns", "k", lambda: loads.append(1) or "v")
+        if fail:
+            raise ApiError(Code.NOT_FOUND, "no")
+        return value
+
+    with pytest.raises(ApiError):
+        tenant_db.run(read, CTX, {"fail": True})
+    assert "k" not in tenant_db.cache.maps.get("ns", {}) and len(loads) == 1
+    assert [tenant_db.run(read, CTX, {}) for _ in range(3)] == ["v"] * 3
+    assert len(loads) == 2  # the failed call's load was dropped; the next one is kept
+
+
+def test_none_is_not_cached(tenant_db):
+    loads = []
+
+    def read(db, ctx):
+        return db.cached("ns", "k", lambda: loads.append(1))
+
+    assert [tenant_db.run(read, CTX, {}) for _ in range(2)] == [None, None]
+    assert len(loads) == 2
+
+
+def test_dropped_cache_entries_and_namespaces(tenant_db):
+    tenant_db.run_group([(put, CTX, {"name": "a"}), (put, CTX, {"name": "b"})])
+
+    def drop(db, ctx, *, key=None):
+        db.drop_cache("probe", *([key] if key else []))
+
+    results = tenant_db.run_group([(drop, CTX, {"key": "a"}), (cached, CTX, {"key": "a"}),
+                                   (cached, CTX, {"key": "b"})])
+    assert [r[1] for r in results[1:]] == [None, "B"]
+    results = tenant_db.run_group([(drop, CTX, {}), (cached, CTX, {"key": "b"})])
+    assert results[1] == (True, None)
+    assert "b" not in tenant_db.cache.maps.get("probe", {})
+
+
+def test_put_cache_now_survives_a_raise_and_a_namespace_drop(tenant_db):
+    def now(db, ctx, *, key):
+        db.put_cache_now("probe", key, key * 2)
+        raise ApiError(Code.DEPENDENCY_EXISTS, "answered with a token")
+
+    def drop(db, ctx):
+        db.drop_cache("probe")
+
+    results = tenant_db.run_group([(now, CTX, {"key": "t"}), (cached, CTX, {"key": "t"}),
+                                   (drop, CTX, {}), (now, CTX, {"key": "u"}),
+                                   (cached, CTX, {"key": "u"})])
+    assert results[1] == (True, "tt") and results[4] == (True, "uu")
+    assert call(tenant_db, cached, key="u") == "uu"
+
+
+def test_writes_of_one_function_apply_in_order(tenant_db):
+    def churn(db, ctx):
+        db.insert("object_types", type_row("a"))
+        db.insert("object_types", type_row("b"))
+        db.update("object_types", type_row("a", "first"))
+        db.update("object_types", type_row("a", "second"))
+        db.delete("object_types", "id", "ot_b")
+        db.insert("object_types", type_row("b", "again"))
+
+    tenant_db.run(churn, CTX, {})
+    assert sql(tenant_db, "SELECT name, display_name FROM object_types ORDER BY name") == [
+        ("a", "second"), ("b", "again")]
+
+
+def test_a_failed_commit_fails_every_call_and_clears_the_cache(tenant_db):
+    tenant_db.run(put, CTX, {"name": "a"})
+
+    def bad_write(db, ctx):
+        db.insert("no_such_table", {"id": "x"})
+        return "accepted"
+
+    results = tenant_db.run_group([(put, CTX, {"name": "b"}), (bad_write, CTX, {})])
+    assert [(ok, err.code) for ok, err in results] == [(False, Code.SERVICE_UNAVAILABLE)] * 2
+    assert committed_names(tenant_db) == ["a"]
+    assert tenant_db.cache.maps == {}
+    tenant_db.run(put, CTX, {"name": "c"})  # the database takes writes again
+    assert committed_names(tenant_db) == ["a", "c"]
+
+
+def test_migrations_are_recorded_and_not_reapplied(tmp_path):
+    for kind in ("tenant", "control"):
+        path = tmp_path / f"{kind}.duckdb"
+        db = Database(path, kind)
+        first = sql(db, "SELECT version, applied_at FROM _migrations")
+        assert [v for v, _ in first] == [MIGRATION]
+        assert apply_migrations(db.conn, kind) == []
+        db.close()
+        db = Database(path, kind)
+        assert sql(db, "SELECT version, applied_at FROM _migrations") == first
+        db.close()
+
+
+def test_control_and_tenant_schemas_differ(tenant_db, control_db):
+    assert count(control_db, "tenants") == 0 and count(tenant_db, "objects") == 0
+    with pytest.raises(Exception):
+        sql(tenant_db, "SELECT * FROM tenants")
+
+
+def test_data_survives_close_and_reopen(tmp_path):
+    path = tmp_path / "t.duckdb"
+    db = Database(path, "tenant")
+    t = make_type(db, "sales_order", description="orders")
+    db.close()
+    db = Database(path, "tenant")
+    assert db.cache.maps == {}
+    assert call(db, object_types.get_object_type, type_ref="sales_order") == t
+    db.close()
+
+
+def test_helpers():
+    assert ident("objects") == '"objects"'
+    for name in ("a;drop", "1x", "a b", ""):
+        with pytest.raises(ValueError):
+            ident(name)
+    assert iso(None) is None
+    ts = utcnow()
+    assert ts.tzinfo is None
+    assert iso(ts.replace(year=2026, month=1, day=2, hour=3, minute=4, second=5,
+                          microsecond=678_901)) == "2026-01-02T03:04:05.678Z"
