@@ -133,7 +133,7 @@ def issue_key(db: Tx, tenant_id: str, body: dict[str, Any]) -> tuple[dict[str, A
     now = utcnow()
     rec = {"id": new_id("key"), "tenant_id": tenant_id, "label": body.get("label") or "API key",
            "token_hash": hash_token(token), "token_prefix": token[:10],
-           "scopes": check_scopes(body.get("scopes") or ["*"]),
+           "scopes": check_scopes(["*"] if body.get("scopes") is None else body["scopes"]),
            "ip_allowlist": check_allowlist(body.get("ip_allowlist")),
            "expires_at": check_expiry(body.get("expires_at")),
            "rate_limit": check_rate_limit(body.get("rate_limit")), "status": "active",

@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from storage import confirm, schema
+from storage import schema
 from storage.datatypes import NUMERIC_TYPES, Invalid, check_value
 from storage.db import Tx, iso, utcnow
 from storage.errors import ApiError, Code, invalid, not_found

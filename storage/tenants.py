@@ -80,6 +80,8 @@ def list_tenants(db: Tx, ctx: dict[str, Any], *, limit: int | None = None,
                  cursor: str | None = None) -> dict[str, Any]:
     limit = clamp_limit(limit)
     after = decode_cursor(cursor, ("id",))
+    if after is not None and not isinstance(after["id"], str):
+        raise invalid("cursor is not valid for this list", "cursor")
     rows = db.query(SELECT_PAGE, [after["id"] if after else "", limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]

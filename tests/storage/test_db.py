@@ -3,6 +3,7 @@ durability."""
 
 from __future__ import annotations
 
+import duckdb
 import pytest
 
 from storage import object_types
@@ -180,7 +181,7 @@ def test_migrations_are_recorded_and_not_reapplied(tmp_path):
 
 def test_control_and_tenant_schemas_differ(tenant_db, control_db):
     assert count(control_db, "tenants") == 0 and count(tenant_db, "objects") == 0
-    with pytest.raises(Exception):
+    with pytest.raises(duckdb.CatalogException):
         sql(tenant_db, "SELECT * FROM tenants")
 
 

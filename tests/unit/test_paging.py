@@ -11,8 +11,15 @@ import duckdb
 import pytest
 
 from storage.errors import ApiError, Code
-from storage.paging import (DEFAULT_LIMIT, MAX_LIMIT, clamp_limit, decode_cursor, encode_cursor,
-                            keyset_after, keyset_params)
+from storage.paging import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    clamp_limit,
+    decode_cursor,
+    encode_cursor,
+    keyset_after,
+    keyset_params,
+)
 
 
 def b64(raw: bytes) -> str:
@@ -65,7 +72,8 @@ def test_limit_out_of_bounds(limit):
 
 def test_keyset_sql_shape():
     assert keyset_after(["id"], False) == "id > ?"
-    assert keyset_after(["a", "b", "c"], True) == "(a < ? OR (a = ? AND (b < ? OR (b = ? AND c < ?))))"
+    assert keyset_after(["a", "b", "c"], True) == (
+        "(a < ? OR (a = ? AND (b < ? OR (b = ? AND c < ?))))")
     assert keyset_params([1, 2, 3]) == [1, 1, 2, 2, 3]
     assert keyset_params(["x"]) == ["x"]
 

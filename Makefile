@@ -1,0 +1,39 @@
+# raybase — `make help` lists the targets.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test lint format bench clean
+
+help: ## Show the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install raybase with its pinned dependencies
+
+run: install ## Start raybase on 127.0.0.1:8000 (state in ./data); Ctrl-C stops it
+	$(BIN)/raybase up
+
+lint: install ## ruff and the import-layer contracts
+	$(BIN)/ruff check actors serve storage ai tests benchmarks
+	$(BIN)/lint-imports
+
+test: lint ## Lint, then the whole test suite (unit, storage, actors, api, contract)
+	$(BIN)/pytest -p no:warnings -q tests
+
+format: install ## Format the code with ruff
+	$(BIN)/ruff format actors serve storage ai tests benchmarks
+	$(BIN)/ruff check --fix actors serve storage ai tests benchmarks
+
+bench: install ## Load benchmark against a raybase the harness starts itself
+	$(BIN)/python -m benchmarks.load --start --scenario objects --concurrency 32 --duration 20
+
+clean: ## Remove the virtualenv and caches (not ./data)
+	rm -rf $(VENV) .pytest_cache .ruff_cache
