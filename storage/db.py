@@ -42,6 +42,7 @@ _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Cache sizes: hot records per namespace; namespaces not named here are unbounded (schema,
 # unique-value indexes), which the owner keeps complete or absent, never partial.
 CACHE_LIMITS = {"objects": 50_000}
+MEMORY_LIMIT = "512MB"  # DuckDB buffer memory per database (its default is 80% of the machine)
 
 MIGRATIONS_TABLE = """
 CREATE TABLE IF NOT EXISTS _migrations (version VARCHAR PRIMARY KEY, applied_at TIMESTAMP)
@@ -232,6 +233,8 @@ class Database:
         self.path = str(path)
         self.conn = duckdb.connect(self.path)
         self.conn.execute("SET threads TO 1")  # one compute thread per owner (MEASURED.md)
+        # Many databases share a host process: each may hold this much before spilling to disk.
+        self.conn.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
         apply_migrations(self.conn, kind)
         self.cache = Cache()
         self._open = False  # a transaction is open (begun lazily: cached reads need none)
