@@ -225,7 +225,9 @@ class Host:
         except ApiError as exc:
             return False, exc
 
-    async def invoke_many(self, calls: list[tuple[str, str, tuple, dict]]) -> list[tuple[bool, Any]]:
+    async def invoke_many(
+        self, calls: list[tuple[str, str, tuple, dict]]
+    ) -> list[tuple[bool, Any]]:
         """Several `invoke`s that arrived together from one caller; each runs as if alone."""
         results = await asyncio.gather(*(self.invoke(*c) for c in calls), return_exceptions=True)
         out: list[tuple[bool, Any]] = []

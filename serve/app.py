@@ -12,9 +12,9 @@ from fastapi import FastAPI
 from serve import envelope
 from serve.auth import KeyCache
 from serve.routes import ROUTERS, admin
+from serve.routes.public import VERSION
 from serve.services import Services, ray_services
 from serve.settings import Settings
-from serve.routes.public import VERSION
 
 DESCRIPTION = (
     "raybase: a multi-tenant backend-as-a-service. Authenticate with "

@@ -73,10 +73,14 @@ class KeyCache:
 
 
 def client_ip(request: Request) -> str:
-    if request.app.state.settings.trust_forwarded_for:
-        forwarded = request.headers.get("x-forwarded-for")
+    """The caller's address. Behind HAProxy (which raybase configures to append the address it
+    saw to X-Forwarded-For) or a proxy the operator trusts, that is the last forwarded entry:
+    entries before it were written by the caller."""
+    settings = request.app.state.settings
+    if settings.trust_forwarded_for or settings.proxy == "haproxy":
+        forwarded = request.headers.getlist("x-forwarded-for")
         if forwarded:
-            return forwarded.split(",")[0].strip()
+            return forwarded[-1].split(",")[-1].strip()
     return request.client.host if request.client else ""
 
 

@@ -44,7 +44,8 @@ def _connect(settings: Settings) -> None:
         ray.init(address=os.environ.get("RAY_ADDRESS", "auto"), namespace="raybase",
                  log_to_driver=False)
     except ConnectionError as exc:
-        raise click.ClickException(f"no running raybase found ({exc}); start it with `raybase up`")
+        raise click.ClickException(
+            f"no running raybase found ({exc}); start it with `raybase up`") from None
 
 
 @click.group()

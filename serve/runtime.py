@@ -17,25 +17,33 @@ RAY_ENV = {
     "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",  # keep a single-machine Ray on 127.0.0.1
     "RAY_USAGE_STATS_ENABLED": "0",
     "RAY_DEDUP_LOGS": "0",
+    # Serve's uvicorn would take the client address from X-Forwarded-For whenever the peer is
+    # loopback (HAProxy always is), letting any caller pick its IP for an ip_allowlist. Trust no
+    # peer: the gateway alone reads X-Forwarded-For, and only with RAYBASE_TRUST_FORWARDED_FOR.
+    "FORWARDED_ALLOW_IPS": "",
 }
 HAPROXY_ENV = {
     "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
     "RAY_SERVE_ENABLE_HA_PROXY": "1",
 }
-# Loopback-only binds for HAProxy's own ports (its template binds them on every interface).
-HAPROXY_BINDS = (("bind :{{ config.metrics_port }}", "bind 127.0.0.1:{{ config.metrics_port }}"),
-                 ("bind *:{{ config.stats_port }}", "bind 127.0.0.1:{{ config.stats_port }}"))
+# Edits to Serve's HAProxy template: loopback-only binds for its own ports (it binds them on every
+# interface), and X-Forwarded-For carrying the client's address to the gateway (ip_allowlist).
+HAPROXY_EDITS = (("bind :{{ config.metrics_port }}", "bind 127.0.0.1:{{ config.metrics_port }}"),
+                 ("bind *:{{ config.stats_port }}", "bind 127.0.0.1:{{ config.stats_port }}"),
+                 ("    option httplog\n", "    option httplog\n    option forwardfor\n"))
 
 
 def loopback_haproxy() -> None:
-    """Worker setup hook: make Serve's HAProxy bind its metrics and stats ports on loopback."""
+    """Worker setup hook: loopback-only HAProxy ports, and X-Forwarded-For to the gateway."""
     try:
         from ray.serve._private import haproxy, haproxy_templates
     except ImportError:
         return
     template = haproxy_templates.HAPROXY_CONFIG_TEMPLATE
-    for old, new in HAPROXY_BINDS:
-        template = template.replace(old, new)
+    for old, new in HAPROXY_EDITS:
+        if old not in template:
+            raise RuntimeError(f"Serve's HAProxy template changed: {old.strip()!r} not found")
+        template = template.replace(old, new, 1)
     haproxy_templates.HAPROXY_CONFIG_TEMPLATE = template
     haproxy.HAPROXY_CONFIG_TEMPLATE = template
 

@@ -14,7 +14,8 @@ class Settings(BaseSettings):
     # Service
     host: str = Field("127.0.0.1", description="Address the HTTP server binds.")
     port: int = Field(8000, description="HTTP port.")
-    data_dir: str = Field("./data", description="Where all state lives (DuckDB files, durable storage).")
+    data_dir: str = Field(
+        "./data", description="Where all state lives (DuckDB files, durable storage).")
     region: str = Field("local", description="Region name /health reports.")
     admin_key: str | None = Field(None, description="Enables /admin/v1 when set (X-Admin-Key).")
     # Gateway (Ray Serve)

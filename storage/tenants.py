@@ -57,7 +57,7 @@ def _check_email(email: Any) -> str | None:
 
 
 def create_tenant(db: Tx, ctx: dict[str, Any], *, name: str, plan_name: str | None = None,
-                  owner_email: str | None = None, shard_host: int = 0) -> dict[str, Any]:
+                  owner_email: str | None = None, shard_host: int | None = None) -> dict[str, Any]:
     """A tenant, its email index entry and its first `*` API key (whose token is answered)."""
     if not isinstance(name, str) or not name.strip() or len(name) > 200:
         raise invalid("name must be 1 to 200 characters", "name")

@@ -64,6 +64,9 @@ async def update_tenant(request: Request, tenant_id: str, body: TenantUpdate,
 async def delete_tenant(request: Request, tenant_id: str, _: AdminCtx) -> Any:
     """Revoke the tenant's keys and delete its database."""
     services = _services(request)
+    # The shard lives on the tenant's directory host, not necessarily where its id hashes to:
+    # destroying it elsewhere would open the same database file in a second process.
+    host = (await services.control_run(tenants.get_tenant, tenant_id=tenant_id))["shard_host"]
     result = await services.control_run(tenants.delete_tenant, tenant_id=tenant_id)
-    await services.shard(tenant_id).call("destroy")
+    await services.shard(tenant_id, host).call("destroy")
     return result

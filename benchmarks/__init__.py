@@ -1,0 +1,1 @@
+"""Load benchmarks of raybase: `python -m benchmarks.load --help`."""

@@ -1,0 +1,267 @@
+"""The route contract: the registered routes are the catalog's, none is shadowed, and every route
+of the OpenAPI document answers malformed bodies, missing credentials and wrong methods in the
+envelope, with an X-Request-Id."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.api.conftest import ADMIN_KEY, err
+
+pytestmark = pytest.mark.ray
+
+CATALOG = Path(__file__).parents[2].parent / "shared/api/endpoints.json"
+SECTIONS = ("Public", "Tenants", "API Keys", "Object Types", "Properties", "Objects", "Versions")
+ADMIN_ROUTES = {("POST", "/admin/v1/tenants"), ("GET", "/admin/v1/tenants"),
+                ("GET", "/admin/v1/tenants/:tenant_id"), ("PATCH", "/admin/v1/tenants/:tenant_id"),
+                ("DELETE", "/admin/v1/tenants/:tenant_id")}
+METHODS = ("get", "post", "put", "patch", "delete")
+PARAM = re.compile(r"\{([^}/]+)\}")
+
+
+def colon(path: str) -> str:
+    """An OpenAPI path in the catalog's notation: {param} -> :param."""
+    return PARAM.sub(r":\1", path)
+
+
+def operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [(m.upper(), path, op) for path, item in spec["paths"].items()
+            for m, op in item.items() if m in METHODS]
+
+
+@pytest.fixture(scope="module")
+def spec(client: httpx.Client) -> dict[str, Any]:
+    r = client.get("/docs/openapi.json")
+    assert r.status_code == 200 and r.headers["x-request-id"]
+    return r.json()
+
+
+@pytest.fixture(scope="module")
+def catalog() -> list[dict[str, Any]]:
+    if not CATALOG.is_file():
+        pytest.skip(f"the API catalog {CATALOG} is absent: it lives beside the repository, in "
+                    "../shared/api/endpoints.json")
+    return [e for e in json.loads(CATALOG.read_text()) if e["section"] in SECTIONS]
+
+
+# -- (1) the registered routes are the catalog's ---------------------------------------------
+def test_registered_routes_equal_the_catalog(spec, catalog):
+    assert {e["section"] for e in catalog} == set(SECTIONS)
+    expected = {(e["method"], e["path"]) for e in catalog} | ADMIN_ROUTES
+    registered = {(m, colon(p)) for m, p, _ in operations(spec)}
+    missing, extra = sorted(expected - registered), sorted(registered - expected)
+    assert not missing and not extra, f"missing: {missing}; not in the catalog: {extra}"
+    assert len(catalog) == 33
+
+
+def test_summaries_follow_the_catalog(spec, catalog):
+    ops = {(m, colon(p)): op for m, p, op in operations(spec)}
+    differ = [(e["method"], e["path"], e["summary"], ops[(e["method"], e["path"])]["summary"])
+              for e in catalog if ops[(e["method"], e["path"])].get("summary") != e["summary"]]
+    assert not differ
+
+
+# -- (2) no literal route is shadowed --------------------------------------------------------
+def _pattern(path: str) -> re.Pattern[str]:
+    parts = PARAM.split(path)  # literal, name, literal, name, ...
+    return re.compile("^" + "".join(re.escape(p) if i % 2 == 0 else "[^/]+"
+                                    for i, p in enumerate(parts)) + "$")
+
+
+def shadowed(routes: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
+    """(method, earlier parameterised path, later path it swallows), in registration order."""
+    found = []
+    for i, (method, earlier) in enumerate(routes):
+        if not PARAM.search(earlier):
+            continue
+        pattern = _pattern(earlier)
+        for m, later in routes[i + 1:]:
+            if m == method and later != earlier and pattern.match(PARAM.sub("x", later)):
+                found.append((method, earlier, later))
+    return found
+
+
+def test_the_shadow_check_finds_shadows():
+    assert shadowed([("GET", "/a/{id}"), ("GET", "/a/list")]) == [("GET", "/a/{id}", "/a/list")]
+    assert shadowed([("GET", "/a/list"), ("GET", "/a/{id}")]) == []
+    assert shadowed([("POST", "/a/{id}"), ("GET", "/a/list")]) == []
+    assert shadowed([("GET", "/a/{id}"), ("GET", "/a/{id}/b")]) == []
+    assert shadowed([("GET", "/a/{x}/{y}"), ("GET", "/a/{x}/batch")]) != []
+
+
+def registration_order() -> list[tuple[str, str]]:
+    """Every route in the order build_app mounts it: ROUTERS, then the admin router."""
+    from serve.routes import ROUTERS, admin
+
+    return [(m, route.path) for router in (*ROUTERS, admin.router) for route in router.routes
+            for m in sorted(route.methods)]
+
+
+def test_no_literal_route_is_shadowed(spec):
+    order = registration_order()
+    assert set(order) == {(m, p) for m, p, _ in operations(spec)}  # what is deployed
+    assert shadowed(order) == []
+
+
+# -- (3) the sweep over every route of the OpenAPI document ----------------------------------
+def _kind(op: dict[str, Any]) -> str:
+    tags = op.get("tags", [])
+    return "public" if "Public" in tags else "admin" if "Admin" in tags else "bearer"
+
+
+def _fill(path: str) -> str:
+    return PARAM.sub("sweep_x", path)
+
+
+def _credentials(kind: str, tenant) -> dict[str, str]:
+    if kind == "admin":
+        return {"X-Admin-Key": ADMIN_KEY}
+    return {"Authorization": f"Bearer {tenant.key}"} if kind == "bearer" else {}
+
+
+def _enveloped(r: httpx.Response) -> str | None:
+    """Why the answer is not a well-formed error envelope with a request id, or None."""
+    rid = r.headers.get("x-request-id")
+    if not rid:
+        return "no X-Request-Id"
+    try:
+        body = r.json()
+    except ValueError:
+        return f"not JSON: {r.text[:80]!r}"
+    if body.get("success") is not False or body.get("request_id") != rid:
+        return f"not an error envelope with the header's request id: {body}"
+    return None
+
+
+def test_malformed_json_bodies_answer_400(client, spec, tenant):
+    failures, swept = [], 0
+    for method, path, op in operations(spec):
+        if method not in ("POST", "PATCH", "PUT"):
+            continue
+        headers = {**_credentials(_kind(op), tenant), "Content-Type": "application/json"}
+        for raw in (b'{"name": ', b"not json at all", b'{"a": 1,}'):
+            r = client.request(method, _fill(path), content=raw, headers=headers)
+            swept += 1
+            problem = _enveloped(r)
+            if "requestBody" not in op:
+                # No body is read: the route answers as without one (here: unknown ids).
+                if problem or r.status_code >= 500:
+                    failures.append((method, path, raw, r.status_code, problem))
+                continue
+            if problem or r.status_code != 400 or r.json()["error"] != {
+                    "code": "VALIDATION_ERROR", "message": "request body is not valid JSON",
+                    "field": "body"}:
+                failures.append((method, path, raw, r.status_code, problem or r.text))
+    assert swept >= 3 * 15
+    assert not failures, "\n".join(map(str, failures))
+
+
+def test_bodies_of_the_wrong_json_shape_answer_400(client, spec, tenant):
+    failures = []
+    for method, path, op in operations(spec):
+        if "requestBody" not in op:
+            continue
+        headers = _credentials(_kind(op), tenant)
+        for body in ([], "text", 5, None):
+            r = client.request(method, _fill(path), json=body, headers=headers)
+            if _enveloped(r) or r.status_code != 400 or \
+                    r.json()["error"]["code"] != "VALIDATION_ERROR":
+                failures.append((method, path, body, r.status_code, r.text[:200]))
+    assert not failures, "\n".join(map(str, failures))
+
+
+def test_bearer_routes_without_credentials_answer_401(client, spec):
+    failures, counted = [], {"bearer": 0, "admin": 0, "public": 0}
+    for method, path, op in operations(spec):
+        kind = _kind(op)
+        counted[kind] += 1
+        r = client.request(method, _fill(path))
+        if kind == "public":
+            if r.status_code == 401 or not r.headers.get("x-request-id"):
+                failures.append((method, path, r.status_code))
+            continue
+        problem = _enveloped(r)
+        if problem or r.status_code != 401 or r.json()["error"]["code"] != "UNAUTHORIZED":
+            failures.append((method, path, r.status_code, problem or r.text[:200]))
+    assert counted == {"bearer": 26, "admin": 5, "public": 7}
+    assert not failures, "\n".join(map(str, failures))
+
+
+def test_bad_bearer_tokens_answer_401(client, spec):
+    failures = []
+    for method, path, op in operations(spec):
+        if _kind(op) != "bearer":
+            continue
+        for header in ("Bearer rb_not_a_key", "Basic dXNlcjpwdw==", "Bearer", "rb_no_scheme"):
+            r = client.request(method, _fill(path), headers={"Authorization": header})
+            if _enveloped(r) or r.status_code != 401:
+                failures.append((method, path, header, r.status_code))
+    assert not failures, "\n".join(map(str, failures))
+
+
+def test_every_answer_carries_a_request_id(client, spec, tenant):
+    failures = []
+    for n, (method, path, op) in enumerate(operations(spec)):
+        for given in (None, f"sweep-{n}"):
+            headers = {**_credentials(_kind(op), tenant), **({"X-Request-Id": given}
+                                                              if given else {})}
+            r = client.request(method, _fill(path), headers=headers)
+            rid = r.headers.get("x-request-id")
+            if not rid or (given and rid != given):
+                failures.append((method, path, r.status_code, f"X-Request-Id {rid!r}"))
+            elif r.headers["content-type"].startswith("application/json") and \
+                    path != "/docs/openapi.json" and r.json().get("request_id") != rid:
+                failures.append((method, path, r.status_code, "envelope id differs"))
+    ids = [client.get("/health").headers["x-request-id"] for _ in range(3)]
+    assert len(set(ids)) == 3  # a fresh id per request
+    assert not failures, "\n".join(map(str, failures))
+
+
+def test_unrouted_methods_answer_405_in_the_envelope(client, spec, tenant):
+    failures, ops, checked = [], operations(spec), 0
+    for path, item in spec["paths"].items():
+        kind = _kind(next(op for m, op in item.items() if m in METHODS))
+        url = _fill(path)
+        for method in (m.upper() for m in METHODS if m not in item):
+            if any(m == method and _pattern(p).match(url) for m, p, _ in ops):
+                continue  # another route takes it (e.g. PATCH .../list is PATCH .../{object_id})
+            checked += 1
+            r = client.request(method, url, headers=_credentials(kind, tenant))
+            if _enveloped(r) or r.status_code != 405:
+                failures.append((method, path, r.status_code, r.text[:120]))
+            elif r.json()["error"]["code"] != "METHOD_NOT_ALLOWED":
+                failures.append((method, path, r.json()["error"]))
+    assert checked >= 50
+    assert not failures, "\n".join(map(str, failures))
+
+
+def test_unknown_paths_answer_404_in_the_envelope(client, tenant):
+    for path in ("/v2/object-types", "/v1/object-types/x/y/z/w", "/admin/v1/nothing"):
+        err(client.get(path, headers=_credentials("bearer", tenant)), 404, "NOT_FOUND")
+
+
+def test_oversized_bodies_answer_413(client, spec, tenant):
+    limit = 1 << 20
+    big = b'{"name": "' + b"x" * limit + b'"}'
+    failures = []
+    for method, path, op in operations(spec):
+        if "requestBody" not in op:
+            continue
+        headers = {**_credentials(_kind(op), tenant), "Content-Type": "application/json"}
+        r = client.request(method, _fill(path), content=big, headers=headers)
+        if _enveloped(r) or r.status_code != 413 or r.json()["error"] != {
+                "code": "PAYLOAD_TOO_LARGE", "message": f"request body is larger than {limit} "
+                "bytes", "limit": limit}:
+            failures.append((method, path, r.status_code, r.text[:200]))
+    streamed = client.post("/v1/object-types", content=iter([big[:limit], big[limit:]]),
+                           headers={**_credentials("bearer", tenant),
+                                    "Content-Type": "application/json"})
+    assert "content-length" not in streamed.request.headers
+    err(streamed, 413, "PAYLOAD_TOO_LARGE")
+    assert not failures, "\n".join(map(str, failures))
