@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from serve.app import LOGGING
+
 APP_NAME = "bench_hello"
 ROUTE_PREFIX = "/hello"
 
@@ -24,7 +26,7 @@ def hello_app(replicas: int = 1, max_ongoing_requests: int = 100) -> Any:
 
     @ray_serve.deployment(name="hello", num_replicas=replicas,
                           max_ongoing_requests=max_ongoing_requests,
-                          ray_actor_options={"num_cpus": 0})
+                          ray_actor_options={"num_cpus": 0}, logging_config=LOGGING)
     @ray_serve.ingress(app)
     class Hello:
         pass

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.loadgen import PhaseResult, Pool, render
+from serve.runtime import wait_ok
 
 # Phase ratios to the hello-world rate the service should reach.
 TARGETS = {"get": 0.5, "create": 1 / 3}
@@ -516,24 +517,6 @@ def trap_sigterm() -> None:
     """SIGTERM cleans up as Ctrl-C does. Again after ray.init, whose own handler would end
     the driver at once and leave the private Ray's HAProxy running."""
     signal.signal(signal.SIGTERM, _interrupt)
-
-
-def wait_ok(url: str, timeout: float) -> None:
-    """Poll GET url until it answers 2xx (a new Serve app takes a moment to reach the proxy)."""
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    last: Any = "no answer"
-    while time.monotonic() < deadline:
-        try:
-            r = httpx.get(url, timeout=5)
-            if 200 <= r.status_code < 300:
-                return
-            last = f"HTTP {r.status_code}"
-        except httpx.HTTPError as exc:
-            last = exc
-        time.sleep(0.25)
-    raise RuntimeError(f"{url} did not answer: {last}")
 
 
 def _smoke_plain(base_url: str) -> Any:

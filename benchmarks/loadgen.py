@@ -237,6 +237,19 @@ def _chunked_end(buf: bytes) -> int:
             return -1
 
 
+def _receive(conns: dict[int, _Conn], fd: int) -> tuple[_Conn | None, bytes]:
+    """The connection behind `fd` and what it has to read (b"" when closed); None if nothing."""
+    c = conns.get(fd)
+    if c is None:
+        return None, b""
+    try:
+        return c, c.sock.recv(65536)
+    except BlockingIOError:
+        return None, b""
+    except OSError:
+        return c, b""
+
+
 def _cpu() -> float:
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
@@ -334,15 +347,9 @@ def _phase(spec: PhaseSpec, ready: Callable[[int], None]) -> PhaseResult:
                 send(new)
         wake = min(next_tick, end) if cpu_start is not None else min(next_tick, start)
         for fd, _ in poller.poll(max(0.0, wake - now)):
-            c = conns.get(fd)
+            c, data = _receive(conns, fd)
             if c is None:
                 continue
-            try:
-                data = c.sock.recv(65536)
-            except BlockingIOError:
-                continue
-            except OSError:
-                data = b""
             if not data:
                 replace(c, "closed")
                 continue
@@ -362,15 +369,9 @@ def _phase(spec: PhaseSpec, ready: Callable[[int], None]) -> PhaseResult:
     drain_until = perf() + min(spec.timeout, 10.0)
     while any(c.busy for c in conns.values()) and perf() < drain_until:
         for fd, _ in poller.poll(0.05):
-            c = conns.get(fd)
+            c, data = _receive(conns, fd)
             if c is None:
                 continue
-            try:
-                data = c.sock.recv(65536)
-            except BlockingIOError:
-                continue
-            except OSError:
-                data = b""
             if not data or c.feed(data):
                 c.busy = False
     for c in list(conns.values()):

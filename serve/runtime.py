@@ -98,21 +98,26 @@ async def _ping_all(services: Any) -> None:
         await ns.ping_hosts()
 
 
-def wait_ready(base_url: str, timeout: float) -> None:
+def wait_ok(url: str, timeout: float) -> None:
+    """Poll GET `url` until it answers 2xx (a new Serve app takes a moment to reach the proxy)."""
     import httpx
 
     deadline = time.monotonic() + timeout
     last: Exception | str = "no answer"
     while time.monotonic() < deadline:
         try:
-            r = httpx.get(base_url + "/ready", timeout=5)
-            if r.status_code == 200:
+            r = httpx.get(url, timeout=5)
+            if 200 <= r.status_code < 300:
                 return
             last = f"HTTP {r.status_code}: {r.text[:200]}"
         except httpx.HTTPError as exc:
             last = exc
         time.sleep(0.25)
-    raise RuntimeError(f"raybase did not become ready at {base_url}: {last}")
+    raise RuntimeError(f"{url} did not answer in {timeout:.0f} s: {last}")
+
+
+def wait_ready(base_url: str, timeout: float) -> None:
+    wait_ok(base_url + "/ready", timeout)
 
 
 def shutdown(kill_hosts: bool = True) -> None:
