@@ -170,11 +170,6 @@ class Tx:
         row = self.query_one(sql, params)
         return None if row is None else next(iter(row.values()))
 
-    def arrow(self, sql: str, params: Iterable[Any] = ()) -> pa.Table:
-        self._db.flush(self._group)
-        self._db.begin()
-        return self._db.conn.execute(sql, list(params)).fetch_arrow_table()
-
     def cached(self, ns: str, key: Any, load: Callable[[], Any] | None = None) -> Any:
         """The cached value, or `load()` (stored in the cache unless None), or None."""
         for layer in (self._own, self._group):
@@ -193,9 +188,6 @@ class Tx:
         if value is not None:
             self._own.cache[(ns, key)] = value
         return value
-
-    def has_cached(self, ns: str, key: Any) -> bool:
-        return self.cached(ns, key) is not None
 
     # -- writes (buffered until the group commits)
     def insert(self, table: str, row: dict[str, Any]) -> None:
