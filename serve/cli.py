@@ -24,28 +24,13 @@ def _settings(**overrides: Any) -> Settings:
 
 
 def _create_tenant(settings: Settings, name: str, plan: str, email: str | None) -> dict:
+    """Create a tenant directly in the control plane (used by `up` for the dev tenant)."""
     from serve.services import ray_services
     from storage import tenants
 
     services = ray_services(settings)
     return asyncio.run(services.control_run(tenants.create_tenant, name=name, plan_name=plan,
                                             owner_email=email))
-
-
-def _connect(settings: Settings) -> None:
-    """Join the running raybase's Ray (RAY_ADDRESS or the local one `raybase up` started)."""
-    import ray
-
-    from serve.runtime import RAY_ENV
-
-    for k, v in RAY_ENV.items():
-        os.environ.setdefault(k, v)
-    try:
-        ray.init(address=os.environ.get("RAY_ADDRESS", "auto"), namespace="raybase",
-                 log_to_driver=False)
-    except ConnectionError as exc:
-        raise click.ClickException(
-            f"no running raybase found ({exc}); start it with `raybase up`") from None
 
 
 @click.group()
@@ -150,16 +135,32 @@ def tenant() -> None:
 @click.option("--plan", default="free", type=click.Choice(["free", "pro", "enterprise"]))
 @click.option("--owner-email", default=None)
 @click.option("--json", "as_json", is_flag=True, help="Print the tenant as JSON.")
-@click.option("--data-dir", default=None)
+@click.option("--host", default=None)
+@click.option("--port", type=int, default=None)
 def tenant_create(name: str, plan: str, owner_email: str | None, as_json: bool,
-                  data_dir: str | None) -> None:
-    """Create a tenant and its first `*` API key (the same data as POST /admin/v1/tenants)."""
-    settings = _settings(data_dir=data_dir)
-    settings = settings.model_copy(update={"data_dir": str(Path(settings.data_dir).resolve())})
-    _connect(settings)
-    data = _create_tenant(settings, name, plan, owner_email)
+                  host: str | None, port: int | None) -> None:
+    """Create a tenant and its first `*` API key through the running raybase's admin API
+    (needs RAYBASE_ADMIN_KEY, as `raybase up` was given); prints the endpoint's data."""
+    import httpx
+
+    settings = _settings(host=host, port=port)
+    if not settings.admin_key:
+        raise click.ClickException("set RAYBASE_ADMIN_KEY to the admin key raybase runs with")
+    body = {"name": name, "plan": plan, **({"owner_email": owner_email} if owner_email else {})}
+    url = f"http://{settings.host}:{settings.port}/admin/v1/tenants"
+    try:
+        r = httpx.post(url, json=body, headers={"X-Admin-Key": settings.admin_key}, timeout=30)
+    except httpx.HTTPError as exc:
+        raise click.ClickException(f"raybase is not answering at {url}: {exc}") from None
+    if r.status_code != 201:
+        raise click.ClickException(f"HTTP {r.status_code}: {r.text[:500]}")
+    data = r.json()["data"]
     if as_json:
         click.echo(json.dumps(data))
     else:
         click.echo(f"tenant {data['tenant_id']} ({data['name']}, {data['plan']})")
         click.echo(f"API key: {data['api_key']}")
+
+
+if __name__ == "__main__":
+    main()
