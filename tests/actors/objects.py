@@ -145,3 +145,17 @@ def call_many(spec: NamespaceSpec, data_dir: str, key: str, n: int,
     start = time.time()
     results = asyncio.run(go())
     return {"pid": os.getpid(), "start": start, "end": time.time(), "results": results}
+
+
+async def list_object_ids(shard, ctx: dict, type_ref: str = "thing") -> list[str]:
+    """Every live object id of a type in a tenant shard, paging through the list."""
+    from storage import objects
+
+    ids, cursor = [], None
+    while True:
+        page = await shard.call("run", objects.list_objects, ctx,
+                                {"type_ref": type_ref, "limit": 100, "cursor": cursor})
+        ids += [o["id"] for o in page["results"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return ids

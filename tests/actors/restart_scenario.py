@@ -25,7 +25,7 @@ import ray  # noqa: E402
 from actors import tenant_shard  # noqa: E402
 from actors.durable import KvFile, NamespaceSpec, RayNamespace  # noqa: E402
 from storage import object_types, objects  # noqa: E402
-from tests.actors.objects import Counter  # noqa: E402
+from tests.actors.objects import Counter, list_object_ids  # noqa: E402
 
 CTX = {"tenant_id": "t1", "actor_id": "scenario"}
 ALARM_KEY = "alarmed"
@@ -40,14 +40,7 @@ def start() -> float:
 
 
 async def list_ids(shard) -> list[str]:
-    ids, cursor = [], None
-    while True:
-        page = await shard.call("run", objects.list_objects, CTX,
-                                {"type_ref": "thing", "limit": 100, "cursor": cursor})
-        ids += [o["id"] for o in page["results"]]
-        cursor = page["next_cursor"]
-        if cursor is None:
-            return ids
+    return await list_object_ids(shard, CTX)
 
 
 async def phase_one(counters: RayNamespace, shards: RayNamespace) -> dict:

@@ -20,7 +20,7 @@ from actors.durable import RAY_NAMESPACE, NamespaceSpec, RayNamespace
 from storage import object_types, objects
 from storage.errors import ApiError, Code
 from tests.actors import objects as test_objects
-from tests.actors.objects import Counter, Slow
+from tests.actors.objects import Counter, Slow, list_object_ids
 
 pytestmark = pytest.mark.ray
 
@@ -185,14 +185,7 @@ async def test_tenant_shard_writes_acknowledged_before_a_kill_survive_it(make_ns
         return obj["id"]
 
     acked, n_failed = await write_through_a_kill(ns, write, before=30, after=30)
-    listed, cursor = [], None
-    while True:
-        page = await shard.call("run", objects.list_objects, CTX,
-                                {"type_ref": "thing", "limit": 100, "cursor": cursor})
-        listed += [o["id"] for o in page["results"]]
-        cursor = page["next_cursor"]
-        if cursor is None:
-            break
+    listed = await list_object_ids(shard, CTX)
     assert len(listed) == len(set(listed))
     assert not set(acked) - set(listed), "acknowledged objects were lost"
     assert len(listed) <= len(acked) + n_failed  # no call ran twice
