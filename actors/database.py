@@ -19,6 +19,7 @@ from typing import Any
 
 from actors.durable import DurableObject, unlocked
 from storage.db import Database
+from storage.errors import ApiError, Code
 
 MAX_GROUP = 256  # storage functions per group commit
 
@@ -69,8 +70,6 @@ class DatabaseObject(DurableObject):
 
     def _db(self) -> Database:
         if self.db is None:
-            from storage.errors import ApiError, Code
-
             raise ApiError(Code.NOT_FOUND, "this database was destroyed")
         return self.db
 

@@ -46,7 +46,7 @@ STARTUP_TARGET_S = 30.0
 DRIFT_WARN = 0.10  # hello-world runs further apart than this: warn of a noisy machine
 OBJECT_PHASES = ("create", "get", "list", "update")
 HELLO_PHASES = ("hello", "hello-end")  # the baseline, run first and again last
-STATUSES = ("todo", "doing", "done")
+STATUSES = ("todo", "doing", "done")  # enum_values of the seeded type's `status` property
 
 
 def free_port() -> int:

@@ -34,9 +34,10 @@ def request_id(request: Request) -> str:
     return request.state.request_id
 
 
-def error_response(rid: str, exc: ApiError, headers: dict[str, str] | None = None) -> Response:
+def error_response(rid: str, exc: ApiError, echo_id: bool = False) -> Response:
+    """The error envelope; `echo_id` adds X-Request-Id (for answers sent outside the app)."""
     body = {"success": False, "error": exc.body(), "request_id": rid}
-    headers = dict(headers or {})
+    headers = {"X-Request-Id": rid} if echo_id else {}
     retry = exc.details.get("retry_after")
     if retry is not None:
         headers["Retry-After"] = str(max(1, int(retry + 0.999)))
@@ -120,7 +121,7 @@ class RequestContext:
         echo = self.echo_id
         length = headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body):
-            await _send_error(send, rid, _too_large(self.max_body), echo)
+            await error_response(rid, _too_large(self.max_body), echo)(scope, receive, send)
             return
         received = 0
 
@@ -141,7 +142,7 @@ class RequestContext:
         try:
             await self.app(scope, limited_receive, send_with_id)
         except _BodyTooLarge:
-            await _send_error(send, rid, _too_large(self.max_body), echo)
+            await error_response(rid, _too_large(self.max_body), echo)(scope, receive, send)
 
 
 class _BodyTooLarge(StarletteHTTPException):
@@ -154,12 +155,3 @@ class _BodyTooLarge(StarletteHTTPException):
 def _too_large(limit: int) -> ApiError:
     return ApiError(Code.PAYLOAD_TOO_LARGE, f"request body is larger than {limit} bytes",
                     limit=limit)
-
-
-async def _send_error(send: Send, rid: str, exc: ApiError, echo_id: bool) -> None:
-    body = json.dumps({"success": False, "error": exc.body(), "request_id": rid}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    if echo_id:
-        headers.append((b"x-request-id", rid.encode()))
-    await send({"type": "http.response.start", "status": exc.status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

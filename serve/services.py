@@ -47,9 +47,3 @@ def ray_services(settings: Settings) -> Services:
     from actors.durable import RayNamespace
 
     return Services(settings, RayNamespace)
-
-
-def local_services(settings: Settings) -> Services:
-    from actors.durable import LocalNamespace
-
-    return Services(settings, lambda spec, d: LocalNamespace(spec, d, background=True))

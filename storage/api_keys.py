@@ -149,7 +149,7 @@ def resolve_key(db: Tx, ctx: dict[str, Any], *, token_hash: str) -> dict[str, An
     rec = load_key(db, key_id) if key_id else None
     if rec is None:
         return None
-    from storage.tenants import load_tenant
+    from storage.tenants import load_tenant  # tenants imports this module: import late
 
     tenant = load_tenant(db, rec["tenant_id"])
     return {"key": auth_view(rec), "tenant": tenant and {

@@ -377,7 +377,7 @@ def _plain(value: Any) -> Any:
     """A sort key as JSON can carry it and DuckDB can compare it back."""
     if hasattr(value, "isoformat"):
         return value.isoformat(sep=" ")
-    if value.__class__.__name__ == "Decimal":
+    if isinstance(value, Decimal):
         return str(value)
     return value
 
