@@ -41,7 +41,7 @@ class Caller:
 
     def __post_init__(self) -> None:
         self.ctx = {"tenant_id": self.tenant_id, "actor_id": self.key_id,
-                    "request_id": self.request_id, "ip": self.ip}
+                    "request_id": self.request_id, "ip": self.ip, "plan": self.plan}
 
     async def run(self, fn: Any, **kwargs: Any) -> Any:
         """Run a storage function in this tenant's shard."""

@@ -9,6 +9,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from storage.audit import audited
 from storage.db import Tx, iso, utcnow
 from storage.errors import ApiError, Code, invalid, not_found
 from storage.ids import new_id, new_token
@@ -161,6 +162,7 @@ def list_api_keys(db: Tx, ctx: dict[str, Any]) -> list[dict[str, Any]]:
     return [out(_record(r)) for r in db.query(SELECT_FOR_TENANT, [ctx["tenant_id"]])]
 
 
+@audited("api_key.create", "api_key", lambda kw, r: r["key"]["id"])
 def create_api_key(db: Tx, ctx: dict[str, Any], *, body: dict[str, Any],
                    plan_name: str) -> dict[str, Any]:
     limit = plan(plan_name)["limits"]["api_keys"]
@@ -171,6 +173,7 @@ def create_api_key(db: Tx, ctx: dict[str, Any], *, body: dict[str, Any],
     return {"key": out(rec), "token": token}
 
 
+@audited("api_key.update", "api_key")
 def update_api_key(db: Tx, ctx: dict[str, Any], *, key_id: str,
                    body: dict[str, Any]) -> dict[str, Any]:
     rec = dict(_tenant_key(db, ctx["tenant_id"], key_id))
@@ -197,12 +200,15 @@ def _revoke(db: Tx, rec: dict[str, Any], replaced_by: str | None = None) -> dict
     return rec
 
 
+@audited("api_key.revoke", "api_key")
 def revoke_api_key(db: Tx, ctx: dict[str, Any], *, key_id: str) -> dict[str, Any]:
     if key_id == ctx.get("actor_id"):
         raise invalid("a key cannot revoke itself; use another key or rotate it", "key_id")
     return out(_revoke(db, _tenant_key(db, ctx["tenant_id"], key_id)))
 
 
+@audited("api_key.rotate", "api_key", lambda kw, r: r["new_key"]["id"],
+         details=lambda kw, r: {"replaces": r["old_key"]["id"]})
 def rotate_api_key(db: Tx, ctx: dict[str, Any], *, key_id: str,
                    body: dict[str, Any]) -> dict[str, Any]:
     """A new token with the old key's settings (label and scopes may change); the old is revoked."""

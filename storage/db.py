@@ -21,7 +21,8 @@ from __future__ import annotations
 import logging
 import re
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
@@ -170,6 +171,30 @@ class Tx:
         row = self.query_one(sql, params)
         return None if row is None else next(iter(row.values()))
 
+    def arrow(self, sql: str, params: Iterable[Any] = ()) -> pa.Table:
+        """Run a read; its result as an Arrow table (bulk reads: exports)."""
+        self._db.flush(self._group)
+        self._db.begin()
+        return self._db.conn.sql(sql, params=list(params)).to_arrow_table()
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A separate connection to this database, outside the group's transaction: it sees
+        committed data only, and a statement failing on it leaves the group unharmed."""
+        return self._db.conn.cursor()
+
+    @contextmanager
+    def attempt(self) -> Iterator[None]:
+        """A unit inside the function (one row of an import): if it raises an ApiError, its
+        buffered writes and cache changes are dropped and the function goes on."""
+        own = self._own
+        ops, cache, dropped = len(own.ops), dict(own.cache), set(own.dropped_ns)
+        try:
+            yield
+        except ApiError:
+            del own.ops[ops:]
+            own.cache, own.dropped_ns = cache, dropped
+            raise
+
     def cached(self, ns: str, key: Any, load: Callable[[], Any] | None = None) -> Any:
         """The cached value, or `load()` (stored in the cache unless None), or None."""
         for layer in (self._own, self._group):
@@ -197,8 +222,11 @@ class Tx:
         """Replace the row with this `id` (the whole row)."""
         self._own.ops.append((table, "update", row))
 
-    def delete(self, table: str, column: str, value: Any) -> None:
-        self._own.ops.append((table, "delete", (column, value)))
+    def delete(self, table: str, column: str, value: Any, op: str = "=") -> None:
+        """Delete the rows whose `column` is `op` (= or <) `value`."""
+        if op not in ("=", "<"):
+            raise ValueError(f"bad delete operator {op!r}")
+        self._own.ops.append((table, "delete", (column, op, value)))
 
     def put_cache(self, ns: str, key: Any, value: Any) -> None:
         self._own.cache[(ns, key)] = value
@@ -225,6 +253,7 @@ class Database:
         self.path = str(path)
         self.conn = duckdb.connect(self.path)
         self.conn.execute("SET threads TO 1")  # one compute thread per owner (MEASURED.md)
+        self.conn.execute("SET TimeZone = 'UTC'")
         # Many databases share a host process: each may hold this much before spilling to disk.
         self.conn.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
         apply_migrations(self.conn, kind)
@@ -315,8 +344,8 @@ class Database:
     def _write(self, table: str, kind: str, payloads: list[Any]) -> None:
         t = ident(table)
         if kind == "delete":
-            column, value = payloads[0]
-            self.conn.execute(f"DELETE FROM {t} WHERE {ident(column)} = ?", [value])
+            column, op, value = payloads[0]
+            self.conn.execute(f"DELETE FROM {t} WHERE {ident(column)} {op} ?", [value])
             return
         if kind == "update":
             payloads = list({row["id"]: row for row in payloads}.values())

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from storage import confirm, schema
+from storage.audit import audited
 from storage.db import Tx, iso, utcnow
 from storage.errors import ApiError, Code, invalid
 from storage.ids import new_id
@@ -52,6 +53,7 @@ def get_object_type(db: Tx, ctx: dict[str, Any], *, type_ref: str) -> dict[str, 
     return out(schema.get_type(db, type_ref), ctx)
 
 
+@audited("object_type.create", "object_type")
 def create_object_type(db: Tx, ctx: dict[str, Any], *, body: dict[str, Any]) -> dict[str, Any]:
     name = check_name(body["name"])
     _unique_name(db, name)
@@ -64,6 +66,7 @@ def create_object_type(db: Tx, ctx: dict[str, Any], *, body: dict[str, Any]) -> 
     return out(row, ctx)
 
 
+@audited("object_type.update", "object_type")
 def update_object_type(db: Tx, ctx: dict[str, Any], *, type_ref: str,
                        body: dict[str, Any]) -> dict[str, Any]:
     row = dict(schema.get_type(db, type_ref))
@@ -79,6 +82,7 @@ def update_object_type(db: Tx, ctx: dict[str, Any], *, type_ref: str,
     return out(row, ctx)
 
 
+@audited("object_type.delete", "object_type")
 def delete_object_type(db: Tx, ctx: dict[str, Any], *, type_ref: str, force: bool = False,
                        confirm_token: str | None = None) -> dict[str, Any]:
     """Delete a type; with dependents only by `force` and a confirm token, cascading."""

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from storage import schema
+from storage.audit import audited
 from storage.datatypes import NUMERIC_TYPES, Invalid, check_value
 from storage.db import Tx, iso, utcnow
 from storage.errors import ApiError, Code, invalid, not_found
@@ -188,6 +189,7 @@ def _update(db: Tx, ctx: dict[str, Any], t: dict[str, Any], object_id: str, prop
     return new
 
 
+@audited("object.create", "object")
 def create_object(db: Tx, ctx: dict[str, Any], *, type_ref: str,
                   properties: Any) -> dict[str, Any]:
     return out(_create(db, ctx, schema.get_type(db, type_ref), properties), ctx)
@@ -197,12 +199,14 @@ def get_object(db: Tx, ctx: dict[str, Any], *, type_ref: str, object_id: str) ->
     return out(_find(db, schema.get_type(db, type_ref)["id"], object_id), ctx)
 
 
+@audited("object.update", "object")
 def update_object(db: Tx, ctx: dict[str, Any], *, type_ref: str, object_id: str,
                   properties: Any, version: int | None = None) -> dict[str, Any]:
     t = schema.get_type(db, type_ref)
     return out(_update(db, ctx, t, object_id, properties, version), ctx)
 
 
+@audited("object.delete", "object", details=lambda kw, r: {"permanent": r["permanent"]})
 def delete_object(db: Tx, ctx: dict[str, Any], *, type_ref: str, object_id: str,
                   force: bool = False, confirm_token: str | None = None) -> dict[str, Any]:
     """Soft delete to the trash; `force` deletes permanently, with the object's versions."""
@@ -223,6 +227,7 @@ def delete_object(db: Tx, ctx: dict[str, Any], *, type_ref: str, object_id: str,
     return {"id": object_id, "deleted": True, "permanent": False}
 
 
+@audited("object.restore", "object")
 def restore_object(db: Tx, ctx: dict[str, Any], *, type_ref: str,
                    object_id: str) -> dict[str, Any]:
     t = schema.get_type(db, type_ref)
@@ -247,6 +252,8 @@ def _item_error(index: int, exc: ApiError) -> ApiError:
     return ApiError(exc.code, f"item {index}: {exc.message}", index=index, **exc.details)
 
 
+@audited("object.batch_create", "object_type", "type_ref",
+         details=lambda kw, r: {"count": len(r if isinstance(r, list) else r["ids"])})
 def batch_create_objects(db: Tx, ctx: dict[str, Any], *, type_ref: str,
                          objects: Any) -> dict[str, Any]:
     """All or nothing: the first failing item aborts the batch and is reported."""
@@ -261,6 +268,8 @@ def batch_create_objects(db: Tx, ctx: dict[str, Any], *, type_ref: str,
     return {"created": len(ids), "ids": ids}
 
 
+@audited("object.batch_update", "object_type", "type_ref",
+         details=lambda kw, r: {"count": len(r if isinstance(r, list) else r["ids"])})
 def batch_update_objects(db: Tx, ctx: dict[str, Any], *, type_ref: str,
                          updates: Any) -> list[dict[str, Any]]:
     t = schema.get_type(db, type_ref)

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+
+def _limits(api_keys: int, audit_days: int) -> dict[str, Any]:
+    return {"api_keys": api_keys, "batch_items": 100, "request_body_bytes": 1 << 20,
+            "audit_retention_days": audit_days}
+
+
 PLANS: dict[str, dict[str, Any]] = {
-    "free": {"name": "free", "display_name": "Free",
-             "limits": {"api_keys": 10, "batch_items": 100, "request_body_bytes": 1 << 20}},
-    "pro": {"name": "pro", "display_name": "Pro",
-            "limits": {"api_keys": 100, "batch_items": 100, "request_body_bytes": 1 << 20}},
+    "free": {"name": "free", "display_name": "Free", "limits": _limits(10, 30)},
+    "pro": {"name": "pro", "display_name": "Pro", "limits": _limits(100, 90)},
     "enterprise": {"name": "enterprise", "display_name": "Enterprise",
-                   "limits": {"api_keys": 1000, "batch_items": 100,
-                              "request_body_bytes": 1 << 20}},
+                   "limits": _limits(1000, 365)},
 }
 DEFAULT_PLAN = "free"
+LONGEST_RETENTION_DAYS = max(p["limits"]["audit_retention_days"] for p in PLANS.values())
 
 
 def plan(name: str) -> dict[str, Any]:

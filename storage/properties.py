@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from storage import schema
+from storage.audit import audited
 from storage.datatypes import DATA_TYPES, SCALAR_TYPES, Invalid, check_value
 from storage.db import Tx, iso, utcnow
 from storage.errors import ApiError, Code, invalid, not_found
@@ -92,6 +93,7 @@ def list_properties(db: Tx, ctx: dict[str, Any], *, type_ref: str) -> list[dict[
     return [out(p) for p in schema.load(db).properties(t["id"])]
 
 
+@audited("property.create", "property")
 def create_property(db: Tx, ctx: dict[str, Any], *, type_ref: str,
                     body: dict[str, Any]) -> dict[str, Any]:
     t = schema.get_type(db, type_ref)
@@ -127,6 +129,7 @@ def _reference_type(db: Tx, body: dict[str, Any]) -> str | None:
     return target["id"]
 
 
+@audited("property.update", "property")
 def update_property(db: Tx, ctx: dict[str, Any], *, type_ref: str, prop_ref: str,
                     body: dict[str, Any]) -> dict[str, Any]:
     t = schema.get_type(db, type_ref)
@@ -150,6 +153,7 @@ def update_property(db: Tx, ctx: dict[str, Any], *, type_ref: str, prop_ref: str
     return out(row)
 
 
+@audited("property.delete", "property")
 def delete_property(db: Tx, ctx: dict[str, Any], *, type_ref: str,
                     prop_ref: str) -> dict[str, Any]:
     t = schema.get_type(db, type_ref)

@@ -11,7 +11,8 @@ from storage.db import Database, apply_migrations, ident, iso, utcnow
 from storage.errors import ApiError, Code
 from tests.storage.conftest import CTX, call, count, make_type, sql
 
-MIGRATION = "202611281400_init"
+MIGRATIONS = {"tenant": ["202611281400_init", "202611290100_analysis"],
+              "control": ["202611281400_init", "202611290100_audit"]}
 
 
 def type_row(name: str, display: str | None = None) -> dict:
@@ -171,7 +172,7 @@ def test_migrations_are_recorded_and_not_reapplied(tmp_path):
         path = tmp_path / f"{kind}.duckdb"
         db = Database(path, kind)
         first = sql(db, "SELECT version, applied_at FROM _migrations")
-        assert [v for v, _ in first] == [MIGRATION]
+        assert [v for v, _ in first] == MIGRATIONS[kind]
         assert apply_migrations(db.conn, kind) == []
         db.close()
         db = Database(path, kind)
