@@ -228,6 +228,10 @@ class Tx:
             raise ValueError(f"bad delete operator {op!r}")
         self._own.ops.append((table, "delete", (column, op, value)))
 
+    def execute(self, table: str, sql: str, params: Iterable[Any] = ()) -> None:
+        """Buffer a fixed write statement on `table` (no client input in `sql`: bind it)."""
+        self._own.ops.append((table, "sql", (sql, list(params))))
+
     def put_cache(self, ns: str, key: Any, value: Any) -> None:
         self._own.cache[(ns, key)] = value
 
@@ -335,7 +339,7 @@ class Database:
             while i < len(ops):
                 kind = ops[i][0]
                 j = i
-                while j < len(ops) and ops[j][0] == kind and kind != "delete":
+                while j < len(ops) and ops[j][0] == kind and kind in ("insert", "update"):
                     j += 1
                 j = max(j, i + 1)
                 self._write(table, kind, [p for _, p in ops[i:j]])
@@ -343,6 +347,10 @@ class Database:
 
     def _write(self, table: str, kind: str, payloads: list[Any]) -> None:
         t = ident(table)
+        if kind == "sql":
+            sql, params = payloads[0]
+            self.conn.execute(sql, params)
+            return
         if kind == "delete":
             column, op, value = payloads[0]
             self.conn.execute(f"DELETE FROM {t} WHERE {ident(column)} {op} ?", [value])

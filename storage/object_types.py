@@ -95,7 +95,7 @@ def delete_object_type(db: Tx, ctx: dict[str, Any], *, type_ref: str, force: boo
         confirm.dependency("versions", counts.get("versions", 0), "Object versions"),
     ]
     confirm.require(db, f"object_type:{type_id}", deps, force, confirm_token)
-    for table in ("objects", "object_versions", "properties"):
+    for table in ("objects", "object_versions", "properties", "search_terms"):
         db.delete(table, "object_type_id", type_id)
     db.delete("object_types", "id", type_id)
     for prop in schema.load(db).properties(type_id):

@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from storage import schema
+from storage import schema, text_index
 from storage.audit import audited
 from storage.datatypes import NUMERIC_TYPES, Invalid, check_value
 from storage.db import Tx, iso, utcnow
@@ -171,6 +171,7 @@ def _create(db: Tx, ctx: dict[str, Any], t: dict[str, Any], properties: Any) -> 
     _claim_unique(db, t, rec["id"], {}, merged)
     _put(db, rec, new=True)
     _snapshot(db, rec, "create")
+    text_index.index(db, rec)
     return rec
 
 
@@ -186,6 +187,7 @@ def _update(db: Tx, ctx: dict[str, Any], t: dict[str, Any], object_id: str, prop
            "updated_by": ctx.get("actor_id")}
     _put(db, new, new=False)
     _snapshot(db, new, "update")
+    text_index.index(db, new, replaces_version=True)
     return new
 
 
@@ -219,6 +221,7 @@ def delete_object(db: Tx, ctx: dict[str, Any], *, type_ref: str, object_id: str,
     if force:
         db.delete("objects", "id", object_id)
         db.delete("object_versions", "object_id", object_id)
+        text_index.drop_object(db, object_id)
         db.drop_cache(NS, object_id)
         return {"id": object_id, "deleted": True, "permanent": True}
     now = utcnow()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from storage import schema
+from storage import schema, text_index
 from storage.audit import audited
 from storage.datatypes import DATA_TYPES, SCALAR_TYPES, Invalid, check_value
 from storage.db import Tx, iso, utcnow
@@ -161,4 +161,6 @@ def delete_property(db: Tx, ctx: dict[str, Any], *, type_ref: str,
     db.delete("properties", "id", row["id"])
     db.drop_cache(f"unique:{row['id']}")
     schema.save(db, schema.load(db).without_property(t["id"], row["id"]))
+    if row["data_type"] in text_index.TEXT_TYPES:  # its words must stop matching
+        text_index.reindex_type(db, t["id"], text_index.text_properties(db, t["id"]))
     return {"id": row["id"], "deleted": True}
