@@ -25,7 +25,7 @@ SELECT_UNIQUE = """
 SELECT id, json_extract(properties, ?) AS v FROM objects
 WHERE object_type_id = ? AND NOT is_deleted
 """
-COUNT = "SELECT count(*) FROM objects WHERE object_type_id = ? AND is_deleted = ?"
+COUNT = "SELECT count(*) FROM objects WHERE object_type_id = ? AND is_deleted = ? AND {match}"
 LIST_VERSIONS = """
 SELECT * FROM object_versions WHERE object_id = ? ORDER BY version DESC, created_at DESC LIMIT ?
 """
@@ -33,7 +33,7 @@ SYSTEM_SORTS = ("created_at", "updated_at")
 
 
 # -- records ---------------------------------------------------------------------------------
-def _record(row: dict[str, Any]) -> dict[str, Any]:
+def record(row: dict[str, Any]) -> dict[str, Any]:
     return {**row, "properties": json.loads(row["properties"])}
 
 
@@ -54,7 +54,7 @@ def out(rec: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
 def _load(db: Tx, object_id: str) -> dict[str, Any] | None:
     def read() -> dict[str, Any] | None:
         row = db.query_one(SELECT_ONE, [object_id])
-        return None if row is None else _record(row)
+        return None if row is None else record(row)
 
     return db.cached(NS, object_id, read)
 
@@ -353,14 +353,18 @@ def _cursor_keys(after: dict[str, Any], sort: str, order: str, kind: str) -> lis
     return [k[0], value, k[2]]
 
 
-def _page(db: Tx, ctx: dict[str, Any], t: dict[str, Any], *, deleted: bool, limit: int | None,
-          cursor: str | None, sort: str, order: str) -> dict[str, Any]:
+def page(db: Tx, ctx: dict[str, Any], t: dict[str, Any], *, deleted: bool, limit: int | None,
+         cursor: str | None, sort: str, order: str, match: str = "TRUE",
+         match_params: list[Any] | None = None) -> dict[str, Any]:
+    """A page of the type's objects (live or trashed) matching the SQL condition `match`."""
     limit = clamp_limit(limit)
     if order not in ("asc", "desc"):
         raise invalid("order must be asc or desc", "order")
     expr, filled, kind = _sort_expr(db, t, sort)
     keys = [f"({expr} IS NULL)::INTEGER", filled, "id"]
-    where, params = "object_type_id = ? AND is_deleted = ?", [t["id"], deleted]
+    where = f"object_type_id = ? AND is_deleted = ? AND {match}"
+    head = [t["id"], deleted, *(match_params or [])]
+    params = list(head)
     after = decode_cursor(cursor, ("k", "s", "o"))
     if after is not None:
         where += " AND " + keyset_after(keys, order == "desc")
@@ -377,11 +381,11 @@ def _page(db: Tx, ctx: dict[str, Any], t: dict[str, Any], *, deleted: bool, limi
         last = rows[-1]
         next_cursor = encode_cursor({"s": sort, "o": order,
                                      "k": [last["_k0"], _plain(last["_k1"]), last["id"]]})
-    total = db.scalar(COUNT, [t["id"], deleted])
+    total = db.scalar(COUNT.format(match=match), head)
     results = []
     for row in rows:
         row.pop("_k0"), row.pop("_k1")
-        results.append(out(_record(row), ctx))
+        results.append(out(record(row), ctx))
     return {"results": results, "next_cursor": next_cursor, "total": total}
 
 
@@ -398,13 +402,13 @@ def list_objects(db: Tx, ctx: dict[str, Any], *, type_ref: str, limit: int | Non
                  cursor: str | None = None, sort: str = "created_at",
                  order: str = "desc") -> dict[str, Any]:
     t = schema.get_type(db, type_ref)
-    return _page(db, ctx, t, deleted=False, limit=limit, cursor=cursor, sort=sort, order=order)
+    return page(db, ctx, t, deleted=False, limit=limit, cursor=cursor, sort=sort, order=order)
 
 
 def list_trash(db: Tx, ctx: dict[str, Any], *, type_ref: str, limit: int | None = None,
                cursor: str | None = None) -> dict[str, Any]:
     t = schema.get_type(db, type_ref)
-    return _page(db, ctx, t, deleted=True, limit=limit, cursor=cursor, sort="deleted_at",
+    return page(db, ctx, t, deleted=True, limit=limit, cursor=cursor, sort="deleted_at",
                  order="desc")
 
 

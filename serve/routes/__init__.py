@@ -1,6 +1,6 @@
 """Route modules, one per API area, in the order they are mounted."""
 
-from serve.routes import api_keys, object_types, objects, properties, public, tenants
+from serve.routes import api_keys, object_types, objects, properties, public, search, tenants
 
 ROUTERS = (
     public.router,
@@ -8,5 +8,6 @@ ROUTERS = (
     api_keys.router,
     object_types.router,
     properties.router,
+    search.router,
     objects.router,
 )
