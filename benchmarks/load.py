@@ -100,6 +100,7 @@ class Started:
         self.base_url = f"http://127.0.0.1:{self.settings.port}"
         self.timings: dict[str, float] = {}
         self.ray_started = False
+        self.tenant_id = ""
 
     def start(self) -> None:
         from serve import runtime
@@ -129,15 +130,18 @@ class Started:
         r = httpx.post(self.base_url + "/admin/v1/tenants", timeout=60,
                        headers={"X-Admin-Key": self.admin_key},
                        json={"name": "Load benchmark", "plan": "free"})
-        return _check(r, "create tenant")["api_key"]
+        data = _check(r, "create tenant")
+        self.tenant_id = data["tenant_id"]
+        return data["api_key"]
 
-    def stop(self) -> None:
+    def stop(self, keep_data: bool = False) -> None:
         if self.ray_started:
             import ray
 
             ray.shutdown()  # a local Ray started here: Serve, HAProxy and the hosts end with it
             self.ray_started = False
-        shutil.rmtree(self.data_dir, ignore_errors=True)
+        if not keep_data:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
 def join_ray(base_url: str) -> dict[str, int] | None:
