@@ -17,7 +17,10 @@ from tests.api.conftest import ADMIN_KEY, err
 pytestmark = pytest.mark.ray
 
 CATALOG = Path(__file__).parents[2].parent / "shared/api/endpoints.json"
-SECTIONS = ("Public", "Tenants", "API Keys", "Object Types", "Properties", "Objects", "Versions")
+SECTIONS = ("Public", "Tenants", "API Keys", "Object Types", "Properties", "Objects", "Versions",
+            "Search", "Views", "Associations", "Import / Export", "Reports", "SQL", "Analytics",
+            "Audit", "Events", "Errors", "Comments")
+NOT_YET = {("GET", "/events/stream")}  # realtime: a later issue
 ADMIN_ROUTES = {("POST", "/admin/v1/tenants"), ("GET", "/admin/v1/tenants"),
                 ("GET", "/admin/v1/tenants/:tenant_id"), ("PATCH", "/admin/v1/tenants/:tenant_id"),
                 ("DELETE", "/admin/v1/tenants/:tenant_id")}
@@ -47,7 +50,8 @@ def catalog() -> list[dict[str, Any]]:
     if not CATALOG.is_file():
         pytest.skip(f"the API catalog {CATALOG} is absent: it lives beside the repository, in "
                     "../shared/api/endpoints.json")
-    return [e for e in json.loads(CATALOG.read_text()) if e["section"] in SECTIONS]
+    return [e for e in json.loads(CATALOG.read_text())
+            if e["section"] in SECTIONS and (e["method"], e["path"]) not in NOT_YET]
 
 
 # -- (1) the registered routes are the catalog's ---------------------------------------------
@@ -57,7 +61,7 @@ def test_registered_routes_equal_the_catalog(spec, catalog):
     registered = {(m, colon(p)) for m, p, _ in operations(spec)}
     missing, extra = sorted(expected - registered), sorted(registered - expected)
     assert not missing and not extra, f"missing: {missing}; not in the catalog: {extra}"
-    assert len(catalog) == 33
+    assert len(catalog) == 61
 
 
 def test_summaries_follow_the_catalog(spec, catalog):
