@@ -1,6 +1,15 @@
 """Route modules, one per API area, in the order they are mounted."""
 
-from serve.routes import api_keys, object_types, objects, properties, public, search, tenants
+from serve.routes import (
+    api_keys,
+    object_types,
+    objects,
+    properties,
+    public,
+    reports,
+    search,
+    tenants,
+)
 
 ROUTERS = (
     public.router,
@@ -10,4 +19,5 @@ ROUTERS = (
     properties.router,
     search.router,
     objects.router,
+    reports.router,
 )
