@@ -371,20 +371,26 @@ def page(db: Tx, ctx: dict[str, Any], t: dict[str, Any], *, deleted: bool, limit
         params += keyset_params(_cursor_keys(after, sort, order, kind))
     direction = "DESC" if order == "desc" else "ASC"
     order_by = ", ".join(f"{k} {direction}" for k in keys)
-    sql = (f"SELECT *, {keys[0]} AS _k0, {keys[1]} AS _k1 FROM objects WHERE {where} "
+    # A first page counts its matches in the same scan; later pages count apart (their WHERE
+    # holds the cursor).
+    counted = ", count(*) OVER () AS _n" if after is None else ""
+    sql = (f"SELECT *, {keys[0]} AS _k0, {keys[1]} AS _k1{counted} FROM objects WHERE {where} "
            f"ORDER BY {order_by} LIMIT {limit + 1}")
     rows = db.query(sql, params)
     more = len(rows) > limit
     rows = rows[:limit]
+    if after is None:
+        total = rows[0]["_n"] if rows else 0
+    else:
+        total = db.scalar(COUNT.format(match=match), head)
     next_cursor = None
     if more:
         last = rows[-1]
         next_cursor = encode_cursor({"s": sort, "o": order,
                                      "k": [last["_k0"], _plain(last["_k1"]), last["id"]]})
-    total = db.scalar(COUNT.format(match=match), head)
     results = []
     for row in rows:
-        row.pop("_k0"), row.pop("_k1")
+        row.pop("_k0"), row.pop("_k1"), row.pop("_n", None)
         results.append(out(record(row), ctx))
     return {"results": results, "next_cursor": next_cursor, "total": total}
 

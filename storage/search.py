@@ -22,34 +22,35 @@ K1, B = 1.2, 0.75  # BM25 parameters (the usual ones)
 MAX_QUERY_TERMS = 32
 RELEVANCE = "relevance"
 
-# The type's current index rows for some terms, and every live document's length row (term
-# ''): stale versions and trashed objects never match.
-CURRENT = """
-SELECT s.object_id, s.term, s.tf, s.doc_len FROM search_terms s
-JOIN objects o ON o.id = s.object_id AND o.version = s.version
-WHERE s.object_type_id = ? AND NOT o.is_deleted AND (s.term IN ({terms}) OR s.term = '')
-"""
-MATCHES = "id IN (SELECT s.object_id FROM ({current}) s WHERE s.term <> '')"
+# BM25 over the index. The collection statistics (document count, average length, document
+# frequency per term) come from the index rows as they are, which may still hold versions not
+# yet compacted: a slight approximation that spares a join per term. The matches themselves are
+# exact: only the current version of a live object matching the filters is scored.
 RANKED = """
-WITH postings AS ({current}),
-stats AS (SELECT count(*) AS n, avg(doc_len) AS avgdl FROM postings WHERE term = ''),
-df AS (SELECT term, count(*) AS df FROM postings WHERE term <> '' GROUP BY term),
+WITH stats AS (
+    SELECT (SELECT count(*) FROM objects WHERE object_type_id = ? AND NOT is_deleted) AS n,
+           (SELECT avg(doc_len) FROM search_terms WHERE object_type_id = ? AND term = '')
+           AS avgdl),
+df AS (
+    SELECT term, count(*) AS df FROM search_terms
+    WHERE object_type_id = ? AND term IN ({terms}) GROUP BY term),
+cand AS (SELECT id, version FROM objects WHERE {where}),
+postings AS (
+    SELECT s.object_id, s.term, s.tf, s.doc_len FROM search_terms s
+    JOIN cand ON cand.id = s.object_id AND cand.version = s.version
+    WHERE s.object_type_id = ? AND s.term IN ({terms})),
 scored AS (
     SELECT p.object_id AS id, sum(
-        ln(1 + (stats.n - df.df + 0.5) / (df.df + 0.5))
+        ln(1 + (greatest(stats.n - df.df, 0) + 0.5) / (df.df + 0.5))
         * p.tf * {k1p1} / (p.tf + {k1} * (1 - {b} + {b} * p.doc_len / greatest(stats.avgdl, 1)))
-    ) AS _score
-    FROM postings p JOIN df USING (term), stats GROUP BY p.object_id
-)
-SELECT * FROM scored JOIN objects USING (id)
-WHERE {where}
+    ) AS _score, count(*) OVER () AS _total
+    FROM postings p JOIN df USING (term), stats GROUP BY p.object_id)
+SELECT * FROM scored JOIN objects USING (id) WHERE {after}
 ORDER BY _score DESC, id ASC LIMIT {limit}
 """
-RANKED_COUNT = """
-WITH postings AS ({current})
-SELECT count(*) FROM objects WHERE {where}
-AND id IN (SELECT object_id FROM postings WHERE term <> '')
-"""
+MATCHES = """id IN (SELECT s.object_id FROM search_terms s JOIN objects o
+    ON o.id = s.object_id AND o.version = s.version
+    WHERE s.object_type_id = ? AND s.term IN ({terms}))"""
 
 
 # -- search ----------------------------------------------------------------------------------
@@ -79,41 +80,39 @@ def search_objects(db: Tx, ctx: dict[str, Any], *, type_ref: str, filters_: Any 
     if not text_index.text_properties(db, t["id"]):
         raise invalid(f"'{t['name']}' has no string, text or rich_text property to search",
                       "query")
-    current = CURRENT.format(terms=", ".join("?" * len(terms)))
-    index_params = [t["id"], *terms]
+    marks = ", ".join("?" * len(terms))
     if sort is not None and sort != RELEVANCE:
         return objects.page(db, ctx, t, deleted=False, limit=limit, cursor=cursor, sort=sort,
-                            order=order, match=f"{where} AND {MATCHES.format(current=current)}",
-                            match_params=[*params, *index_params])
-    return _ranked(db, ctx, t, where, params, current, index_params, limit, cursor)
-
+                            order=order, match=f"{where} AND {MATCHES.format(terms=marks)}",
+                            match_params=[*params, t["id"], *terms])
+    return _ranked(db, ctx, t, where, params, terms, limit, cursor)
 
 def _ranked(db: Tx, ctx: dict[str, Any], t: dict[str, Any], where: str, params: list[Any],
-            current: str, index_params: list[Any], limit: int | None,
-            cursor: str | None) -> dict[str, Any]:
+            terms: list[str], limit: int | None, cursor: str | None) -> dict[str, Any]:
     limit = clamp_limit(limit)
-    page_where, page_params = f"NOT is_deleted AND {where}", list(params)
-    after = decode_cursor(cursor, ("score", "id"))
-    if after is not None:
-        score, last_id = after["score"], after["id"]
+    after, after_params = "TRUE", []
+    token = decode_cursor(cursor, ("score", "id"))
+    if token is not None:
+        score, last_id = token["score"], token["id"]
         if isinstance(score, bool) or not isinstance(score, int | float) \
                 or not isinstance(last_id, str):
             raise invalid("cursor is not valid for this search", "cursor")
-        page_where += " AND (_score < ? OR (_score = ? AND id > ?))"
-        page_params += [float(score), float(score), last_id]
-    sql = RANKED.format(current=current, k1=K1, k1p1=K1 + 1, b=B, where=page_where,
-                        limit=limit + 1)
-    rows = db.query(sql, [*index_params, *page_params])
+        after = "(_score < ? OR (_score = ? AND id > ?))"
+        after_params = [float(score), float(score), last_id]
+    sql = RANKED.format(terms=", ".join("?" * len(terms)), where=filters.live(where), k1=K1,
+                        k1p1=K1 + 1, b=B, after=after, limit=limit + 1)
+    tid = t["id"]
+    rows = db.query(sql, [tid, tid, tid, *terms, tid, *params, tid, *terms, *after_params])
     more = len(rows) > limit
     rows = rows[:limit]
-    total = db.scalar(RANKED_COUNT.format(current=current, where=filters.live(where)),
-                      [*index_params, t["id"], *params])
+    total = rows[0]["_total"] if rows else 0
     next_cursor = None
     if more:
         next_cursor = encode_cursor({"score": rows[-1]["_score"], "id": rows[-1]["id"]})
     results = []
     for row in rows:
         score = row.pop("_score")
+        row.pop("_total")
         results.append({**objects.out(objects.record(row), ctx), "score": round(score, 6)})
     return {"results": results, "next_cursor": next_cursor, "total": total}
 
@@ -125,8 +124,9 @@ MAX_GROUP_BY = 5
 MAX_GROUPS = 1000
 
 
-def _aggregation(db: Tx, t: dict[str, Any], item: Any, i: int) -> tuple[str, str]:
-    """(alias, SQL) of one aggregation, checked against the property's type."""
+def _aggregation(db: Tx, t: dict[str, Any], item: Any, i: int) -> tuple[str, str, bool]:
+    """(alias, SQL, exact) of one aggregation, checked against the property's type; `exact`
+    when it yields currency amounts, shown as decimal strings like the amounts themselves."""
     where = f"aggregations[{i}]"
     if not isinstance(item, dict) or set(item) - {"function", "property", "alias"}:
         raise invalid(f'{where} must be {{"function", "property", "alias"}}', where)
@@ -138,7 +138,7 @@ def _aggregation(db: Tx, t: dict[str, Any], item: Any, i: int) -> tuple[str, str
     if ref is None:
         if fn != "count":
             raise invalid(f"{where}.property is required for {fn}", f"{where}.property")
-        sql, default = "count(*)", "count"
+        sql, default, exact = "count(*)", "count", False
     else:
         f = filters.field(db, t, ref, f"{where}.property")
         if fn in ("sum", "avg") and not f.numeric:
@@ -155,10 +155,13 @@ def _aggregation(db: Tx, t: dict[str, Any], item: Any, i: int) -> tuple[str, str
                "sum": f"sum({f.sql})", "avg": f"avg({f.sql})", "min": f"min({f.sql})",
                "max": f"max({f.sql})"}[fn]
         default = f"{fn}_{f.name}"
+        exact = fn in ("sum", "min", "max") and f.data_type == "currency"
     alias = item.get("alias", default)
     if not isinstance(alias, str) or not alias or len(alias) > 64:
         raise invalid(f"{where}.alias must be a name of 1 to 64 characters", f"{where}.alias")
-    return alias, sql
+    if alias == "group":
+        raise invalid(f"{where}.alias 'group' is reserved for a group's values", f"{where}.alias")
+    return alias, sql, exact
 
 
 def _group_fields(db: Tx, t: dict[str, Any], group_by: Any) -> list[filters.Field]:
@@ -194,12 +197,12 @@ def aggregate_objects(db: Tx, ctx: dict[str, Any], *, type_ref: str, aggregation
         raise invalid(f"aggregations must be a list of 1 to {MAX_AGGREGATIONS} items",
                       "aggregations")
     aggs = [_aggregation(db, t, item, i) for i, item in enumerate(aggregations)]
-    aliases = [a for a, _ in aggs]
+    aliases = [a for a, _, _ in aggs]
     if len(set(aliases)) != len(aliases):
         raise invalid("aggregation aliases must be distinct", "aggregations")
     groups = _group_fields(db, t, group_by)
     where, params = filters.compile_filters(db, t, filters_)
-    cols = [f"{sql} AS _a{i}" for i, (_, sql) in enumerate(aggs)]
+    cols = [f"{sql} AS _a{i}" for i, (_, sql, _) in enumerate(aggs)]
     keys = [f"{f.sql} AS _g{i}" for i, f in enumerate(groups)]
     sql = f"SELECT {', '.join(keys + cols)} FROM objects WHERE {filters.live(where)}"
     if groups:
@@ -212,13 +215,23 @@ def aggregate_objects(db: Tx, ctx: dict[str, Any], *, type_ref: str, aggregation
         item: dict[str, Any] = {}
         if groups:
             item["group"] = {f.name: _group_value(f, row[f"_g{i}"]) for i, f in enumerate(groups)}
-        for i, alias in enumerate(aliases):
-            item[alias] = json_value(row[f"_a{i}"])
+        for i, (alias, _, exact) in enumerate(aggs):
+            item[alias] = amount(row[f"_a{i}"]) if exact else json_value(row[f"_a{i}"])
         results.append(item)
     return {"results": results, "group_by": [f.name for f in groups], "truncated": truncated}
+
+
+def amount(value: Any) -> Any:
+    """An exact currency amount as a decimal string ('12.5'), as objects show amounts."""
+    if not isinstance(value, Decimal):
+        return value
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def _group_value(f: filters.Field, value: Any) -> Any:
     if isinstance(value, str) and f.data_type in filters.LIST_TYPES | {"json", "geo_point"}:
         return json.loads(value)
+    if f.data_type == "currency":
+        return amount(value)
     return json_value(value)
