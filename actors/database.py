@@ -53,6 +53,11 @@ class DatabaseObject(DurableObject):
             self._writer = asyncio.ensure_future(self._drain())
         return await fut
 
+    @unlocked
+    async def read(self, fn: Callable[..., Any], ctx: dict[str, Any], kwargs: dict[str, Any]):
+        """Run the read-only storage function `fn` beside the writer, on its own connection."""
+        return await asyncio.to_thread(self._db().read, fn, ctx, kwargs)
+
     async def _drain(self) -> None:
         try:
             while self._queue:

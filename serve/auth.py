@@ -47,6 +47,10 @@ class Caller:
         """Run a storage function in this tenant's shard."""
         return await self.shard.call("run", fn, self.ctx, kwargs)
 
+    async def read(self, fn: Any, **kwargs: Any) -> Any:
+        """Run a read-only storage function in this tenant's shard, beside its writes."""
+        return await self.shard.call("read", fn, self.ctx, kwargs)
+
     async def control(self, fn: Any, **kwargs: Any) -> Any:
         """Run a control-plane storage function as this caller (keys, tenant settings)."""
         return await self.services.control_run(fn, self.ctx, **kwargs)

@@ -155,11 +155,15 @@ class Tx:
         self._own = _Changes()
 
     # -- reads
-    def query(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
-        """Run a read; earlier functions' writes in this group are flushed first."""
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        """The connection reads run on: earlier functions' writes in this group flushed first."""
         self._db.flush(self._group)
         self._db.begin()
-        cur = self._db.conn.execute(sql, list(params))
+        return self._db.conn
+
+    def query(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
+        """Run a read."""
+        cur = self._connection().execute(sql, list(params))
         cols = [d[0] for d in cur.description]
         return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
 
@@ -173,9 +177,7 @@ class Tx:
 
     def arrow(self, sql: str, params: Iterable[Any] = ()) -> pa.Table:
         """Run a read; its result as an Arrow table (bulk reads: exports)."""
-        self._db.flush(self._group)
-        self._db.begin()
-        return self._db.conn.sql(sql, params=list(params)).to_arrow_table()
+        return self._connection().sql(sql, params=list(params)).to_arrow_table()
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A separate connection to this database, outside the group's transaction: it sees
@@ -250,6 +252,25 @@ class Tx:
             self._own.cache[(ns, key)] = _TOMBSTONE
 
 
+class ReadTx(Tx):
+    """What a read-only storage function gets when it runs beside the writer (`Database.read`):
+    a connection and snapshot of its own (committed data only: every write it can observe has
+    been answered), the shared cache for lookups, and no writes."""
+
+    def __init__(self, database: Database, conn: duckdb.DuckDBPyConnection) -> None:
+        super().__init__(database, _Changes())
+        self._conn = conn
+        self._conn.execute("BEGIN")  # one snapshot for the whole function
+
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        return self._conn
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("a read-only storage function tried to write")
+
+    insert = update = delete = execute = put_cache_now = _refuse
+
+
 class Database:
     """One DuckDB file, its migrations and cache; used by one owner, one group at a time."""
 
@@ -260,6 +281,8 @@ class Database:
         self.conn.execute("SET TimeZone = 'UTC'")
         # Many databases share a host process: each may hold this much before spilling to disk.
         self.conn.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+        # No file or URL access from SQL (tenant SQL runs here); Arrow `register` still works.
+        self.conn.execute("SET enable_external_access = false")
         apply_migrations(self.conn, kind)
         self.cache = Cache()
         self._open = False  # a transaction is open (begun lazily: cached reads need none)
@@ -278,6 +301,21 @@ class Database:
         if not ok:
             raise value
         return value
+
+    def read(self, fn: Callable[..., Any], ctx: dict[str, Any], kwargs: dict[str, Any]) -> Any:
+        """Run a read-only storage function on a connection of its own, concurrently with the
+        group writer and other reads (lists, searches, reports, SQL: scans that would otherwise
+        hold up the tenant's writes)."""
+        conn = self.conn.cursor()
+        try:
+            return fn(ReadTx(self, conn), ctx, **kwargs)
+        except ApiError:
+            raise
+        except Exception:
+            log.exception("read function %s failed", getattr(fn, "__name__", fn))
+            raise ApiError(Code.INTERNAL, "internal error") from None
+        finally:
+            conn.close()
 
     def run_group(self, calls: list[tuple[Callable[..., Any], dict[str, Any], dict[str, Any]]]):
         """Run calls serially in one transaction; answer `(ok, result|ApiError)` per call."""

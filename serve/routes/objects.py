@@ -48,14 +48,14 @@ class BatchUpdate(BaseModel):
 async def list_objects(object_type_id: str, ctx: ReadCtx, limit: int | None = None,
                        cursor: str | None = None, sort: str = "created_at",
                        order: Literal["asc", "desc"] = "desc") -> Any:
-    return await ctx.run(objects.list_objects, type_ref=object_type_id, limit=limit,
+    return await ctx.read(objects.list_objects, type_ref=object_type_id, limit=limit,
                          cursor=cursor, sort=sort, order=order)
 
 
 @router.get("/trash", summary="List trashed objects")
 async def list_trash(object_type_id: str, ctx: ReadCtx, limit: int | None = None,
                      cursor: str | None = None) -> Any:
-    return await ctx.run(objects.list_trash, type_ref=object_type_id, limit=limit,
+    return await ctx.read(objects.list_trash, type_ref=object_type_id, limit=limit,
                          cursor=cursor)
 
 
@@ -114,5 +114,5 @@ async def restore_object(object_type_id: str, object_id: str, ctx: WriteCtx) -> 
 @router.get("/{object_id}/versions", summary="List object version history", tags=["Versions"])
 async def list_object_versions(object_type_id: str, object_id: str, ctx: ReadCtx,
                                limit: int | None = None) -> Any:
-    return await ctx.run(objects.list_object_versions, type_ref=object_type_id,
+    return await ctx.read(objects.list_object_versions, type_ref=object_type_id,
                          object_id=object_id, limit=limit)

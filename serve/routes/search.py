@@ -43,7 +43,7 @@ class AggregateBody(BaseModel):
 @router.post("/search", summary="Search objects")
 async def search_objects(object_type_id: str, body: SearchBody, ctx: ReadCtx) -> Any:
     """Filter, full-text search (BM25 over string, text and rich_text properties), sort, page."""
-    return await ctx.run(search.search_objects, type_ref=object_type_id, filters_=body.filters,
+    return await ctx.read(search.search_objects, type_ref=object_type_id, filters_=body.filters,
                          query=body.query, sort=body.sort, order=body.order, limit=body.limit,
                          cursor=body.cursor)
 
@@ -52,5 +52,5 @@ async def search_objects(object_type_id: str, body: SearchBody, ctx: ReadCtx) ->
 async def aggregate_objects(object_type_id: str, body: AggregateBody, ctx: ReadCtx) -> Any:
     """count, count_distinct, sum, avg, min, max over matching objects, optionally grouped."""
     aggs = [a.model_dump(exclude_none=True) for a in body.aggregations]
-    return await ctx.run(search.aggregate_objects, type_ref=object_type_id, aggregations=aggs,
+    return await ctx.read(search.aggregate_objects, type_ref=object_type_id, aggregations=aggs,
                          filters_=body.filters, group_by=body.group_by)

@@ -207,3 +207,53 @@ def test_helpers():
     assert ts.tzinfo is None
     assert iso(ts.replace(year=2026, month=1, day=2, hour=3, minute=4, second=5,
                           microsecond=678_901)) == "2026-01-02T03:04:05.678Z"
+
+
+# -- reads beside the writer ------------------------------------------------------------------
+def test_a_read_sees_committed_data_only_and_cannot_write(tenant_db):
+    tenant_db.run(put, CTX, {"name": "a"})
+    assert tenant_db.read(names_in_sql, CTX, {}) == ["a"]
+    assert tenant_db.read(cached, CTX, {"key": "a"}) == "A"  # the shared cache serves reads
+    with pytest.raises(ApiError) as info:
+        tenant_db.read(put, CTX, {"name": "b"})
+    assert info.value.code == Code.INTERNAL
+    assert committed_names(tenant_db) == ["a"]
+
+
+def test_a_read_does_not_see_a_group_still_open(tenant_db):
+    seen = []
+
+    def write_then_read_aside(db, ctx):
+        db.insert("object_types", type_row("pending"))
+        db.query("SELECT 1")  # flushed into the open group transaction, not committed
+        seen.append(tenant_db.read(names_in_sql, CTX, {}))
+        return True
+
+    tenant_db.run(write_then_read_aside, CTX, {})
+    assert seen == [[]]
+    assert tenant_db.read(names_in_sql, CTX, {}) == ["pending"]
+
+
+def test_reads_run_concurrently_with_group_commits(tenant_db):
+    import threading
+
+    errors: list[BaseException] = []
+    seen: list[int] = []
+
+    def reader() -> None:
+        try:
+            for _ in range(50):
+                seen.append(len(tenant_db.read(names_in_sql, CTX, {})))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=reader) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for i in range(100):
+        tenant_db.run_group([(put, CTX, {"name": f"n{i}a"}), (put, CTX, {"name": f"n{i}b"})])
+    for t in threads:
+        t.join()
+    assert not errors
+    assert all(n % 2 == 0 for n in seen)  # a read never sees half a group
+    assert len(committed_names(tenant_db)) == 200
