@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from decimal import Decimal
 from typing import Any
 
@@ -31,6 +31,7 @@ TEXT_TYPES = frozenset({"string", "text", "rich_text", "email", "url", "phone", 
                         "reference", "file"})
 ORDERED_TYPES = NUMERIC_TYPES | {"date", "datetime", "time", "string", "email", "url", "phone"}
 LIST_TYPES = frozenset({"multi_enum", "array"})
+FLOAT_TYPES = frozenset({"number", "percent"})
 SYSTEM_FIELDS = {"id": "system_text", "created_at": "system_time", "updated_at": "system_time",
                  "created_by": "system_text", "version": "integer"}
 
@@ -65,7 +66,9 @@ def field(db: Tx, t: dict[str, Any], ref: Any, what: str = "property") -> Field:
     if prop is None:
         raise invalid(f"{what} '{ref}' is not a property of '{t['name']}'", what)
     kind, text = prop["data_type"], raw(prop["name"])
-    if kind in NUMERIC_TYPES:
+    if kind in FLOAT_TYPES:  # any double: DECIMAL(38, 6) would round them and overflow past 1e32
+        sql = f"TRY_CAST({text} AS DOUBLE)"
+    elif kind in NUMERIC_TYPES:
         sql = f"TRY_CAST({text} AS DECIMAL(38, 6))"
     elif kind == "boolean":
         sql = f"TRY_CAST({text} AS BOOLEAN)"
@@ -96,13 +99,25 @@ def _param(f: Field, value: Any, where: str) -> Any:
         if f.data_type == "system_time":
             return _utc(value)
         checked = check_value(f.prop or {"data_type": f.data_type}, value)
+        if f.data_type in FLOAT_TYPES:
+            return float(checked)
+        if f.numeric:
+            return Decimal(str(checked))
+        if f.data_type == "datetime":
+            return _utc(checked)
+        if f.data_type == "time":
+            return _time(checked)
+        return checked
     except Invalid as exc:
         raise invalid(f"{where}: {f.name} ({_kind(f)}) {exc}", where) from None
-    if f.numeric:
-        return Decimal(str(checked))
-    if f.data_type == "datetime":
-        return _utc(checked)
-    return checked
+
+
+def _time(value: str) -> time:
+    """A time as DuckDB compares it: a bound `time`, never a string it may fail to cast."""
+    parsed = time.fromisoformat(value)
+    if parsed.tzinfo is not None:  # DuckDB's TIME cast reads no offset: it could never match
+        raise Invalid("must be a time without a UTC offset")
+    return parsed
 
 
 def _utc(value: Any) -> datetime:
@@ -110,10 +125,10 @@ def _utc(value: Any) -> datetime:
         raise Invalid("must be an ISO 8601 date-time")
     try:
         ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        if ts.tzinfo is not None:
+            ts = ts.astimezone(UTC).replace(tzinfo=None)
+    except (ValueError, OverflowError):  # overflow: an offset pushing year 1 or 9999 out of range
         raise Invalid("must be an ISO 8601 date-time") from None
-    if ts.tzinfo is not None:
-        ts = ts.astimezone(UTC).replace(tzinfo=None)
     return ts
 
 

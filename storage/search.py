@@ -94,8 +94,9 @@ def _ranked(db: Tx, ctx: dict[str, Any], t: dict[str, Any], where: str, params: 
     token = decode_cursor(cursor, ("score", "id"))
     if token is not None:
         score, last_id = token["score"], token["id"]
+        # a forged huge integer must not reach float() (OverflowError): scores are small
         if isinstance(score, bool) or not isinstance(score, int | float) \
-                or not isinstance(last_id, str):
+                or not isinstance(last_id, str) or abs(score) > 1e300:
             raise invalid("cursor is not valid for this search", "cursor")
         after = "(_score < ? OR (_score = ? AND id > ?))"
         after_params = [float(score), float(score), last_id]

@@ -27,10 +27,13 @@ COMPACT_AFTER = 20_000  # stale versions written before the index is compacted
 _WORD = re.compile(r"[^\W_]+")
 _TAG = re.compile(r"<[^>]*>")
 
+# Stale = superseded by a newer stored version. Rows of a version newer than the stored object
+# are kept: a group may flush this table before `objects` (a reindex earlier in the group).
+# Rows of removed objects and types are deleted with them (drop_object, drop_type).
 COMPACT = """
-DELETE FROM search_terms WHERE NOT EXISTS (
+DELETE FROM search_terms WHERE EXISTS (
     SELECT 1 FROM objects o WHERE o.id = search_terms.object_id
-    AND o.version = search_terms.version)
+    AND o.version > search_terms.version)
 """
 
 
