@@ -62,22 +62,22 @@ class FunnelReport(BaseModel):
 @router.post("/pipeline", summary="Pipeline report")
 async def pipeline_report(body: PipelineReport, ctx: ReadCtx) -> Any:
     """Count and summed value of live objects per stage of an enum property, in enum order."""
-    return await ctx.run(reports.pipeline_report, **body.model_dump())
+    return await ctx.read(reports.pipeline_report, **body.model_dump())
 
 
 @router.post("/timeseries", summary="Time series report")
 async def timeseries_report(body: TimeseriesReport, ctx: ReadCtx) -> Any:
     """Count, sum or average per hour, day, week or month; empty buckets answer zero."""
-    return await ctx.run(reports.timeseries_report, **body.model_dump())
+    return await ctx.read(reports.timeseries_report, **body.model_dump())
 
 
 @router.post("/leaderboard", summary="Leaderboard report")
 async def leaderboard_report(body: LeaderboardReport, ctx: ReadCtx) -> Any:
     """Groups ranked by an aggregate; ties share a rank."""
-    return await ctx.run(reports.leaderboard_report, **body.model_dump())
+    return await ctx.read(reports.leaderboard_report, **body.model_dump())
 
 
 @router.post("/funnel", summary="Funnel report")
 async def funnel_report(body: FunnelReport, ctx: ReadCtx) -> Any:
     """Live objects through ordered steps of filters, with conversion rates."""
-    return await ctx.run(reports.funnel_report, **body.model_dump())
+    return await ctx.read(reports.funnel_report, **body.model_dump())

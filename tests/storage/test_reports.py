@@ -8,8 +8,8 @@ import pytest
 from storage import objects as ob
 from storage import properties
 from storage import reports as rp
-from storage.errors import Code
-from tests.storage.conftest import call, error, make_type
+from storage.errors import ApiError, Code
+from tests.storage.conftest import CTX, call, make_type
 
 STAGES = ["lead", "qualified", "proposal", "won", "lost"]
 
@@ -38,6 +38,17 @@ def trash(db, object_id):
     call(db, ob.delete_object, type_ref="deal", object_id=object_id)
 
 
+def read(db, fn, **kwargs):
+    """A report, run as the gateway runs it: read-only, beside the writer."""
+    return db.read(fn, CTX, kwargs)
+
+
+def error(db, fn, **kwargs) -> ApiError:
+    with pytest.raises(ApiError) as info:
+        read(db, fn, **kwargs)
+    return info.value
+
+
 def bad(db, fn, field, **kwargs):
     """The report answers 400 naming `field`; the message."""
     e = error(db, fn, object_type_id="deal", **kwargs)
@@ -53,7 +64,7 @@ def test_pipeline_answers_every_stage_in_enum_order_with_values(db):
                 {"stage": "lost", "amount": "7"}, {"amount": "1000"}, {"stage": "won",
                                                                        "amount": 5})
     trash(db, ids[-1])  # a trashed deal counts nowhere
-    r = call(db, rp.pipeline_report, object_type_id="deal", stage_property="stage",
+    r = read(db, rp.pipeline_report, object_type_id="deal", stage_property="stage",
              value_property="amount")
     assert r["stage_property"] == "stage" and r["value_property"] == "amount"
     assert r["stages"] == [
@@ -69,7 +80,7 @@ def test_pipeline_answers_every_stage_in_enum_order_with_values(db):
 
 def test_pipeline_without_value_and_without_stageless_objects(db):
     deals(db, {"stage": "proposal"}, {"stage": "lead"}, {"stage": "proposal"})
-    r = call(db, rp.pipeline_report, object_type_id="deal", stage_property="stage")
+    r = read(db, rp.pipeline_report, object_type_id="deal", stage_property="stage")
     assert [(s["stage"], s["count"], s["value"]) for s in r["stages"]] == [
         ("lead", 1, None), ("qualified", 0, None), ("proposal", 2, None), ("won", 0, None),
         ("lost", 0, None)]  # no null entry: every deal has a stage
@@ -81,7 +92,7 @@ def test_pipeline_applies_filters_and_accepts_property_ids(db):
                                                            "qty": 4},
           {"stage": "lead", "owner": "ann", "qty": 5})
     props = {p["name"]: p["id"] for p in call(db, properties.list_properties, type_ref="deal")}
-    r = call(db, rp.pipeline_report, object_type_id="deal", stage_property=props["stage"],
+    r = read(db, rp.pipeline_report, object_type_id="deal", stage_property=props["stage"],
              value_property=props["qty"],
              filters=[{"property": "owner", "operator": "eq", "value": "ann"}])
     assert {s["stage"]: (s["count"], s["value"]) for s in r["stages"]}["won"] == (1, 3)
@@ -92,7 +103,7 @@ def test_pipeline_keeps_stages_dropped_from_the_enum_after_the_enum(db):
     deals(db, {"stage": "lost"}, {"stage": "won"})
     call(db, properties.update_property, type_ref="deal", prop_ref="stage",
          body={"enum_values": ["won", "lead"]})
-    r = call(db, rp.pipeline_report, object_type_id="deal", stage_property="stage")
+    r = read(db, rp.pipeline_report, object_type_id="deal", stage_property="stage")
     assert [(s["stage"], s["count"]) for s in r["stages"]] == [("won", 1), ("lead", 0),
                                                               ("lost", 1)]
 
@@ -113,7 +124,7 @@ def test_pipeline_bad_inputs(db):
 
 # -- timeseries ------------------------------------------------------------------------------
 def series(db, **kwargs):
-    r = call(db, rp.timeseries_report, object_type_id="deal", **kwargs)
+    r = read(db, rp.timeseries_report, object_type_id="deal", **kwargs)
     return r, [(b["bucket"], b["value"], b["count"]) for b in r["buckets"]]
 
 
@@ -247,7 +258,7 @@ def board(db):
 
 def ranks(db, **kwargs):
     kwargs.setdefault("group_by", "owner")
-    r = call(db, rp.leaderboard_report, object_type_id="deal", **kwargs)
+    r = read(db, rp.leaderboard_report, object_type_id="deal", **kwargs)
     return r, [(e["rank"], e["group"], e["value"], e["count"]) for e in r["results"]]
 
 
@@ -290,12 +301,12 @@ def test_leaderboard_groups_without_values_rank_last_and_tie(db):
 def test_leaderboard_without_ungrouped_objects_and_on_other_types(db):
     deals(db, {"close_date": "2024-01-02"}, {"close_date": "2024-01-02"},
           {"close_date": "2024-01-01"})
-    r = call(db, rp.leaderboard_report, object_type_id="deal", group_by="close_date",
+    r = read(db, rp.leaderboard_report, object_type_id="deal", group_by="close_date",
              aggregation="count")
     assert [(e["group"], e["value"]) for e in r["results"]] == [("2024-01-02", 2),
                                                                 ("2024-01-01", 1)]
     assert r["ungrouped"] is None
-    r = call(db, rp.leaderboard_report, object_type_id="deal", group_by="created_by",
+    r = read(db, rp.leaderboard_report, object_type_id="deal", group_by="created_by",
              aggregation="count")
     assert r["results"] == [{"rank": 1, "group": "key_test", "value": 3, "count": 3}]
 
@@ -326,7 +337,7 @@ def step(name, prop=None, op="eq", value=None):
 
 
 def funnel(db, *steps):
-    r = call(db, rp.funnel_report, object_type_id="deal", steps=list(steps))
+    r = read(db, rp.funnel_report, object_type_id="deal", steps=list(steps))
     return [(s["name"], s["count"], s["conversion_from_previous"], s["conversion_from_first"])
             for s in r["steps"]]
 
