@@ -3,13 +3,14 @@ buckets), leaderboard (ranked groups) and funnel (ordered steps of filters).
 
 Read-only. Every input is checked in Python before the one or two SELECTs a report runs: values
 reach SQL as parameters, and the only SQL text built from input is a whitelisted keyword or a
-property expression from `filters.field`. Amounts are summed as exact decimals in SQL and
-answered as JSON numbers: integral values as integers, others rounded to 6 decimal places (the
-scale `filters.field` casts numeric properties to).
+property expression from `filters.field`. Integer and currency amounts are summed as exact
+decimals, number and percent ones as doubles (as `filters.field` casts them); all are answered as
+JSON numbers: integral values as integers, others rounded to 6 decimal places.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -30,6 +31,7 @@ DEFAULT_BOARD = 10
 MIN_STEPS, MAX_STEPS = 2, 20
 MAX_STEP_NAME = 200
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+Amount = Decimal | float | int  # DECIMAL for integer and currency, DOUBLE for number, percent
 _STEP = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(days=7)}
 
 PIPELINE = """
@@ -53,8 +55,8 @@ FUNNEL = "SELECT {counts} FROM (SELECT {matches} FROM objects WHERE {where})"
 # -- shared checks and values ----------------------------------------------------------------
 def _number(value: Any) -> int | float | None:
     """A computed amount as a JSON number: integral values as integers, others rounded to 6
-    decimal places."""
-    if value is None:
+    decimal places; None for a double sum past the double range (JSON has no infinity)."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return None
     if isinstance(value, Decimal | int) and value == int(value):
         return int(value)
@@ -129,7 +131,7 @@ def pipeline_report(db: Tx, ctx: dict[str, Any], *, object_type_id: str, stage_p
         row = found.get(s, {"n": 0, "v": None})
         stages.append({"stage": s, "count": row["n"],
                        "value": None if value is None else _number(row["v"] or 0)})
-    total = sum((r["v"] or 0 for r in found.values()), Decimal(0))
+    total = sum(r["v"] or 0 for r in found.values())  # Decimal or float: one property's type
     return {"object_type_id": t["id"], "stage_property": stage.name,
             "value_property": value.name if value else None, "stages": stages,
             "total": {"count": sum(r["n"] for r in found.values()),
@@ -191,8 +193,8 @@ def _buckets(start: datetime, end: datetime, interval: str) -> tuple[list[dateti
     return buckets, upper
 
 
-def _mean(total: Decimal | None, counted: int) -> Decimal:
-    return total / counted if counted and total is not None else Decimal(0)
+def _mean(total: Amount | None, counted: int) -> Amount:
+    return total / counted if counted and total is not None else 0
 
 
 def timeseries_report(db: Tx, ctx: dict[str, Any], *, object_type_id: str, date_property: Any,
@@ -220,7 +222,7 @@ def timeseries_report(db: Tx, ctx: dict[str, Any], *, object_type_id: str, date_
                         counted=f"count({value.sql})" if value else "0")
     found = {r["bucket"]: r for r in db.query(sql, [t["id"], *params, buckets[0], upper])}
 
-    def figure(n: int, total: Decimal | None, counted: int) -> int | float | None:
+    def figure(n: int, total: Amount | None, counted: int) -> int | float | None:
         if aggregation == "count":
             return n
         return _number(total or 0) if aggregation == "sum" else _number(_mean(total, counted))
@@ -231,7 +233,7 @@ def timeseries_report(db: Tx, ctx: dict[str, Any], *, object_type_id: str, date_
         series.append({"bucket": iso(b), "value": figure(row["n"], row["total"], row["counted"]),
                        "count": row["n"]})
     n = sum(r["n"] for r in found.values())
-    total = sum((r["total"] or 0 for r in found.values()), Decimal(0))
+    total = sum(r["total"] or 0 for r in found.values())
     counted = sum(r["counted"] for r in found.values())
     return {"object_type_id": t["id"], "date_property": at.name, "interval": interval,
             "aggregation": aggregation, "value_property": value.name if value else None,

@@ -24,6 +24,7 @@ def db(tenant_db):
         {"name": "closed_at", "data_type": "datetime"},
         {"name": "close_date", "data_type": "date"},
         {"name": "tags", "data_type": "multi_enum", "enum_values": ["a", "b"]},
+        {"name": "score", "data_type": "number"},
     ])
     return tenant_db
 
@@ -328,6 +329,35 @@ def test_leaderboard_without_ungrouped_objects_and_on_other_types(db):
 def test_leaderboard_bad_inputs(db, kwargs, field):
     body = {"group_by": "owner", "aggregation": "count", **kwargs}
     bad(db, rp.leaderboard_report, field, **body)
+
+
+# -- number properties (doubles) -------------------------------------------------------------
+def test_number_properties_sum_as_doubles_rounded_to_six_places(db):
+    deals(db, {"stage": "won", "score": 0.1, "owner": "ann", "closed_at": "2024-01-01T01:00:00Z"},
+          {"stage": "won", "score": 0.2, "owner": "ann", "closed_at": "2024-01-01T02:00:00Z"},
+          {"stage": "lead", "score": 1.5, "owner": "bob", "closed_at": "2024-01-02T00:00:00Z"})
+    r = read(db, rp.pipeline_report, object_type_id="deal", stage_property="stage",
+             value_property="score")
+    assert [s["value"] for s in r["stages"]] == [1.5, 0, 0, 0.3, 0] and r["total"]["value"] == 1.8
+    r, got = series(db, date_property="closed_at", interval="day", aggregation="avg",
+                    value_property="score", start_date="2024-01-01", end_date="2024-01-02")
+    assert [v for _, v, _ in got] == [0.15, 1.5] and r["total"]["value"] == 0.6
+    _, got = ranks(db, aggregation="sum", value_property="score")
+    assert got == [(1, "bob", 1.5, 1), (2, "ann", 0.3, 2)]
+
+
+def test_double_sums_past_the_double_range_answer_null(db):
+    deals(db, {"stage": "won", "score": 1e308, "closed_at": "2024-01-01T00:00:00Z"},
+          {"stage": "won", "score": 1e308, "closed_at": "2024-01-01T00:00:00Z"})
+    r = read(db, rp.pipeline_report, object_type_id="deal", stage_property="stage",
+             value_property="score")
+    assert r["stages"][3] == {"stage": "won", "count": 2, "value": None}
+    assert r["total"] == {"count": 2, "value": None}
+    r, got = series(db, date_property="closed_at", interval="day", aggregation="avg",
+                    value_property="score", start_date="2024-01-01", end_date="2024-01-01")
+    assert got == [("2024-01-01T00:00:00.000Z", None, 2)]
+    _, got = ranks(db, group_by="stage", aggregation="sum", value_property="score")
+    assert got == [(1, "won", None, 2)]
 
 
 # -- funnel ----------------------------------------------------------------------------------
