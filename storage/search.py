@@ -9,6 +9,7 @@ max, with filters and grouping by properties.
 from __future__ import annotations
 
 import json
+import math
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
@@ -178,7 +179,10 @@ def _group_fields(db: Tx, t: dict[str, Any], group_by: Any) -> list[filters.Fiel
 
 
 def json_value(value: Any) -> Any:
-    """A value DuckDB computed, as JSON shows it: decimals as numbers, times as ISO text."""
+    """A value DuckDB computed, as JSON shows it: decimals as numbers, times as ISO text, a
+    double too large to represent (JSON has no infinity) as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, datetime):
