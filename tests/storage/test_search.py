@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from storage import object_types, objects, properties, search, text_index
-from storage.errors import Code
+from storage.errors import ApiError, Code
 from storage.paging import encode_cursor
 from tests.storage.conftest import CTX, call, count, error, make_obj, make_type, sql
 
@@ -542,3 +542,22 @@ def test_aggregate_of_an_unknown_or_empty_type(sales):
     grouped = call(sales, search.aggregate_objects, type_ref="empty",
                    aggregations=[{"function": "count"}], group_by="n")
     assert grouped == {"results": [], "group_by": ["n"], "truncated": False}
+
+
+def test_reads_beside_the_writer_answer_the_same(db):
+    """The API runs search and aggregate through `Database.read` (own connection, committed
+    data): the same answers as inside a group."""
+    for i in range(5):
+        make_obj(db, "doc", title=f"t{i}", body="pear " * (i + 1), rank=i, stage="won")
+    for kwargs in ({"query": "pear", "limit": 2}, {"query": "pear", "sort": "rank"},
+                   {"filters_": [{"property": "rank", "operator": "gte", "value": 2}]}):
+        kwargs = {"type_ref": "doc", **kwargs}
+        assert db.read(search.search_objects, CTX, kwargs) == \
+            call(db, search.search_objects, **kwargs)
+    kwargs = {"type_ref": "doc", "aggregations": [{"function": "sum", "property": "rank"}],
+              "group_by": "stage"}
+    assert db.read(search.aggregate_objects, CTX, kwargs)["results"] == [
+        {"group": {"stage": "won"}, "sum_rank": 10}]
+    with pytest.raises(ApiError) as info:
+        db.read(search.search_objects, CTX, {"type_ref": "doc", "query": "?"})
+    assert info.value.details["field"] == "query"
