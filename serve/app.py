@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from serve import envelope
+from serve import envelope, request_log
 from serve.auth import KeyCache
 from serve.routes import ROUTERS, admin
 from serve.routes.public import VERSION
@@ -33,16 +33,18 @@ def build_app(settings: Settings, services: Callable[[Settings], Services] = ray
     `under_serve` leaves the X-Request-Id response header to Serve's own middleware."""
     app = FastAPI(title="raybase", version=VERSION, description=DESCRIPTION,
                   openapi_url=None, docs_url=None, redoc_url=None,
-                  default_response_class=envelope.Envelope)
+                  default_response_class=envelope.Envelope, lifespan=request_log.lifespan)
     app.state.settings = settings
     app.state.services = services(settings)
     app.state.keys = KeyCache(app.state.services, settings.key_cache_ttl)
+    app.state.request_log = request_log.RequestLog(app.state.services)
     app.state.started_at = {"monotonic": time.monotonic(),
                             "iso": datetime.now(UTC).isoformat().replace("+00:00", "Z")}
     for router in ROUTERS:
         app.include_router(router)
     if settings.admin_key:
         app.include_router(admin.router)
+    app.add_middleware(request_log.RequestLogMiddleware, request_log=app.state.request_log)
     envelope.install(app, settings.max_body_bytes, echo_id=not under_serve)
     return app
 

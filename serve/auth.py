@@ -117,6 +117,9 @@ async def authenticate(request: Request) -> Caller:
         raise _unauthorized("the key's tenant no longer exists")
     if tenant["status"] == "suspended":
         raise ApiError(Code.TENANT_SUSPENDED, "this tenant is suspended")
+    # From here on the request is the tenant's: the request log (serve/request_log.py) keeps it.
+    request.state.tenant_id, request.state.key_id = tenant["id"], key["id"]
+    request.state.shard_host = tenant["shard_host"]
     ip = client_ip(request)
     if key["ip_allowlist"] and not _ip_allowed(ip, key["ip_allowlist"]):
         raise ApiError(Code.FORBIDDEN, f"client address {ip} is not in this key's ip_allowlist")

@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     key_cache_ttl: float = Field(2.0, description="Seconds a gateway trusts a cached API key.")
     trust_forwarded_for: bool = Field(
         False, description="Take the client IP from X-Forwarded-For (behind a trusted proxy).")
+    sql_max_rows: int = Field(1000, description="Most rows one `POST /v1/sql` answers.")
+    sql_timeout: float = Field(5.0, description="Seconds a `POST /v1/sql` query may run.")
     # Durable objects
     shard_hosts: int = Field(2, description="Ray actors hosting tenant shards.")
     shard_idle_timeout: float = Field(600.0, description="Seconds before an idle shard is evicted.")
