@@ -14,6 +14,10 @@ from storage.errors import ApiError, Code, invalid, not_found
 from storage.ids import new_id
 from storage.object_types import check_name
 
+HAS_VALUES = """
+SELECT count(*) > 0 FROM objects
+WHERE object_type_id = ? AND json_extract(properties, '$."' || ? || '"') IS NOT NULL
+"""
 FLAGS = ("is_indexed", "is_sortable", "is_unique", "is_required")
 MAX_ENUM_VALUES = 500
 SYSTEM_NAMES = frozenset({"id", "created_at", "updated_at", "created_by", "version"})
@@ -114,6 +118,9 @@ def create_property(db: Tx, ctx: dict[str, Any], *, type_ref: str,
     _check_rules(db, row)
     db.insert("properties", _stored(row))
     schema.save(db, schema.load(db).with_property(row))
+    if row["data_type"] in text_index.TEXT_TYPES and db.scalar(HAS_VALUES, [t["id"], name]):
+        # values kept from an earlier property of this name become searchable again
+        text_index.reindex_type(db, t["id"], text_index.text_properties(db, t["id"]))
     return out(row)
 
 

@@ -8,7 +8,7 @@ import pytest
 from storage import object_types, objects, properties, search, text_index
 from storage.errors import ApiError, Code
 from storage.paging import encode_cursor
-from tests.storage.conftest import CTX, call, count, error, make_obj, make_type, sql
+from tests.storage.conftest import CTX, call, count, error, make_obj, make_prop, make_type, sql
 
 PROPS = [
     {"name": "title", "data_type": "string"},
@@ -148,6 +148,20 @@ def test_deleting_a_text_property_stops_its_words_matching(db):
     # a non-text property going changes nothing
     call(db, properties.delete_property, type_ref="doc", prop_ref="rank")
     assert titles(db, "papaya") == ["alpha"]
+
+
+def test_recreating_a_text_property_makes_its_kept_values_searchable_again(db, monkeypatch):
+    make_obj(db, "doc", title="alpha", body="mango")
+    call(db, properties.delete_property, type_ref="doc", prop_ref="body")
+    assert titles(db, "mango") == []
+    reindexed = []
+    original = text_index.reindex_type
+    monkeypatch.setattr(text_index, "reindex_type",
+                        lambda *a: reindexed.append(a[1]) or original(*a))
+    make_prop(db, "doc", "color")  # no kept values under this name: no reindex
+    assert reindexed == []
+    make_prop(db, "doc", "body", "text")
+    assert titles(db, "mango") == ["alpha"] and len(reindexed) == 1
 
 
 def test_deleting_the_last_text_property_leaves_nothing_to_search(db):
