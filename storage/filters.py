@@ -237,6 +237,8 @@ def _group(db: Tx, t: dict[str, Any], items: Any, joiner: str, where: str, param
         else:
             parts.append(_condition(db, t, item, here, params))
     if not parts:
+        if depth > 1:  # an empty or/and is a mistake, not "everything"
+            raise invalid(f"{where} must hold at least one filter", where)
         return "TRUE"
     return "(" + f" {joiner} ".join(parts) + ")"
 

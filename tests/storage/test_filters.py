@@ -308,6 +308,7 @@ BAD = [
     ("unknown key", [{**f("qty", "eq", 1), "negate": True}], "filters[0]", "negate"),
     ("group with two keys", [{"or": [], "and": []}], "filters[0]", None),
     ("group not a list", [{"or": f("qty", "eq", 1)}], "filters[0].or", None),
+    ("empty group", [{"or": []}], "filters[0].or", "at least one"),
     ("filter not an object", ["qty = 1"], "filters[0]", None),
     ("filters not a list", "qty = 1", "filters", None),
     ("too many filters", [f("qty", "eq", 1)] * 101, "filters", "100"),
