@@ -60,7 +60,10 @@ def field(db: Tx, t: dict[str, Any], ref: Any, what: str = "property") -> Field:
     if not isinstance(ref, str) or not ref:
         raise invalid(f"{what} must name a property", what)
     if ref in SYSTEM_FIELDS:
-        return Field(ref, ref, SYSTEM_FIELDS[ref])
+        kind = SYSTEM_FIELDS[ref]
+        # times are shown to the millisecond: compare them as shown, so a value read back matches
+        sql = f"date_trunc('millisecond', {ref})" if kind == "system_time" else ref
+        return Field(ref, sql, kind)
     prop = next((p for p in schema.load(db).properties(t["id"]) if ref in (p["id"], p["name"])),
                 None)
     if prop is None:
@@ -96,8 +99,9 @@ def _param(f: Field, value: Any, where: str) -> Any:
             if not isinstance(value, str):
                 raise Invalid("must be a string")
             return value
-        if f.data_type == "system_time":
-            return _utc(value)
+        if f.data_type == "system_time":  # compared to the millisecond, as shown
+            ts = _utc(value)
+            return ts.replace(microsecond=ts.microsecond // 1000 * 1000)
         checked = check_value(f.prop or {"data_type": f.data_type}, value)
         if f.data_type in FLOAT_TYPES:
             return float(checked)

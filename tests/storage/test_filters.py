@@ -3,9 +3,12 @@ of value, groups, system fields, and the 400s that name the filter at fault."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 
 from storage import objects, search
+from storage.db import iso
 from storage.errors import ApiError, Code
 from tests.storage.conftest import CTX, call, count, error, make_type, sql
 
@@ -198,16 +201,18 @@ def test_system_fields_id_version_and_times(db):
     call(db, objects.update_object, type_ref="rec", object_id=ids["b"], properties={"qty": 6})
     assert labels(db, [f("version", "eq", 2)]) == ["b"]
     assert labels(db, [f("version", "gte", 2), f("qty", "eq", 6)]) == ["b"]
-    created = dict(sql(db, "SELECT id, created_at FROM objects"))
+    for i, label in enumerate("abcd"):  # distinct milliseconds, microseconds below them
+        db.conn.execute("UPDATE objects SET created_at = ? WHERE id = ?",
+                        [datetime(2026, 1, 2, 10, 0, 0, (i + 1) * 1000 + 456), ids[label]])
     updated = sql(db, "SELECT updated_at FROM objects WHERE id = ?", [ids["b"]])[0][0]
-    c_at = created[ids["c"]].isoformat()
+    c_at = "2026-01-02T10:00:00.003Z"  # as the API shows c's created_at
     assert labels(db, [f("created_at", "gte", c_at)]) == ["c", "d"]
     assert labels(db, [f("created_at", "lt", c_at)]) == ["a", "b"]
     assert labels(db, [f("created_at", "eq", c_at)]) == ["c"]
+    assert labels(db, [f("created_at", "eq", "2026-01-02T10:00:00.003456")]) == ["c"]
     # the same instant written with an offset
-    shifted = created[ids["c"]].isoformat() + "+00:00"
-    assert labels(db, [f("created_at", "eq", shifted)]) == ["c"]
-    assert labels(db, [f("updated_at", "gte", updated.isoformat() + "Z")]) == ["b"]
+    assert labels(db, [f("created_at", "eq", "2026-01-02T12:00:00.003+02:00")]) == ["c"]
+    assert labels(db, [f("updated_at", "gte", iso(updated))]) == ["b"]
 
 
 def test_nested_groups(db):
