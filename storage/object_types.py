@@ -15,8 +15,17 @@ NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 COUNT_DEPENDENTS = """
 SELECT (SELECT count(*) FROM objects WHERE object_type_id = $1) AS objects,
-       (SELECT count(*) FROM object_versions WHERE object_type_id = $1) AS versions
+       (SELECT count(*) FROM object_versions WHERE object_type_id = $1) AS versions,
+       (SELECT count(*) FROM saved_views WHERE object_type_id = $1) AS views,
+       (SELECT count(*) FROM associations WHERE from_type_id = $1 OR to_type_id = $1)
+           AS associations,
+       (SELECT count(*) FROM comments WHERE object_type_id = $1) AS comments
 """
+# What a forced delete removes with the type: (table, column holding the type id).
+CASCADE = (("objects", "object_type_id"), ("object_versions", "object_type_id"),
+           ("properties", "object_type_id"), ("search_terms", "object_type_id"),
+           ("saved_views", "object_type_id"), ("associations", "from_type_id"),
+           ("associations", "to_type_id"), ("comments", "object_type_id"))
 
 
 def check_name(name: str) -> str:
@@ -93,10 +102,13 @@ def delete_object_type(db: Tx, ctx: dict[str, Any], *, type_ref: str, force: boo
         confirm.dependency("properties", len(schema.load(db).properties(type_id)), "Properties"),
         confirm.dependency("objects", counts.get("objects", 0), "Objects"),
         confirm.dependency("versions", counts.get("versions", 0), "Object versions"),
+        confirm.dependency("views", counts.get("views", 0), "Saved views"),
+        confirm.dependency("associations", counts.get("associations", 0), "Associations"),
+        confirm.dependency("comments", counts.get("comments", 0), "Comments"),
     ]
     confirm.require(db, f"object_type:{type_id}", deps, force, confirm_token)
-    for table in ("objects", "object_versions", "properties", "search_terms"):
-        db.delete(table, "object_type_id", type_id)
+    for table, column in CASCADE:
+        db.delete(table, column, type_id)
     db.delete("object_types", "id", type_id)
     for prop in schema.load(db).properties(type_id):
         db.drop_cache(f"unique:{prop['id']}")

@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from storage import schema, text_index
+from storage import confirm, schema, text_index
 from storage.audit import audited
 from storage.datatypes import NUMERIC_TYPES, Invalid, check_value
 from storage.db import Tx, iso, utcnow
@@ -30,6 +30,9 @@ LIST_VERSIONS = """
 SELECT * FROM object_versions WHERE object_id = ? ORDER BY version DESC, created_at DESC LIMIT ?
 """
 SYSTEM_SORTS = ("created_at", "updated_at")
+# What a permanent delete removes with the object: (table, column holding the object id).
+LINKED = (("associations", "from_id"), ("associations", "to_id"), ("comments", "object_id"))
+COUNT_LINKS = "SELECT count(*) FROM associations WHERE from_id = $1 OR to_id = $1"
 
 
 # -- records ---------------------------------------------------------------------------------
@@ -67,6 +70,11 @@ def _find(db: Tx, type_id: str, object_id: str, deleted: bool = False) -> dict[s
         where = "in the trash" if rec["is_deleted"] else "not in the trash"
         raise ApiError(Code.NOT_FOUND, f"object '{object_id}' is {where}")
     return rec
+
+
+def live_object(db: Tx, t: dict[str, Any], object_id: str) -> dict[str, Any]:
+    """A live object of type `t` (its record), or 404: for the areas that attach to objects."""
+    return _find(db, t["id"], object_id)
 
 
 def _put(db: Tx, rec: dict[str, Any], new: bool) -> None:
@@ -216,11 +224,14 @@ def delete_object(db: Tx, ctx: dict[str, Any], *, type_ref: str, object_id: str,
     rec = _load(db, object_id)
     if rec is None or rec["object_type_id"] != t["id"] or (rec["is_deleted"] and not force):
         raise not_found("object", object_id)
+    _require_unlinked(db, object_id, force, confirm_token)
     if not rec["is_deleted"]:
         _release_unique(db, t, rec)
     if force:
         db.delete("objects", "id", object_id)
         db.delete("object_versions", "object_id", object_id)
+        for table, column in LINKED:
+            db.delete(table, column, object_id)
         text_index.drop_object(db, object_id)
         db.drop_cache(NS, object_id)
         return {"id": object_id, "deleted": True, "permanent": True}
@@ -228,6 +239,21 @@ def delete_object(db: Tx, ctx: dict[str, Any], *, type_ref: str, object_id: str,
     _put(db, {**rec, "is_deleted": True, "deleted_at": now, "updated_at": now,
               "updated_by": ctx.get("actor_id")}, new=False)
     return {"id": object_id, "deleted": True, "permanent": False}
+
+
+def _require_unlinked(db: Tx, object_id: str, force: bool, token: str | None) -> None:
+    """An object with associations is deleted only permanently, with a confirm token (a trashed
+    object keeps no links: they join live objects only)."""
+    links = db.scalar(COUNT_LINKS, [object_id])
+    deps = [confirm.dependency("associations", links, "Associations")]
+    try:
+        confirm.require(db, f"object:{object_id}", deps, force, token)
+    except ApiError as exc:
+        if exc.code is not Code.DEPENDENCY_EXISTS:
+            raise
+        raise ApiError(exc.code, "Cannot delete: the object has associations; delete it "
+                       "permanently with force=true&confirm_token=<token>, which removes them",
+                       **exc.details) from None
 
 
 @audited("object.restore", "object")

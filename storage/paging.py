@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import datetime
 from typing import Any
 
 from storage.errors import invalid
@@ -54,3 +55,29 @@ def keyset_params(values: list[Any]) -> list[Any]:
     for v in values[:-1]:
         params += [v, v]
     return params + [values[-1]]
+
+
+def newest_after(cursor: str | None) -> tuple[str, list[Any]]:
+    """For lists newest first by (created_at, id): ` AND <keyset>` and its parameters after the
+    cursor (empty without one); a forged cursor is 400 before any SQL sees it."""
+    after = decode_cursor(cursor, ("k",))
+    if after is None:
+        return "", []
+    k = after["k"]
+    when = None
+    if isinstance(k, list) and len(k) == 2 and isinstance(k[0], str) and isinstance(k[1], str):
+        try:
+            when = datetime.fromisoformat(k[0])
+        except ValueError:
+            pass
+    if when is None or when.tzinfo is not None:
+        raise invalid("cursor is not valid for this list", "cursor")
+    return " AND " + keyset_after(["created_at", "id"], True), keyset_params([when, k[1]])
+
+
+def newest_cursor(rows: list[dict[str, Any]], limit: int) -> str | None:
+    """The cursor after the last of `limit` rows when the query (LIMIT limit + 1) found more."""
+    if len(rows) <= limit:
+        return None
+    last = rows[limit - 1]
+    return encode_cursor({"k": [last["created_at"].isoformat(), last["id"]]})
