@@ -183,6 +183,12 @@ def _create(db: Tx, ctx: dict[str, Any], t: dict[str, Any], properties: Any) -> 
     return rec
 
 
+def create_in(db: Tx, ctx: dict[str, Any], t: dict[str, Any], properties: Any) -> dict[str, Any]:
+    """Create an object of the loaded type `t`, checked as by create_object (its record): for
+    areas that create many (imports), each inside `db.attempt()`."""
+    return _create(db, ctx, t, properties)
+
+
 def _update(db: Tx, ctx: dict[str, Any], t: dict[str, Any], object_id: str, properties: Any,
             version: int | None) -> dict[str, Any]:
     rec = _find(db, t["id"], object_id)
