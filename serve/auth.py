@@ -37,11 +37,13 @@ class Caller:
     services: Services
     request_id: str
     ip: str
+    user_id: str | None = None  # the signed-in end user (a user token); API keys have none
     ctx: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.ctx = {"tenant_id": self.tenant_id, "actor_id": self.key_id,
-                    "request_id": self.request_id, "ip": self.ip, "plan": self.plan}
+                    "request_id": self.request_id, "ip": self.ip, "plan": self.plan,
+                    "user_id": self.user_id}
 
     async def run(self, fn: Any, **kwargs: Any) -> Any:
         """Run a storage function in this tenant's shard."""

@@ -3,7 +3,9 @@
 from serve.routes import (
     analytics,
     api_keys,
+    associations,
     audit,
+    comments,
     error_reports,
     events,
     object_types,
@@ -14,6 +16,7 @@ from serve.routes import (
     search,
     sql,
     tenants,
+    views,
 )
 
 ROUTERS = (
@@ -22,7 +25,10 @@ ROUTERS = (
     api_keys.router,
     object_types.router,
     properties.router,
+    views.router,
     search.router,
+    associations.router,
+    comments.router,
     objects.router,
     reports.router,
     sql.router,
