@@ -153,6 +153,7 @@ class Tx:
         self._db = database
         self._group = group
         self._own = _Changes()
+        self._undo: list[tuple[Any, Any]] | None = None  # own cache entries before an attempt
 
     # -- reads
     def _connection(self) -> duckdb.DuckDBPyConnection:
@@ -187,15 +188,31 @@ class Tx:
     @contextmanager
     def attempt(self) -> Iterator[None]:
         """A unit inside the function (one row of an import): if it raises an ApiError, its
-        buffered writes and cache changes are dropped and the function goes on."""
-        own = self._own
-        ops, cache, dropped = len(own.ops), dict(own.cache), set(own.dropped_ns)
+        buffered writes and cache changes are dropped and the function goes on. Its cost does
+        not grow with the function's earlier changes: cache entries it replaces are journaled."""
+        own, outer = self._own, self._undo
+        undo = self._undo = [] if outer is None else outer
+        ops, mark, dropped = len(own.ops), len(undo), set(own.dropped_ns)
         try:
             yield
         except ApiError:
             del own.ops[ops:]
-            own.cache, own.dropped_ns = cache, dropped
+            for key, value in reversed(undo[mark:]):
+                if value is _MISSING:
+                    own.cache.pop(key, None)
+                else:
+                    own.cache[key] = value
+            del undo[mark:]
+            own.dropped_ns = dropped
             raise
+        finally:
+            self._undo = outer
+
+    def _own_cache(self, key: tuple[str, Any], value: Any) -> None:
+        """Set an entry of this function's cache changes (journaled inside an attempt)."""
+        if self._undo is not None:
+            self._undo.append((key, self._own.cache.get(key, _MISSING)))
+        self._own.cache[key] = value
 
     def cached(self, ns: str, key: Any, load: Callable[[], Any] | None = None) -> Any:
         """The cached value, or `load()` (stored in the cache unless None), or None."""
@@ -213,7 +230,7 @@ class Tx:
             return None
         value = load()
         if value is not None:
-            self._own.cache[(ns, key)] = value
+            self._own_cache((ns, key), value)
         return value
 
     # -- writes (buffered until the group commits)
@@ -235,21 +252,24 @@ class Tx:
         self._own.ops.append((table, "sql", (sql, list(params))))
 
     def put_cache(self, ns: str, key: Any, value: Any) -> None:
-        self._own.cache[(ns, key)] = value
+        self._own_cache((ns, key), value)
 
     def put_cache_now(self, ns: str, key: Any, value: Any) -> None:
         """Cache a value at once, kept even if the function raises (e.g. a token in a 409)."""
         self._db.cache.put(ns, key, value)
         # A namespace dropped earlier in the group hides the shared cache: keep the value visible.
-        for layer in (self._group, self._own):
-            if ns in layer.dropped_ns:
-                layer.cache[(ns, key)] = value
+        if ns in self._group.dropped_ns:
+            self._group.cache[(ns, key)] = value
+        if ns in self._own.dropped_ns:
+            self._own_cache((ns, key), value)
 
     def drop_cache(self, ns: str, key: Any = _MISSING) -> None:
         if key is _MISSING:
+            if self._undo is not None:
+                self._undo.extend((k, v) for k, v in self._own.cache.items() if k[0] == ns)
             self._own.absorb(_Changes(dropped_ns={ns}))
         else:
-            self._own.cache[(ns, key)] = _TOMBSTONE
+            self._own_cache((ns, key), _TOMBSTONE)
 
 
 class ReadTx(Tx):
