@@ -21,6 +21,7 @@ SECTIONS = ("Public", "Tenants", "API Keys", "Object Types", "Properties", "Obje
             "Search", "Views", "Associations", "Import / Export", "Reports", "SQL", "Analytics",
             "Audit", "Events", "Errors", "Comments")
 NOT_YET = {("GET", "/events/stream")}  # realtime: a later issue
+OWN_BODY_LIMITS = {"/v1/data/import"}  # takes files: tests/api/test_import_export.py checks it
 ADMIN_ROUTES = {("POST", "/admin/v1/tenants"), ("GET", "/admin/v1/tenants"),
                 ("GET", "/admin/v1/tenants/:tenant_id"), ("PATCH", "/admin/v1/tenants/:tenant_id"),
                 ("DELETE", "/admin/v1/tenants/:tenant_id")}
@@ -172,7 +173,10 @@ def test_bodies_of_the_wrong_json_shape_answer_400(client, spec, tenant):
         if "requestBody" not in op:
             continue
         headers = _credentials(_kind(op), tenant)
+        optional = not op["requestBody"].get("required", False)
         for body in ([], "text", 5, None):
+            if body is None and optional:
+                continue  # no body at all is a valid request there (e.g. an association PUT)
             r = client.request(method, _fill(path), json=body, headers=headers)
             if _enveloped(r) or r.status_code != 400 or \
                     r.json()["error"]["code"] != "VALIDATION_ERROR":
@@ -255,7 +259,7 @@ def test_oversized_bodies_answer_413(client, spec, tenant):
     big = b'{"name": "' + b"x" * limit + b'"}'
     failures = []
     for method, path, op in operations(spec):
-        if "requestBody" not in op:
+        if "requestBody" not in op or path in OWN_BODY_LIMITS:
             continue
         headers = {**_credentials(_kind(op), tenant), "Content-Type": "application/json"}
         r = client.request(method, _fill(path), content=big, headers=headers)
