@@ -87,12 +87,14 @@ def _unknown(request: Request, exc: Exception) -> Response:
     return error_response(request_id(request), ApiError(Code.INTERNAL, "internal error"))
 
 
-def install(app: FastAPI, max_body_bytes: int, echo_id: bool = True) -> None:
+def install(app: FastAPI, max_body_bytes: int, echo_id: bool = True,
+            path_limits: dict[str, int] | None = None) -> None:
     app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http)  # type: ignore[arg-type]
     app.add_exception_handler(ApiError, _api)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unknown)
-    app.add_middleware(RequestContext, max_body_bytes=max_body_bytes, echo_id=echo_id)
+    app.add_middleware(RequestContext, max_body_bytes=max_body_bytes, echo_id=echo_id,
+                       path_limits=path_limits)
 
 
 class RequestContext:
@@ -102,11 +104,13 @@ class RequestContext:
     Ray Serve, Serve's own middleware has already put one on the request and adds it to the
     response (`echo_id=False`), so both layers report the same id, once.
     Bodies over the limit answer 413 before the handler runs, whether or not Content-Length was
-    sent.
+    sent. `path_limits` gives some paths a limit of their own (imports take files).
     """
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int, echo_id: bool = True) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, echo_id: bool = True,
+                 path_limits: dict[str, int] | None = None) -> None:
         self.app, self.max_body, self.echo_id = app, max_body_bytes, echo_id
+        self.path_limits = path_limits or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -119,9 +123,10 @@ class RequestContext:
         scope.setdefault("state", {})["request_id"] = rid
         _request_id.set(rid)
         echo = self.echo_id
+        limit = self.path_limits.get(scope["path"], self.max_body)
         length = headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_body):
-            await error_response(rid, _too_large(self.max_body), echo)(scope, receive, send)
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            await error_response(rid, _too_large(limit), echo)(scope, receive, send)
             return
         received = 0
 
@@ -130,8 +135,8 @@ class RequestContext:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body:
-                    raise _BodyTooLarge(self.max_body)
+                if received > limit:
+                    raise _BodyTooLarge(limit)
             return message
 
         async def send_with_id(message: Message) -> None:
@@ -142,7 +147,7 @@ class RequestContext:
         try:
             await self.app(scope, limited_receive, send_with_id)
         except _BodyTooLarge:
-            await error_response(rid, _too_large(self.max_body), echo)(scope, receive, send)
+            await error_response(rid, _too_large(limit), echo)(scope, receive, send)
 
 
 class _BodyTooLarge(StarletteHTTPException):

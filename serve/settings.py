@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     haproxy_metrics_port: int = Field(9101, description="HAProxy metrics port (loopback only).")
     haproxy_stats_port: int = Field(8404, description="HAProxy stats port (loopback only).")
     max_body_bytes: int = Field(1 << 20, description="Largest JSON request body, bytes.")
+    max_import_bytes: int = Field(
+        32 << 20, description="Largest `POST /v1/data/import` body (file or inline), bytes.")
     key_cache_ttl: float = Field(2.0, description="Seconds a gateway trusts a cached API key.")
     trust_forwarded_for: bool = Field(
         False, description="Take the client IP from X-Forwarded-For (behind a trusted proxy).")
