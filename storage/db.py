@@ -298,7 +298,7 @@ class Database:
         self.path = str(path)
         self.conn = duckdb.connect(self.path)
         self.conn.execute("SET threads TO 1")  # one compute thread per owner (MEASURED.md)
-        self.conn.execute("SET TimeZone = 'UTC'")
+        self.conn.execute("SET GLOBAL TimeZone = 'UTC'")  # for every connection, readers too
         # Many databases share a host process: each may hold this much before spilling to disk.
         self.conn.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
         # No file or URL access from SQL (tenant SQL runs here); Arrow `register` still works.

@@ -257,3 +257,11 @@ def test_reads_run_concurrently_with_group_commits(tenant_db):
     assert not errors
     assert all(n % 2 == 0 for n in seen)  # a read never sees half a group
     assert len(committed_names(tenant_db)) == 200
+
+
+def test_every_connection_reads_times_in_utc(tenant_db):
+    def zone(db, ctx):
+        return db.query_one("SELECT current_setting('TimeZone') AS tz")["tz"]
+
+    assert tenant_db.run(zone, CTX, {}) == "UTC"
+    assert tenant_db.read(zone, CTX, {}) == "UTC"
