@@ -19,12 +19,14 @@ until it returns; storage functions read (and validate) before they write.
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -67,6 +69,20 @@ def iso(ts: datetime | None) -> str | None:
     if ts is None:
         return None
     return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+
+
+def json_value(value: Any) -> Any:
+    """A value DuckDB computed, as JSON shows it: decimals as numbers, times as ISO text, a
+    double too large to represent (JSON has no infinity) as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, date | time):
+        return value.isoformat()
+    return value
 
 
 def apply_migrations(conn: duckdb.DuckDBPyConnection, kind: str) -> list[str]:

@@ -49,6 +49,12 @@ class Field:
     def numeric(self) -> bool:
         return self.data_type in NUMERIC_TYPES
 
+    @property
+    def kind(self) -> str:
+        """The data type as messages name it (system fields as string or datetime)."""
+        return {"system_text": "string", "system_time": "datetime"}.get(self.data_type,
+                                                                         self.data_type)
+
 
 def raw(name: str) -> str:
     """The property's value as text, straight from the JSON column."""
@@ -113,7 +119,7 @@ def _param(f: Field, value: Any, where: str) -> Any:
             return _time(checked)
         return checked
     except Invalid as exc:
-        raise invalid(f"{where}: {f.name} ({_kind(f)}) {exc}", where) from None
+        raise invalid(f"{where}: {f.name} ({f.kind}) {exc}", where) from None
 
 
 def _time(value: str) -> time:
@@ -136,10 +142,6 @@ def _utc(value: Any) -> datetime:
     return ts
 
 
-def _kind(f: Field) -> str:
-    return {"system_text": "string", "system_time": "datetime"}.get(f.data_type, f.data_type)
-
-
 def _text(f: Field) -> bool:
     return f.data_type in TEXT_TYPES or f.data_type == "system_text"
 
@@ -157,7 +159,7 @@ def _condition(db: Tx, t: dict[str, Any], cond: dict[str, Any], where: str,
         raise invalid(f"{where}.operator must be one of {', '.join(OPERATORS)}",
                       f"{where}.operator")
     value = cond.get("value")
-    kind = _kind(f)
+    kind = f.kind
     ordered = f.data_type in ORDERED_TYPES or f.data_type in ("system_time", "system_text")
     comparable = f.data_type in SCALAR_TYPES or f.data_type.startswith("system")
 

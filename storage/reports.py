@@ -18,7 +18,7 @@ from typing import Any
 
 from storage import filters as flt
 from storage import schema
-from storage.db import Tx, iso
+from storage.db import Tx, iso, json_value
 from storage.errors import invalid
 
 INTERVALS = ("hour", "day", "week", "month")
@@ -75,7 +75,7 @@ def _numeric(db: Tx, t: dict[str, Any], ref: Any, what: str) -> flt.Field:
     f = flt.field(db, t, ref, what)
     if not f.numeric:
         raise invalid(f"{what} '{f.name}' must be a numeric property (integer, number, currency "
-                      f"or percent); it is {_kind(f)}", what)
+                      f"or percent); it is {f.kind}", what)
     return f
 
 
@@ -92,21 +92,6 @@ def _value_field(db: Tx, t: dict[str, Any], aggregation: str, ref: Any) -> flt.F
     return _numeric(db, t, ref, "value_property")
 
 
-def _kind(f: flt.Field) -> str:
-    return {"system_text": "string", "system_time": "datetime"}.get(f.data_type, f.data_type)
-
-
-def _json(value: Any) -> Any:
-    """A group value as JSON shows it."""
-    if isinstance(value, Decimal | float):
-        return _number(value)
-    if isinstance(value, datetime):
-        return iso(value)
-    if isinstance(value, date | time):
-        return value.isoformat()
-    return value
-
-
 # -- pipeline --------------------------------------------------------------------------------
 def pipeline_report(db: Tx, ctx: dict[str, Any], *, object_type_id: str, stage_property: Any,
                     filters: Any = None, value_property: Any = None) -> dict[str, Any]:
@@ -116,7 +101,7 @@ def pipeline_report(db: Tx, ctx: dict[str, Any], *, object_type_id: str, stage_p
     stage = flt.field(db, t, stage_property, "stage_property")
     if stage.data_type != "enum" or stage.prop is None:
         raise invalid(f"stage_property '{stage.name}' must be an enum property; it is "
-                      f"{_kind(stage)}", "stage_property")
+                      f"{stage.kind}", "stage_property")
     value = None if value_property is None else _numeric(db, t, value_property, "value_property")
     where, params = flt.compile_filters(db, t, filters)
     sql = PIPELINE.format(stage=stage.sql, value=f"sum({value.sql})" if value else "NULL",
@@ -206,7 +191,7 @@ def timeseries_report(db: Tx, ctx: dict[str, Any], *, object_type_id: str, date_
     at = flt.field(db, t, date_property, "date_property")
     if at.data_type not in ("date", "datetime", "system_time"):
         raise invalid(f"date_property '{at.name}' must be a date or datetime property, "
-                      f"created_at or updated_at; it is {_kind(at)}", "date_property")
+                      f"created_at or updated_at; it is {at.kind}", "date_property")
     interval = _choice(interval, INTERVALS, "interval")
     if interval == "hour" and at.data_type == "date":
         raise invalid(f"interval hour needs a date-time; '{at.name}' is a date", "interval")
@@ -251,7 +236,7 @@ def leaderboard_report(db: Tx, ctx: dict[str, Any], *, object_type_id: str, grou
     group = flt.field(db, t, group_by, "group_by")
     if group.data_type not in flt.SCALAR_TYPES and not group.data_type.startswith("system"):
         raise invalid(f"group_by '{group.name}' must be a single-valued property; it is "
-                      f"{_kind(group)}", "group_by")
+                      f"{group.kind}", "group_by")
     aggregation = _choice(aggregation, BOARD_AGGREGATIONS, "aggregation")
     value = _value_field(db, t, aggregation, value_property)
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_BOARD:
@@ -267,7 +252,7 @@ def leaderboard_report(db: Tx, ctx: dict[str, Any], *, object_type_id: str, grou
                                  where=flt.live(where)), [t["id"], *params, limit])
     rest = db.query_one(UNGROUPED.format(group=group.sql, agg=agg, where=flt.live(where)),
                         [t["id"], *params])
-    results = [{"rank": r["rank"], "group": _json(r["g"]), "value": _number(r["v"]),
+    results = [{"rank": r["rank"], "group": json_value(r["g"]), "value": _number(r["v"]),
                 "count": r["n"]} for r in rows]
     ungrouped = None
     if rest and rest["n"]:

@@ -9,13 +9,11 @@ max, with filters and grouping by properties.
 from __future__ import annotations
 
 import json
-import math
-from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
 from storage import filters, objects, schema, text_index
-from storage.db import Tx, iso
+from storage.db import Tx, json_value
 from storage.errors import invalid
 from storage.paging import clamp_limit, decode_cursor, encode_cursor
 
@@ -176,20 +174,6 @@ def _group_fields(db: Tx, t: dict[str, Any], group_by: Any) -> list[filters.Fiel
     if len({f.name for f in fields}) != len(fields):
         raise invalid("group_by names a property twice", "group_by")
     return fields
-
-
-def json_value(value: Any) -> Any:
-    """A value DuckDB computed, as JSON shows it: decimals as numbers, times as ISO text, a
-    double too large to represent (JSON has no infinity) as null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, datetime):
-        return iso(value)
-    if isinstance(value, date | time):
-        return value.isoformat()
-    return value
 
 
 def aggregate_objects(db: Tx, ctx: dict[str, Any], *, type_ref: str, aggregations: Any,
