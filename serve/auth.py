@@ -148,11 +148,27 @@ def require(scope: str | None):
     return dependency
 
 
+def require_any(*scopes: str):
+    """A dependency: an authenticated caller holding one of `scopes` (or `*`)."""
+
+    async def dependency(request: Request) -> Caller:
+        caller = await authenticate(request)
+        if "*" not in caller.scopes and not any(s in caller.scopes for s in scopes):
+            wanted = " or ".join(f"'{s}'" for s in scopes)
+            raise ApiError(Code.INSUFFICIENT_SCOPE, f"this API key lacks the {wanted} scope",
+                           required_scope=scopes[0])
+        return caller
+
+    return dependency
+
+
 AnyCtx = Annotated[Caller, Depends(require(None))]
 ReadCtx = Annotated[Caller, Depends(require("read"))]
 WriteCtx = Annotated[Caller, Depends(require("write"))]
 SchemaCtx = Annotated[Caller, Depends(require("schema"))]
 KeysCtx = Annotated[Caller, Depends(require("*"))]
+FilesReadCtx = Annotated[Caller, Depends(require_any("files", "read"))]
+FilesWriteCtx = Annotated[Caller, Depends(require_any("files", "write"))]
 
 
 async def admin(request: Request) -> None:
