@@ -5,16 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 
-def _limits(api_keys: int, audit_days: int) -> dict[str, Any]:
+def _limits(api_keys: int, audit_days: int, file_bytes: int) -> dict[str, Any]:
     return {"api_keys": api_keys, "batch_items": 100, "request_body_bytes": 1 << 20,
-            "audit_retention_days": audit_days}
+            "audit_retention_days": audit_days, "file_storage_bytes": file_bytes}
 
 
 PLANS: dict[str, dict[str, Any]] = {
-    "free": {"name": "free", "display_name": "Free", "limits": _limits(10, 30)},
-    "pro": {"name": "pro", "display_name": "Pro", "limits": _limits(100, 90)},
+    "free": {"name": "free", "display_name": "Free", "limits": _limits(10, 30, 1 << 30)},
+    "pro": {"name": "pro", "display_name": "Pro", "limits": _limits(100, 90, 100 << 30)},
     "enterprise": {"name": "enterprise", "display_name": "Enterprise",
-                   "limits": _limits(1000, 365)},
+                   "limits": _limits(1000, 365, 1 << 40)},
 }
 DEFAULT_PLAN = "free"
 LONGEST_RETENTION_DAYS = max(p["limits"]["audit_retention_days"] for p in PLANS.values())
