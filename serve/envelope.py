@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from contextvars import ContextVar
 from typing import Any
 
@@ -88,7 +89,7 @@ def _unknown(request: Request, exc: Exception) -> Response:
 
 
 def install(app: FastAPI, max_body_bytes: int, echo_id: bool = True,
-            path_limits: dict[str, int] | None = None) -> None:
+            path_limits: dict[Any, int] | None = None) -> None:
     app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http)  # type: ignore[arg-type]
     app.add_exception_handler(ApiError, _api)  # type: ignore[arg-type]
@@ -104,13 +105,26 @@ class RequestContext:
     Ray Serve, Serve's own middleware has already put one on the request and adds it to the
     response (`echo_id=False`), so both layers report the same id, once.
     Bodies over the limit answer 413 before the handler runs, whether or not Content-Length was
-    sent. `path_limits` gives some paths a limit of their own (imports take files).
+    sent. `path_limits` gives some paths a limit of their own (imports and uploads take files):
+    keys are exact paths or compiled patterns.
     """
 
     def __init__(self, app: ASGIApp, max_body_bytes: int, echo_id: bool = True,
-                 path_limits: dict[str, int] | None = None) -> None:
+                 path_limits: dict[Any, int] | None = None) -> None:
         self.app, self.max_body, self.echo_id = app, max_body_bytes, echo_id
-        self.path_limits = path_limits or {}
+        self.path_limits = {k: v for k, v in (path_limits or {}).items() if isinstance(k, str)}
+        self.pattern_limits = [(k, v) for k, v in (path_limits or {}).items()
+                               if isinstance(k, re.Pattern)]
+
+    def _limit(self, path: str) -> int:
+        """The body limit of a path: its own (an exact path, else the first pattern matching
+        the whole path), else the default."""
+        if path in self.path_limits:
+            return self.path_limits[path]
+        for pattern, limit in self.pattern_limits:
+            if pattern.fullmatch(path):
+                return limit
+        return self.max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -123,7 +137,7 @@ class RequestContext:
         scope.setdefault("state", {})["request_id"] = rid
         _request_id.set(rid)
         echo = self.echo_id
-        limit = self.path_limits.get(scope["path"], self.max_body)
+        limit = self._limit(scope["path"])
         length = headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > limit):
             await error_response(rid, _too_large(limit), echo)(scope, receive, send)

@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     key_cache_ttl: float = Field(2.0, description="Seconds a gateway trusts a cached API key.")
     trust_forwarded_for: bool = Field(
         False, description="Take the client IP from X-Forwarded-For (behind a trusted proxy).")
+    file_quota_bytes: int | None = Field(
+        None, description="Caps every tenant's file storage quota (bytes) below its plan's.")
     sql_max_rows: int = Field(1000, description="Most rows one `POST /v1/sql` answers.")
     sql_timeout: float = Field(5.0, description="Seconds a `POST /v1/sql` query may run.")
     # Durable objects

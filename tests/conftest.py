@@ -47,7 +47,7 @@ def service(ray_session: None, tmp_path_factory: pytest.TempPathFactory) -> Iter
     data_dir: Path = tmp_path_factory.mktemp("raybase-data")
     settings = Settings(port=free_port(), data_dir=str(data_dir), admin_key=ADMIN_KEY,
                         proxy=os.environ.get("RAYBASE_TEST_PROXY", "haproxy"),
-                        key_cache_ttl=1.0, shard_hosts=2)
+                        key_cache_ttl=1.0, shard_hosts=2, file_quota_bytes=30 << 20)
     deploy(settings)
     yield {"base_url": f"http://127.0.0.1:{settings.port}", "settings": settings,
            "data_dir": data_dir}
