@@ -46,7 +46,12 @@ def body_limits(max_upload_bytes: int = files.MAX_FILE_BYTES) -> dict[Any, int]:
 
 
 def store(request: Request) -> BlobStore:
-    return blob_store(request.app.state.settings.data_dir)
+    """The deployment's blob store, made once per replica."""
+    state = request.app.state
+    blobs = getattr(state, "file_blobs", None)
+    if blobs is None:
+        blobs = state.file_blobs = blob_store(state.settings.data_dir)
+    return blobs
 
 
 def quota(request: Request, ctx: Caller) -> int:

@@ -43,3 +43,20 @@ def test_a_streamed_body_without_content_length_is_cut_at_the_limit():
     r = c.post("/big", content=chunks(11))
     assert r.status_code == 413 and r.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
     assert "100 bytes" in r.json()["error"]["message"]
+
+
+def test_a_pattern_gives_matching_paths_their_limit():
+    import re
+
+    app = FastAPI(default_response_class=envelope.Envelope)
+
+    @app.put("/files/{fid}/put")
+    @app.put("/files/{fid}/put/more")
+    async def echo(request: Request) -> int:
+        return len(await request.body())
+
+    envelope.install(app, max_body_bytes=10, path_limits={re.compile(r"/files/[^/]+/put"): 50})
+    c = TestClient(app)
+    assert c.put("/files/a/put", content=b"x" * 50).json()["data"] == 50
+    assert c.put("/files/a/put", content=b"x" * 51).status_code == 413
+    assert c.put("/files/a/put/more", content=b"x" * 11).status_code == 413  # whole path only
