@@ -144,7 +144,8 @@ async def upload_file(request: Request, ctx: FilesWriteCtx) -> Any:
         if part.size is not None and part.size > files.MAX_FILE_BYTES:
             raise too_large("file")
         data = await part.read()
-        fields: dict[str, Any] = {"filename": _form_text(form, "filename") or part.filename
+        sent_name = (part.filename or "").replace("\\", "/").rsplit("/", 1)[-1]
+        fields: dict[str, Any] = {"filename": _form_text(form, "filename") or sent_name
                                   or "upload"}
         for name in ("access", "folder", "object_type_id", "object_id"):
             value = _form_text(form, name)

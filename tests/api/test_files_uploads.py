@@ -300,3 +300,9 @@ def test_delete_restore_and_events(tenant):
     events = ok(tenant.call("GET", "/v1/events/list", params={"limit": 100}))["events"]
     kinds = [e["event_type"] for e in reversed(events)]
     assert kinds == ["file.uploaded", "file.updated", "file.deleted", "file.restored"]
+
+
+def test_upload_keeps_only_the_base_of_the_parts_name(tenant):
+    assert upload(tenant, name="C:\\docs\\sub/scan.png")["filename"] == "scan.png"
+    assert upload(tenant, name="x.png", filename="given.bin")["filename"] == "given.bin"
+    err(upload(tenant, status=400, filename="a/b"), 400, "VALIDATION_ERROR")
