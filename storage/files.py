@@ -127,6 +127,7 @@ TRASH = """
 SELECT * FROM files WHERE is_deleted {after} ORDER BY deleted_at DESC, id DESC LIMIT ?
 """
 VERSIONS = "SELECT * FROM file_versions WHERE file_id = ? ORDER BY version DESC"
+FILE_BYTES = "SELECT coalesce(sum(size_bytes), 0) FROM file_versions WHERE file_id = ?"
 STALE = "SELECT * FROM files WHERE status = 'pending' AND created_at < ?"
 QUEUED = "SELECT * FROM blob_deletions ORDER BY created_at, id LIMIT ?"
 
@@ -142,6 +143,12 @@ def used_bytes(db: Tx) -> int:
     """Bytes counted against the quota: every stored version (trash included) plus the sizes
     reserved by pending presigned uploads."""
     return db.cached(*USED, lambda: int(db.scalar(USED_SQL)))
+
+
+def _file_bytes(db: Tx, file_id: str) -> int:
+    """The bytes of all the file's versions; cached, since a write buffered by an earlier call
+    of the same group is not in the SQL yet."""
+    return db.cached("file_bytes", file_id, lambda: int(db.scalar(FILE_BYTES, [file_id])))
 
 
 def _charge(db: Tx, delta: int, quota: int | None) -> None:
@@ -278,6 +285,7 @@ def record_upload(db: Tx, ctx: dict[str, Any], *, file_id: str, new: bool, blob:
     rec.update(mime_type=blob["mime_type"], size_bytes=size, sha256=blob["sha256"],
                blob_key=blob["key"], version=rec["version"] + 1, status="ready",
                updated_by=ctx.get("actor_id"), updated_at=now)
+    db.put_cache("file_bytes", file_id, size + (0 if new else _file_bytes(db, file_id)))
     put_file(db, rec, new)
     db.insert("file_versions", _version_row(ctx, rec))
     result = out(rec, ctx)
@@ -333,6 +341,7 @@ def complete_upload(db: Tx, ctx: dict[str, Any], *, file_id: str,
     rec = {**rec, "mime_type": blob["mime_type"], "sha256": blob["sha256"], "status": "ready",
            "version": 1, "updated_by": ctx.get("actor_id"), "updated_at": now}
     put_file(db, rec, False)  # the reservation becomes a version: the bytes used stay the same
+    db.put_cache("file_bytes", file_id, rec["size_bytes"])
     db.insert("file_versions", _version_row(ctx, rec))
     result = out(rec, ctx)
     _emit(db, ctx, "file.uploaded", {"file": result})
@@ -341,11 +350,11 @@ def complete_upload(db: Tx, ctx: dict[str, Any], *, file_id: str,
 
 def _gone(db: Tx, rec: dict[str, Any], ctx: dict[str, Any]) -> None:
     """Remove the file's rows and queue all its blobs (versions, variants) for deletion."""
-    freed = (rec["size_bytes"] if rec["status"] == "pending" else 0) + sum(
-        v["size_bytes"] for v in db.query(VERSIONS, [rec["id"]]))
+    freed = (rec["size_bytes"] if rec["status"] == "pending" else 0) + _file_bytes(db, rec["id"])
     db.delete("files", "id", rec["id"])
     db.delete("file_versions", "file_id", rec["id"])
     db.drop_cache(NS, rec["id"])
+    db.drop_cache("file_bytes", rec["id"])
     db.insert("blob_deletions", {"id": new_id("bdel"), "created_at": utcnow(),
                                  "blob_key": f"{ctx['tenant_id']}/files/{rec['id']}/"})
     db.put_cache(*USED, used_bytes(db) - freed)

@@ -166,3 +166,21 @@ def test_stale_cleanup_removes_old_pending_files(tenant_db):
     done = call(tenant_db, files.clean_stale_uploads, older_than=timedelta(seconds=-1))
     assert done["removed"] == ["file_old"] and count(tenant_db, "files") == 0
     assert count(tenant_db, "blob_deletions") == 1
+
+
+def test_quota_stays_exact_when_one_group_uploads_and_deletes(tenant_db, ctx):
+    first = blob()
+    second = blob(b"more bytes")
+    results = tenant_db.run_group([
+        (files.record_upload, ctx, {"file_id": "file_g", "new": True, "blob": first,
+                                    "fields": {}}),
+        (files.record_upload, ctx, {"file_id": "file_g", "new": False, "blob": second,
+                                    "fields": {}}),
+        (files.delete_file, ctx, {"file_id": "file_g", "force": True}),
+    ])
+    assert [ok for ok, _ in results] == [True, True, True]
+    assert count(tenant_db, "file_versions") == 0
+    # the freed bytes count again: a file of exactly the quota fits
+    data = b"x" * 40
+    call(tenant_db, files.record_upload, file_id="file_h", new=True, blob=blob(data),
+         fields={}, quota=40)
