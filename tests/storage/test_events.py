@@ -86,6 +86,9 @@ def test_list_bad_input(tenant_db, kw, field):
 def test_types_list_the_service_actions_then_the_tenant_types(tenant_db):
     for name in ("zeta.x", "alpha", "zeta.x"):
         track(tenant_db, name)
+    # an event the service stored itself is listed as a system type only
+    tenant_db.conn.execute("INSERT INTO events (id, event_type, data, created_at) "
+                           "VALUES ('evt_x', 'file.uploaded', '{}', now())")
     types = call(tenant_db, events.list_event_types)
     system = [t for t in types if t["source"] == "system"]
     custom = [t for t in types if t["source"] == "custom"]
