@@ -36,7 +36,7 @@ _watching: set[asyncio.Task] = set()
 
 
 def store(settings: Settings) -> BlobStore:
-    return blob_store(settings.data_dir)
+    return blob_store(settings)
 
 
 # -- in the task -----------------------------------------------------------------------------

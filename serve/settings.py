@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -32,6 +34,16 @@ class Settings(BaseSettings):
         False, description="Take the client IP from X-Forwarded-For (behind a trusted proxy).")
     file_quota_bytes: int | None = Field(
         None, description="Caps every tenant's file storage quota (bytes) below its plan's.")
+    # Blob store (file bytes, exports)
+    blob_backend: Literal["local", "s3"] = Field(
+        "local", description="Where file bytes live: `local` (data dir) or `s3` (S3/MinIO bucket).")
+    s3_endpoint: str | None = Field(
+        None, description="S3 endpoint `host[:port]` (no scheme), for blob_backend=s3.")
+    s3_access_key: str | None = Field(None, description="S3 access key.")
+    s3_secret_key: str | None = Field(None, description="S3 secret key.")
+    s3_bucket: str = Field("raybase", description="S3 bucket (created if missing).")
+    s3_region: str | None = Field("us-east-1", description="S3 region.")
+    s3_secure: bool = Field(True, description="Use HTTPS to the S3 endpoint.")
     sql_max_rows: int = Field(1000, description="Most rows one `POST /v1/sql` answers.")
     sql_timeout: float = Field(5.0, description="Seconds a `POST /v1/sql` query may run.")
     # Durable objects

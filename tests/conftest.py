@@ -19,6 +19,20 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
+def s3_server() -> Iterator[dict]:
+    """A moto S3 server on a free loopback port for the whole session: the endpoint and keys
+    an `S3BlobStore` (or the service, blob_backend=s3) uses."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield {"endpoint": f"127.0.0.1:{port}", "access_key": "test", "secret_key": "test",
+           "region": "us-east-1", "secure": False}
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def ray_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """A small local Ray on loopback for the whole session (started once, stopped at the end)."""
     from serve.runtime import ray_environment
@@ -39,15 +53,21 @@ def ray_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def service(ray_session: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    """raybase deployed on Serve at a free loopback port, with the admin API on."""
+def service(ray_session: None, s3_server: dict,
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """raybase deployed on Serve at a free loopback port, with the admin API on and blobs
+    (files, exports) in a bucket of the session's moto S3 server."""
     from serve.runtime import deploy
     from serve.settings import Settings
 
     data_dir: Path = tmp_path_factory.mktemp("raybase-data")
     settings = Settings(port=free_port(), data_dir=str(data_dir), admin_key=ADMIN_KEY,
                         proxy=os.environ.get("RAYBASE_TEST_PROXY", "haproxy"),
-                        key_cache_ttl=1.0, shard_hosts=2, file_quota_bytes=30 << 20)
+                        key_cache_ttl=1.0, shard_hosts=2, file_quota_bytes=30 << 20,
+                        blob_backend="s3", s3_endpoint=s3_server["endpoint"],
+                        s3_access_key=s3_server["access_key"],
+                        s3_secret_key=s3_server["secret_key"], s3_bucket="raybase-test",
+                        s3_region=s3_server["region"], s3_secure=False)
     deploy(settings)
     yield {"base_url": f"http://127.0.0.1:{settings.port}", "settings": settings,
            "data_dir": data_dir}

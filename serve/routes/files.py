@@ -50,7 +50,7 @@ def store(request: Request) -> BlobStore:
     state = request.app.state
     blobs = getattr(state, "file_blobs", None)
     if blobs is None:
-        blobs = state.file_blobs = blob_store(state.settings.data_dir)
+        blobs = state.file_blobs = blob_store(state.settings)
     return blobs
 
 

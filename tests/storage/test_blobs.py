@@ -1,17 +1,42 @@
-"""The blob store's local backend: whole-blob writes, streamed reads, listing, and keys that
-cannot leave the store's directory."""
+"""The blob store over both backends (a directory, and an S3 bucket on the session's moto
+server): whole-blob writes, streamed reads, listing, presigned URLs, and keys that cannot leave
+the store."""
 
 from __future__ import annotations
 
 import os
+import secrets
+import urllib.request
+from types import SimpleNamespace
 
 import pytest
 
-from storage.blobs import BlobNotFound, LocalBlobStore, blob_store, check_key
+from storage.blobs import (
+    BlobNotFound,
+    BlobStore,
+    LocalBlobStore,
+    S3BlobStore,
+    blob_store,
+    check_key,
+)
+
+
+def s3_store(s3_server: dict, bucket: str | None = None) -> S3BlobStore:
+    """A store on a fresh bucket (so tests never see each other's blobs)."""
+    return S3BlobStore(s3_server["endpoint"], s3_server["access_key"], s3_server["secret_key"],
+                       bucket or f"t-{secrets.token_hex(6)}", s3_server["region"],
+                       s3_server["secure"])
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request, tmp_path) -> BlobStore:
+    if request.param == "local":
+        return LocalBlobStore(tmp_path / "blobs")
+    return s3_store(request.getfixturevalue("s3_server"))
 
 
 @pytest.fixture
-def store(tmp_path) -> LocalBlobStore:
+def local(tmp_path) -> LocalBlobStore:
     return LocalBlobStore(tmp_path / "blobs")
 
 
@@ -50,10 +75,10 @@ def test_put_file_and_streamed_reads(store, tmp_path):
         assert f.read(4) == data[:4]
 
 
-def test_writes_leave_no_temporary_files(store):
-    store.put("t/a", b"1")
-    store.put("t/a", b"2")
-    assert sorted(os.listdir(store.root / "t")) == ["a"]
+def test_writes_leave_no_temporary_files(local):
+    local.put("t/a", b"1")
+    local.put("t/a", b"2")
+    assert sorted(os.listdir(local.root / "t")) == ["a"]
 
 
 def test_list_by_prefix(store):
@@ -87,16 +112,16 @@ def test_bad_prefixes_are_refused(store, prefix):
         store.list(prefix)
 
 
-def test_a_symlink_out_of_the_root_is_refused(store, tmp_path):
+def test_a_symlink_out_of_the_root_is_refused(local, tmp_path):
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "secret").write_bytes(b"s")
-    store.root.mkdir(parents=True)
-    (store.root / "t").symlink_to(outside)
+    local.root.mkdir(parents=True)
+    (local.root / "t").symlink_to(outside)
     with pytest.raises(ValueError):
-        store.read("t/secret")
+        local.read("t/secret")
     with pytest.raises(ValueError):
-        store.put("t/new", b"x")
+        local.put("t/new", b"x")
     assert not (outside / "new").exists()
 
 
@@ -104,3 +129,56 @@ def test_the_deployment_store_lives_under_the_data_dir(tmp_path):
     s = blob_store(tmp_path)
     s.put("t/x", b"1")
     assert (tmp_path / "blobs" / "t" / "x").read_bytes() == b"1"
+
+
+def test_the_local_store_has_no_presigned_urls(local):
+    assert local.presigned_put_url("t/x", 60) is None
+    assert local.presigned_get_url("t/x", 60) is None
+
+
+def test_presigned_urls_put_and_get_the_blob(s3_server):
+    s3 = s3_store(s3_server)
+    put_url = s3.presigned_put_url("t/files/f_1/v1", 300)
+    assert "X-Amz-Signature=" in put_url and "X-Amz-Expires=300" in put_url
+    req = urllib.request.Request(put_url, data=b"uploaded", method="PUT",
+                                 headers={"Content-Type": "application/octet-stream"})
+    with urllib.request.urlopen(req) as r:
+        assert r.status == 200
+    assert s3.read("t/files/f_1/v1") == b"uploaded"
+    with urllib.request.urlopen(s3.presigned_get_url("t/files/f_1/v1", 300)) as r:
+        assert r.read() == b"uploaded"
+    with pytest.raises(ValueError):
+        s3.presigned_put_url("../x", 60)
+
+
+def test_a_missing_bucket_is_created_and_an_existing_one_kept(s3_server):
+    bucket = f"t-{secrets.token_hex(6)}"
+    first = s3_store(s3_server, bucket)
+    assert first.client.bucket_exists(bucket)
+    first.put("t/x", b"1")
+    again = s3_store(s3_server, bucket)
+    again._make_bucket()  # already there: no error, nothing lost
+    assert again.read("t/x") == b"1"
+
+
+def test_big_blobs_go_up_in_parts_and_stream_back(s3_server, tmp_path):
+    s3 = s3_store(s3_server)
+    src = tmp_path / "big.bin"
+    data = os.urandom(12 << 20)  # above the client's 5 MiB part size: a multipart upload
+    src.write_bytes(data)
+    assert s3.put_file("t/big", src) == len(data)
+    assert s3.size("t/big") == len(data)
+    assert b"".join(s3.iter("t/big")) == data
+
+
+def test_the_settings_choose_the_backend(tmp_path, s3_server):
+    settings = SimpleNamespace(
+        data_dir=str(tmp_path), blob_backend="s3", s3_endpoint=s3_server["endpoint"],
+        s3_access_key="test", s3_secret_key="test", s3_bucket=f"t-{secrets.token_hex(6)}",
+        s3_region="us-east-1", s3_secure=False)
+    assert isinstance(blob_store(settings), S3BlobStore)
+    settings.blob_backend = "local"
+    assert isinstance(blob_store(settings), LocalBlobStore)
+    settings.blob_backend, settings.s3_endpoint = "s3", None
+    with pytest.raises(ValueError):
+        blob_store(settings)

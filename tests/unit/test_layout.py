@@ -22,7 +22,7 @@ def test_top_level_packages_resolve_inside_the_repository():
 def _readme_settings() -> dict[str, str]:
     text = (ROOT / "README.md").read_text()
     table = text.split("<!-- settings-table -->")[1].split("<!-- /settings-table -->")[0]
-    rows = re.findall(r"^\| `RAYBASE_([A-Z_]+)` \| (.+?) \|", table, flags=re.M)
+    rows = re.findall(r"^\| `RAYBASE_([A-Z0-9_]+)` \| (.+?) \|", table, flags=re.M)
     return {name.lower(): default for name, default in rows}
 
 
