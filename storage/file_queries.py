@@ -7,7 +7,7 @@ from typing import Any
 
 from storage.db import Tx
 from storage.errors import invalid
-from storage.files import MIME_CATEGORIES, STATUSES, mime_category, used_bytes
+from storage.files import MIME_CATEGORIES, STATUSES, find_file, mime_category, used_bytes
 from storage.paging import clamp_limit
 
 FOLDERS = """
@@ -54,3 +54,11 @@ def file_stats(db: Tx, ctx: dict[str, Any], *, quota: int) -> dict[str, Any]:
     return {"used_bytes": used, "quota_bytes": quota, "available_bytes": max(quota - used, 0),
             "file_count": sum(by_status.values()), "by_category": by_category,
             "by_status": by_status, "trash": trashed}
+
+
+def file_content(db: Tx, ctx: dict[str, Any], *, file_id: str) -> dict[str, Any]:
+    """What the gateway needs to serve a live ready file's current bytes (404 otherwise)."""
+    rec = find_file(db, file_id)
+    return {"id": rec["id"], "blob_key": rec["blob_key"], "size_bytes": rec["size_bytes"],
+            "sha256": rec["sha256"], "mime_type": rec["mime_type"], "access": rec["access"],
+            "filename": rec["filename"], "version": rec["version"]}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.conftest import ok
+from tests.api.conftest import err, ok
 from tests.api.scenarios import NO_AUTH, Scenario, run
 from tests.api.test_files_uploads import PNG, upload
 
@@ -60,3 +60,67 @@ TABLE = [
 @pytest.mark.parametrize("sc", TABLE, ids=str)
 def test_matrix(tenant, sc):
     run(tenant, sc, world(tenant))
+
+
+# -- content -----------------------------------------------------------------------------------
+DATA = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40  # 10248 bytes
+
+
+def content(tenant, fid: str, key: str | None = None, auth: bool = True, **kw):
+    if auth:
+        return tenant.call("GET", f"/v1/files/{fid}/content", key=key, **kw)
+    return tenant.client.get(f"/v1/files/{fid}/content", **kw)
+
+
+def test_content_streams_the_bytes_with_etag(tenant):
+    f = upload(tenant, DATA)
+    r = content(tenant, f["id"])
+    assert r.status_code == 200 and r.content == DATA
+    assert r.headers["content-type"] == "image/png"
+    assert r.headers["content-length"] == str(len(DATA))
+    assert r.headers["etag"] == f'"{f["sha256"]}"' and r.headers["accept-ranges"] == "bytes"
+    for scopes in (["files"], ["read"]):
+        assert content(tenant, f["id"], key=tenant.new_key(scopes)).content == DATA
+    r = content(tenant, f["id"], headers={"If-None-Match": f'"{f["sha256"]}"'})
+    assert r.status_code == 304 and r.content == b""
+    r = content(tenant, f["id"], headers={"If-None-Match": '"other"'})
+    assert r.status_code == 200 and r.content == DATA
+
+
+@pytest.mark.parametrize("header,start,end", [
+    ("bytes=0-99", 0, 99), ("bytes=100-", 100, len(DATA) - 1), ("bytes=-10", len(DATA) - 10,
+                                                                 len(DATA) - 1),
+    ("bytes=5000-99999", 5000, len(DATA) - 1), ("bytes=0-0", 0, 0)])
+def test_content_range(tenant, header, start, end):
+    f = upload(tenant, DATA)
+    r = content(tenant, f["id"], headers={"Range": header})
+    assert r.status_code == 206 and r.content == DATA[start:end + 1]
+    assert r.headers["content-range"] == f"bytes {start}-{end}/{len(DATA)}"
+    assert r.headers["content-length"] == str(end - start + 1)
+
+
+def test_content_range_unsatisfiable_or_ignored(tenant):
+    f = upload(tenant, DATA)
+    r = content(tenant, f["id"], headers={"Range": f"bytes={len(DATA)}-"})
+    assert r.status_code == 416 and r.headers["content-range"] == f"bytes */{len(DATA)}"
+    for ignored in ("bytes=0-1,5-9", "items=0-5", "bytes=9-2"):
+        r = content(tenant, f["id"], headers={"Range": ignored})
+        assert r.status_code == 200 and r.content == DATA, ignored
+
+
+def test_content_access_rules(tenant):
+    private = upload(tenant, DATA)
+    public = upload(tenant, DATA, access="public")
+    r = content(tenant, public["id"], auth=False, params={"t": tenant.id})
+    assert r.status_code == 200 and r.content == DATA
+    err(content(tenant, private["id"], auth=False, params={"t": tenant.id}), 401,
+        "UNAUTHORIZED")
+    err(content(tenant, public["id"], auth=False), 401, "UNAUTHORIZED")
+    err(content(tenant, public["id"], auth=False, params={"t": "tn_nope"}), 404, "NOT_FOUND")
+    err(content(tenant, public["id"], key="rb_bogus"), 401, "UNAUTHORIZED")
+    err(content(tenant, public["id"], key=tenant.new_key(["schema"])), 403,
+        "INSUFFICIENT_SCOPE")
+    err(content(tenant, "file_nope"), 404, "NOT_FOUND")
+    ok(tenant.call("DELETE", f"/v1/files/{public['id']}"))
+    err(content(tenant, public["id"]), 404, "NOT_FOUND")
+    err(content(tenant, public["id"], auth=False, params={"t": tenant.id}), 404, "NOT_FOUND")

@@ -53,3 +53,15 @@ def test_stats_by_category_status_and_quota(tenant_db):
     assert s["by_category"]["document"] == {"count": 2, "size_bytes": 2 * len(TEXT)}
     assert s["by_category"]["image"] == {"count": 0, "size_bytes": 0}
     assert s["trash"] == {"count": 1, "size_bytes": len(PNG)}
+
+
+def test_content_of_live_ready_files_only(tenant_db):
+    f = upload(tenant_db, access="public")
+    c = call(tenant_db, file_queries.file_content, file_id=f["id"])
+    assert (c["size_bytes"], c["access"], c["mime_type"]) == (len(PNG), "public", "image/png")
+    assert c["sha256"] == hashlib.sha256(PNG).hexdigest() and c["blob_key"].startswith("tn_test/")
+    call(tenant_db, files.delete_file, file_id=f["id"])
+    assert error(tenant_db, file_queries.file_content, file_id=f["id"]).status == 404
+    call(tenant_db, files.reserve_upload, file_id="file_p", blob_key="k/p", size_bytes=5,
+         mime_type="image/png", fields={"filename": "p"})
+    assert error(tenant_db, file_queries.file_content, file_id="file_p").status == 404
