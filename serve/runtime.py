@@ -83,8 +83,10 @@ def deploy(settings: Settings, timeout: float = 120.0) -> None:
     from ray import serve as ray_serve
 
     from serve.app import deployment
+    from serve.routes.file_content import signing_secret
     from serve.services import ray_services
 
+    settings = settings.model_copy(update={"signing_secret": signing_secret(settings)})
     services = ray_services(settings)
     asyncio.run(_ping_all(services))
     ray_serve.start(http_options={"host": settings.host, "port": settings.port},

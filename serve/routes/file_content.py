@@ -4,19 +4,26 @@ literal paths are not taken for a file id."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import os
 import re
+import secrets
+import time
 from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
 
-from serve.auth import FilesReadCtx, require_any
+from serve.auth import Caller, FilesReadCtx, require_any
 from serve.envelope import request_id
 from serve.routes.files import quota, store
+from serve.settings import Settings
 from storage import file_queries, tenants
 from storage.blobs import CHUNK, BlobStore
-from storage.errors import ApiError, Code, not_found
+from storage.errors import ApiError, Code, invalid, not_found
 
 router = APIRouter(prefix="/v1/files", tags=["Files"])
 
@@ -31,6 +38,72 @@ async def list_folders(ctx: FilesReadCtx, limit: int | None = None, offset: int 
 async def file_stats(request: Request, ctx: FilesReadCtx) -> Any:
     """Bytes used against the quota, counts by category and status, the trash."""
     return await ctx.read(file_queries.file_stats, quota=quota(request, ctx))
+
+
+SECRET_FILE = "signing_secret"
+MAX_SIGNED_TTL = 7 * 24 * 3600  # a signed URL lives at most a week
+
+
+def signing_secret(settings: Settings) -> str:
+    """The key of signed URLs: the `signing_secret` setting, else one made once in the data
+    dir (serve/runtime.deploy reads it into the settings every replica gets)."""
+    if settings.signing_secret:
+        return settings.signing_secret
+    path = os.path.join(settings.data_dir, SECRET_FILE)
+    os.makedirs(settings.data_dir, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        with open(path) as f:
+            return f.read().strip()
+    with os.fdopen(fd, "w") as f:
+        f.write(secrets.token_hex(32))
+    with open(path) as f:
+        return f.read().strip()
+
+
+def _secret(request: Request) -> bytes:
+    state = request.app.state
+    key = getattr(state, "file_signing_key", None)
+    if key is None:
+        key = state.file_signing_key = signing_secret(state.settings).encode()
+    return key
+
+
+def signature(key: bytes, tenant_id: str, file_id: str, expires: int) -> str:
+    """HMAC-SHA256 over the file id, the expiry and the tenant."""
+    return hmac.new(key, f"{file_id}\n{expires}\n{tenant_id}".encode(), hashlib.sha256).hexdigest()
+
+
+class SignedUrl(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    expires_in: int = Field(3600, description=f"Seconds, 1 to {MAX_SIGNED_TTL}.")
+
+
+@router.post("/{file_id}/signed-url", summary="Generate signed URL")
+async def signed_url(request: Request, file_id: str, ctx: FilesReadCtx,
+                     body: SignedUrl | None = None) -> Any:
+    """A URL that reads the file's content without a key until it expires."""
+    body = body or SignedUrl()
+    if not 1 <= body.expires_in <= MAX_SIGNED_TTL:
+        raise invalid(f"expires_in must be 1 to {MAX_SIGNED_TTL} seconds", "expires_in")
+    await ctx.read(file_queries.file_content, file_id=file_id)
+    expires = int(time.time()) + body.expires_in
+    token = signature(_secret(request), ctx.tenant_id, file_id, expires)
+    return {"url": f"/v1/files/{file_id}/content?token={token}&expires={expires}"
+                   f"&t={ctx.tenant_id}", "token": token, "expires": expires, "t": ctx.tenant_id}
+
+
+def _check_signed(request: Request, file_id: str, t: str | None, token: str,
+                  expires: str | None) -> None:
+    """403 unless the token signs this file, tenant and a future expiry."""
+    if not t or not expires or not expires.isdigit():
+        raise ApiError(Code.FORBIDDEN, "a signed URL needs token, expires and t")
+    good = signature(_secret(request), t, file_id, int(expires))
+    if not hmac.compare_digest(good, token):
+        raise ApiError(Code.FORBIDDEN, "the signed URL's signature does not match")
+    if int(expires) <= time.time():
+        raise ApiError(Code.FORBIDDEN, "the signed URL has expired")
 
 
 RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -72,12 +145,15 @@ def read_span(blobs: BlobStore, key: str, start: int, length: int) -> Iterator[b
             yield piece
 
 
-async def _locate(request: Request, file_id: str, t: str | None) -> dict[str, Any]:
-    """The file's content record, for a key holding `files` or `read` (any access), or without
-    a key for a public file of tenant `t`."""
+async def _locate(request: Request, file_id: str, t: str | None, token: str | None,
+                  expires: str | None) -> dict[str, Any]:
+    """The file's content record, for a key holding `files` or `read` (any access), a valid
+    signed URL (any access), or without either for a public file of tenant `t`."""
     if request.headers.get("authorization"):
-        caller = await require_any("files", "read")(request)
+        caller: Caller = await require_any("files", "read")(request)
         return await caller.read(file_queries.file_content, file_id=file_id)
+    if token is not None:
+        _check_signed(request, file_id, t, token, expires)
     if not t:
         raise ApiError(Code.UNAUTHORIZED, "missing credentials: send Authorization: Bearer "
                        "<api key>, or ?t=<tenant id> for a public file")
@@ -95,18 +171,20 @@ async def _locate(request: Request, file_id: str, t: str | None) -> dict[str, An
            "ip": "", "plan": tenant["plan"], "user_id": None}
     info = await services.shard(tenant["id"], tenant["shard_host"]).call(
         "read", file_queries.file_content, ctx, {"file_id": file_id})
-    if info["access"] != "public":
+    if info["access"] != "public" and token is None:
         raise ApiError(Code.UNAUTHORIZED, "this file is private: send an API key with the "
                        "'files' or 'read' scope")
     return info
 
 
 @router.get("/{file_id}/content", summary="Download file content")
-async def get_file_content(request: Request, file_id: str, t: str | None = None) -> Any:
+async def get_file_content(request: Request, file_id: str, t: str | None = None,
+                           token: str | None = None, expires: str | None = None) -> Any:
     """The file's current bytes with Content-Type, Content-Length and an ETag (its sha256);
     answers 304 to a matching If-None-Match and 206/416 to a single `bytes=` Range. Public
-    files need no key (name the tenant with `t`); private ones a key with `files` or `read`."""
-    info = await _locate(request, file_id, t)
+    files need no key (name the tenant with `t`); private ones a key with `files` or `read`, or
+    a signed URL (`token`, `expires`, `t`)."""
+    info = await _locate(request, file_id, t, token, expires)
     etag, size = f'"{info["sha256"]}"', info["size_bytes"]
     headers = {"ETag": etag, "Accept-Ranges": "bytes", "Cache-Control":
                "public, max-age=300" if info["access"] == "public" else "private, no-cache"}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+
+import httpx
 import pytest
 
 from tests.api.conftest import err, ok
@@ -124,3 +127,47 @@ def test_content_access_rules(tenant):
     ok(tenant.call("DELETE", f"/v1/files/{public['id']}"))
     err(content(tenant, public["id"]), 404, "NOT_FOUND")
     err(content(tenant, public["id"], auth=False, params={"t": tenant.id}), 404, "NOT_FOUND")
+
+
+# -- signed URLs -------------------------------------------------------------------------------
+def sign(tenant, fid: str, key: str | None = None, **body) -> httpx.Response:
+    return tenant.call("POST", f"/v1/files/{fid}/signed-url", key=key, json=body)
+
+
+def test_signed_url_reads_a_private_file_without_a_key(tenant):
+    f = upload(tenant, DATA)
+    s = ok(sign(tenant, f["id"], expires_in=60))
+    assert s["t"] == tenant.id and s["expires"] > time.time()
+    r = tenant.client.get(s["url"], headers={"Range": "bytes=0-9"})
+    assert r.status_code == 206 and r.content == DATA[:10]
+    default = ok(tenant.call("POST", f"/v1/files/{f['id']}/signed-url"))
+    assert tenant.client.get(default["url"]).content == DATA
+    assert ok(sign(tenant, f["id"], key=tenant.new_key(["files"])))["token"]
+    q = {"token": s["token"], "expires": str(s["expires"]), "t": tenant.id}
+    for bad in ({"token": "0" * 64}, {"expires": str(s["expires"] + 1)}, {"t": "tn_other"},
+                {"token": s["token"][:-1] + ("0" if s["token"][-1] != "0" else "1")},
+                {"expires": "soon"}):
+        err(content(tenant, f["id"], auth=False, params={**q, **bad}), 403, "FORBIDDEN")
+    other = upload(tenant, DATA)
+    err(content(tenant, other["id"], auth=False, params=q), 403, "FORBIDDEN")
+
+
+def test_signed_url_expires(tenant):
+    f = upload(tenant, DATA)
+    s = ok(sign(tenant, f["id"], expires_in=1))
+    deadline = time.time() + 30
+    while time.time() <= s["expires"] and time.time() < deadline:
+        time.sleep(0.2)
+    err(tenant.client.get(s["url"]), 403, "FORBIDDEN")
+
+
+def test_signed_url_errors(tenant):
+    f = upload(tenant, DATA)
+    for bad in (0, -5, 7 * 24 * 3600 + 1, "soon"):
+        err(sign(tenant, f["id"], expires_in=bad), 400, "VALIDATION_ERROR")
+    err(sign(tenant, f["id"], nope=1), 400, "VALIDATION_ERROR")
+    err(sign(tenant, "file_nope"), 404, "NOT_FOUND")
+    err(tenant.client.post(f"/v1/files/{f['id']}/signed-url"), 401, "UNAUTHORIZED")
+    err(sign(tenant, f["id"], key=tenant.new_key(["schema"])), 403, "INSUFFICIENT_SCOPE")
+    ok(tenant.call("DELETE", f"/v1/files/{f['id']}"))
+    err(sign(tenant, f["id"]), 404, "NOT_FOUND")
