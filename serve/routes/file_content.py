@@ -1,6 +1,6 @@
-"""Files, read side: content downloads (ETag, Range, public files without a key), the folders
-files sit in and the tenant's file statistics. Mounted before serve/routes/files.py so its
-literal paths are not taken for a file id."""
+"""Files, read side: search, content downloads (ETag, Range, public files without a key, signed
+URLs), the folders files sit in and the tenant's file statistics. Mounted before
+serve/routes/files.py so its literal paths are not taken for a file id."""
 
 from __future__ import annotations
 
@@ -26,6 +26,13 @@ from storage.blobs import CHUNK, BlobStore
 from storage.errors import ApiError, Code, invalid, not_found
 
 router = APIRouter(prefix="/v1/files", tags=["Files"])
+
+
+@router.post("/search", summary="Search files")
+async def search_files(ctx: FilesReadCtx, body: dict[str, Any] | None = None) -> Any:
+    """Live files by MIME type or category, access, status, folder, filename, linked object and
+    creation time; sorted, a page at a time (`next_cursor`)."""
+    return await ctx.read(file_queries.search_files, body=body or {})
 
 
 @router.get("/folders", summary="List folders")

@@ -171,3 +171,29 @@ def test_signed_url_errors(tenant):
     err(sign(tenant, f["id"], key=tenant.new_key(["schema"])), 403, "INSUFFICIENT_SCOPE")
     ok(tenant.call("DELETE", f"/v1/files/{f['id']}"))
     err(sign(tenant, f["id"]), 404, "NOT_FOUND")
+
+
+# -- search ------------------------------------------------------------------------------------
+def find(tenant, key: str | None = None, **body) -> httpx.Response:
+    return tenant.call("POST", "/v1/files/search", key=key, json=body)
+
+
+def test_search_over_http(tenant):
+    img = upload(tenant, folder="/pics", access="public")
+    doc = upload(tenant, TEXT, folder="/docs")
+    assert [f["id"] for f in ok(find(tenant, mime_category="image"))["results"]] == [img["id"]]
+    assert [f["id"] for f in ok(find(tenant, folder="/docs", key=tenant.new_key(["files"])))[
+        "results"]] == [doc["id"]]
+    first = ok(find(tenant, sort="size_bytes", sort_dir="asc", limit=1))
+    assert [f["id"] for f in first["results"]] == [doc["id"]] and first["next_cursor"]
+    second = ok(find(tenant, sort="size_bytes", sort_dir="asc", limit=1,
+                     cursor=first["next_cursor"]))
+    assert [f["id"] for f in second["results"]] == [img["id"]] and not second["next_cursor"]
+    r = ok(tenant.call("POST", "/v1/files/search"))
+    assert {f["id"] for f in r["results"]} == {img["id"], doc["id"]}
+    assert err(find(tenant, sort="owner"), 400, "VALIDATION_ERROR")["field"] == "sort"
+    assert err(find(tenant, mime_category="pic"), 400, "VALIDATION_ERROR")["field"] \
+        == "mime_category"
+    err(find(tenant, object_type_id="ot_nope"), 404, "NOT_FOUND")
+    err(tenant.client.post("/v1/files/search", json={}), 401, "UNAUTHORIZED")
+    err(find(tenant, key=tenant.new_key(["write"])), 403, "INSUFFICIENT_SCOPE")

@@ -6,7 +6,7 @@ import hashlib
 
 from storage import file_queries, files
 from storage.ids import new_id
-from tests.storage.conftest import call, error
+from tests.storage.conftest import call, error, make_obj, make_type
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 TEXT = b"hello there"
@@ -65,3 +65,66 @@ def test_content_of_live_ready_files_only(tenant_db):
     call(tenant_db, files.reserve_upload, file_id="file_p", blob_key="k/p", size_bytes=5,
          mime_type="image/png", fields={"filename": "p"})
     assert error(tenant_db, file_queries.file_content, file_id="file_p").status == 404
+
+
+def search(db, **body):
+    return call(db, file_queries.search_files, body=body)
+
+
+def ids(page) -> list[str]:
+    return [f["id"] for f in page["results"]]
+
+
+def test_search_filters(tenant_db):
+    make_type(tenant_db, "item")
+    obj = make_obj(tenant_db, "item")
+    img = upload(tenant_db, folder="/pics", access="public", filename="Holiday.PNG")
+    doc = upload(tenant_db, TEXT, folder="/docs", filename="notes.txt",
+                 object_type_id="item", object_id=obj["id"])
+    gone = upload(tenant_db, folder="/pics")
+    call(tenant_db, files.delete_file, file_id=gone["id"])
+    call(tenant_db, files.reserve_upload, file_id="file_p", blob_key="k/p", size_bytes=5,
+         mime_type="application/x-thing", fields={"filename": "p"})
+    assert set(ids(search(tenant_db))) == {img["id"], doc["id"], "file_p"}
+    assert ids(search(tenant_db, mime_type="image/png")) == [img["id"]]
+    assert ids(search(tenant_db, mime_type="text/*")) == [doc["id"]]
+    assert ids(search(tenant_db, mime_category="document")) == [doc["id"]]
+    assert ids(search(tenant_db, mime_category="other")) == ["file_p"]
+    assert ids(search(tenant_db, access="public")) == [img["id"]]
+    assert ids(search(tenant_db, status="pending")) == ["file_p"]
+    assert ids(search(tenant_db, folder="pics/")) == [img["id"]]
+    assert ids(search(tenant_db, filename="holiday")) == [img["id"]]
+    assert ids(search(tenant_db, object_type_id="item")) == [doc["id"]]
+    assert ids(search(tenant_db, object_id=obj["id"])) == [doc["id"]]
+    assert ids(search(tenant_db, created_after="2000-01-01T00:00:00Z", mime_type="image/png")) \
+        == [img["id"]]
+    assert ids(search(tenant_db, created_before="2000-01-01T00:00:00")) == []
+    for field, value in (("mime_type", "nope"), ("mime_category", "pic"), ("access", "x"),
+                         ("status", "gone"), ("folder", "/a/../b"), ("filename", ""),
+                         ("created_after", "yesterday"), ("sort", "owner"),
+                         ("sort_dir", "up"), ("limit", 0), ("limit", "5"), ("cursor", "!!"),
+                         ("colour", 1)):
+        assert error(tenant_db, file_queries.search_files,
+                     body={field: value}).details["field"] == field, field
+    assert error(tenant_db, file_queries.search_files,
+                 body={"object_type_id": "ot_nope"}).status == 404
+
+
+def test_search_sorts_and_pages(tenant_db):
+    made = [upload(tenant_db, PNG * (i + 1), filename=f"f{i}") for i in range(5)]
+    for sort in ("created_at", "updated_at", "filename", "size_bytes"):
+        for direction in ("asc", "desc"):
+            seen, cursor = [], None
+            while True:
+                page = search(tenant_db, sort=sort, sort_dir=direction, limit=2, cursor=cursor)
+                seen += ids(page)
+                cursor = page["next_cursor"]
+                if cursor is None:
+                    break
+            want = [f["id"] for f in sorted(made, key=lambda f: (f[sort], f["id"]),
+                                            reverse=direction == "desc")]
+            assert seen == want, (sort, direction)
+    page = search(tenant_db, sort="size_bytes", limit=2)
+    assert error(tenant_db, file_queries.search_files,
+                 body={"sort": "filename", "cursor": page["next_cursor"]}).details["field"] \
+        == "cursor"
