@@ -73,7 +73,8 @@ def file_stats(db: Tx, ctx: dict[str, Any], *, quota: int) -> dict[str, Any]:
 def file_content(db: Tx, ctx: dict[str, Any], *, file_id: str) -> dict[str, Any]:
     """What the gateway needs to serve a live ready file's current bytes (404 otherwise)."""
     rec = find_file(db, file_id)
-    return {"id": rec["id"], "blob_key": rec["blob_key"], "size_bytes": rec["size_bytes"],
+    return {"id": rec["id"], "tenant_id": ctx["tenant_id"], "blob_key": rec["blob_key"],
+            "size_bytes": rec["size_bytes"],
             "sha256": rec["sha256"], "mime_type": rec["mime_type"], "access": rec["access"],
             "filename": rec["filename"], "version": rec["version"]}
 

@@ -4,6 +4,7 @@ serve/routes/files.py so its literal paths are not taken for a file id."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import os
@@ -21,7 +22,8 @@ from serve.auth import Caller, FilesReadCtx, require_any
 from serve.envelope import request_id
 from serve.routes.files import quota, store
 from serve.settings import Settings
-from storage import file_queries, tenants
+from serve.variants import FORMATS, render, spec
+from storage import file_queries, files, tenants
 from storage.blobs import CHUNK, BlobStore
 from storage.errors import ApiError, Code, invalid, not_found
 
@@ -210,3 +212,31 @@ async def get_file_content(request: Request, file_id: str, t: str | None = None,
     return StreamingResponse(read_span(store(request), info["blob_key"], start, length),
                              status_code=206 if span else 200, headers=headers,
                              media_type=info["mime_type"])
+
+
+@router.get("/{file_id}/variants/{variant}", summary="Get image variant")
+async def get_image_variant(request: Request, file_id: str, variant: str, w: int | None = None,
+                            h: int | None = None, fit: str | None = None,
+                            format: str | None = None, t: str | None = None,
+                            token: str | None = None, expires: str | None = None) -> Any:
+    """The image resized (`thumbnail`, `small`, `medium`, `large`, or `custom` with w/h), fit
+    cover|contain|fill|inside, as jpeg|png|webp; made once per version and kept in the blob
+    store. Readable by whoever may read the file's content."""
+    info = await _locate(request, file_id, t, token, expires)
+    if not info["mime_type"].startswith("image/") or info["mime_type"] == "image/svg+xml":
+        raise invalid("the file is not a raster image", "file_id")
+    s = spec(variant, w, h, fit, format, info["mime_type"])
+    blobs = store(request)
+    key = files.variant_key(info["tenant_id"], file_id, info["version"], s["key"])
+    etag = '"' + hashlib.sha256(f"{info['sha256']}/{s['key']}".encode()).hexdigest() + '"'
+    headers = {"ETag": etag, "Cache-Control":
+               "public, max-age=300" if info["access"] == "public" else "private, no-cache"}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    if await asyncio.to_thread(blobs.exists, key):
+        data = await asyncio.to_thread(blobs.read, key)
+    else:
+        source = await asyncio.to_thread(blobs.read, info["blob_key"])
+        data = await asyncio.to_thread(render, source, s)
+        await asyncio.to_thread(blobs.put, key, data)
+    return Response(data, media_type=FORMATS[s["format"]], headers=headers)

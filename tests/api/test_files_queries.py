@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import time
 
 import httpx
 import pytest
+from PIL import Image
 
+from serve.exports import store
 from tests.api.conftest import err, ok
 from tests.api.scenarios import NO_AUTH, Scenario, run
 from tests.api.test_files_uploads import PNG, upload
@@ -197,3 +200,62 @@ def test_search_over_http(tenant):
     err(find(tenant, object_type_id="ot_nope"), 404, "NOT_FOUND")
     err(tenant.client.post("/v1/files/search", json={}), 401, "UNAUTHORIZED")
     err(find(tenant, key=tenant.new_key(["write"])), 403, "INSUFFICIENT_SCOPE")
+
+
+# -- image variants ----------------------------------------------------------------------------
+def image(w: int = 300, h: int = 150) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (w, h), "blue").save(out, "PNG")
+    return out.getvalue()
+
+
+def variant(tenant, fid: str, name: str = "thumbnail", key: str | None = None, auth=True,
+            headers: dict | None = None, **q):
+    path = f"/v1/files/{fid}/variants/{name}"
+    if not auth:
+        return tenant.client.get(path, params=q, headers=headers)
+    return tenant.call("GET", path, key=key, params=q, headers=headers or {})
+
+
+def test_variant_is_rendered_then_reused_from_the_blob_store(service, tenant):
+    f = upload(tenant, image())
+    r = variant(tenant, f["id"])
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(r.content)).size == (200, 200)
+    key = f"{tenant.id}/files/{f['id']}/v1.variants/200x200-cover.png"
+    blobs = store(service["settings"])
+    assert blobs.read(key) == r.content
+    blobs.put(key, b"cached bytes")  # a second request must serve what is stored
+    assert variant(tenant, f["id"]).content == b"cached bytes"
+    r = variant(tenant, f["id"], "custom", w=50, fit="inside", format="webp")
+    assert r.headers["content-type"] == "image/webp"
+    assert Image.open(io.BytesIO(r.content)).size == (50, 25)
+    r304 = variant(tenant, f["id"], "custom", w=50, fit="inside", format="webp",
+                   headers={"If-None-Match": r.headers["etag"]})
+    assert r304.status_code == 304
+
+
+def test_variant_access_and_errors(tenant):
+    private = upload(tenant, image())
+    public = upload(tenant, image(), access="public")
+    text = upload(tenant, TEXT)
+    assert variant(tenant, public["id"], auth=False, t=tenant.id).status_code == 200
+    err(variant(tenant, private["id"], auth=False, t=tenant.id), 401, "UNAUTHORIZED")
+    err(variant(tenant, private["id"], auth=False), 401, "UNAUTHORIZED")
+    s = ok(sign(tenant, private["id"]))
+    assert variant(tenant, private["id"], auth=False, t=tenant.id, token=s["token"],
+                   expires=s["expires"]).status_code == 200
+    assert variant(tenant, private["id"], key=tenant.new_key(["files"])).status_code == 200
+    err(variant(tenant, private["id"], key=tenant.new_key(["schema"])), 403,
+        "INSUFFICIENT_SCOPE")
+    for q, field in (({"w": 0}, "w"), ({"w": 5000}, "w"), ({"h": 4097}, "h"),
+                     ({"w": 9, "fit": "stretch"}, "fit"), ({"w": 9, "format": "gif"}, "format"),
+                     ({}, "w")):
+        assert err(variant(tenant, private["id"], "custom", **q), 400,
+                   "VALIDATION_ERROR")["field"] == field, q
+    assert err(variant(tenant, private["id"], "huge"), 400, "VALIDATION_ERROR")["field"] \
+        == "variant"
+    assert err(variant(tenant, text["id"]), 400, "VALIDATION_ERROR")["field"] == "file_id"
+    fake = upload(tenant, b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)  # sniffed PNG, not decodable
+    assert err(variant(tenant, fake["id"]), 400, "VALIDATION_ERROR")["field"] == "file_id"
+    err(variant(tenant, "file_nope"), 404, "NOT_FOUND")
