@@ -24,7 +24,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
-CHUNK = 1 << 16  # bytes per piece when a blob is streamed
+CHUNK = 1 << 20  # bytes per piece when a blob is streamed (bigger pieces stream faster)
 MAX_KEY = 1024
 _SEGMENT = r"[A-Za-z0-9_][A-Za-z0-9_.=-]*"
 _KEY = re.compile(rf"^{_SEGMENT}(/{_SEGMENT})*$")
