@@ -40,7 +40,8 @@ class Scenario:
     content: bytes | None = None  # a raw body (sent as application/json)
     headers: dict[str, str] | None = None  # extra request headers (e.g. X-Admin-Key)
     field: str | None = None  # the expected error.field
-    check: Callable[[Any, dict[str, Any]], None] | None = None  # (data or error, world)
+    # (data or error, world): asserts, or answers True/False (False fails the scenario)
+    check: Callable[[Any, dict[str, Any]], bool | None] | None = None
 
     def __str__(self) -> str:
         return self.name
@@ -82,5 +83,6 @@ def run(tenant: Tenant, sc: Scenario, world: dict[str, Any] | None = None) -> An
         if sc.field is not None:
             assert result.get("field") == sc.field, result
     if sc.check is not None:
-        sc.check(result, world)
+        verdict = sc.check(result, world)
+        assert verdict is None or verdict is True, f"{sc.name}: check failed on {result}"
     return result
