@@ -109,7 +109,7 @@ def _check_signed(request: Request, file_id: str, t: str | None, token: str,
     if not t or not expires or not expires.isdigit():
         raise ApiError(Code.FORBIDDEN, "a signed URL needs token, expires and t")
     good = signature(_secret(request), t, file_id, int(expires))
-    if not hmac.compare_digest(good, token):
+    if not hmac.compare_digest(good.encode(), token.encode()):
         raise ApiError(Code.FORBIDDEN, "the signed URL's signature does not match")
     if int(expires) <= time.time():
         raise ApiError(Code.FORBIDDEN, "the signed URL has expired")

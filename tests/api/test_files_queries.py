@@ -149,7 +149,7 @@ def test_signed_url_reads_a_private_file_without_a_key(tenant):
     q = {"token": s["token"], "expires": str(s["expires"]), "t": tenant.id}
     for bad in ({"token": "0" * 64}, {"expires": str(s["expires"] + 1)}, {"t": "tn_other"},
                 {"token": s["token"][:-1] + ("0" if s["token"][-1] != "0" else "1")},
-                {"expires": "soon"}):
+                {"expires": "soon"}, {"token": "é" * 64}, {"expires": "9" * 400}):
         err(content(tenant, f["id"], auth=False, params={**q, **bad}), 403, "FORBIDDEN")
     other = upload(tenant, DATA)
     err(content(tenant, other["id"], auth=False, params=q), 403, "FORBIDDEN")
