@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from storage import objects, schema
@@ -18,7 +18,7 @@ from storage.audit import audited
 from storage.db import Tx, iso, utcnow
 from storage.errors import ApiError, Code, invalid, not_found
 from storage.ids import new_id
-from storage.paging import clamp_limit, decode_cursor, encode_cursor, keyset_after, keyset_params
+from storage.paging import clamp_limit, newest_after, newest_cursor
 from storage.plans import plan
 
 NS = "files"
@@ -418,26 +418,10 @@ def list_trash(db: Tx, ctx: dict[str, Any], *, limit: int | None = None,
                cursor: str | None = None) -> dict[str, Any]:
     """Trashed files, most recently deleted first."""
     limit = clamp_limit(limit)
-    after, params = "", []
-    raw = decode_cursor(cursor, ("k",))
-    if raw is not None:
-        k = raw["k"]
-        when = None
-        if isinstance(k, list) and len(k) == 2 and all(isinstance(x, str) for x in k):
-            try:
-                when = datetime.fromisoformat(k[0])
-            except ValueError:
-                pass
-        if when is None or when.tzinfo is not None:
-            raise invalid("cursor is not valid for this list", "cursor")
-        after = " AND " + keyset_after(["deleted_at", "id"], True)
-        params = keyset_params([when, k[1]])
+    after, params = newest_after(cursor, "deleted_at")
     rows = db.query(TRASH.format(after=after), [*params, limit + 1])
-    next_cursor = None
-    if len(rows) > limit:
-        last = rows[limit - 1]
-        next_cursor = encode_cursor({"k": [last["deleted_at"].isoformat(), last["id"]]})
-    return {"results": [out(record(r), ctx) for r in rows[:limit]], "next_cursor": next_cursor}
+    return {"results": [out(record(r), ctx) for r in rows[:limit]],
+            "next_cursor": newest_cursor(rows, limit, "deleted_at")}
 
 
 def list_versions(db: Tx, ctx: dict[str, Any], *, file_id: str) -> list[dict[str, Any]]:

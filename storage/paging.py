@@ -57,8 +57,8 @@ def keyset_params(values: list[Any]) -> list[Any]:
     return params + [values[-1]]
 
 
-def newest_after(cursor: str | None) -> tuple[str, list[Any]]:
-    """For lists newest first by (created_at, id): ` AND <keyset>` and its parameters after the
+def newest_after(cursor: str | None, column: str = "created_at") -> tuple[str, list[Any]]:
+    """For lists newest first by (`column`, id): ` AND <keyset>` and its parameters after the
     cursor (empty without one); a forged cursor is 400 before any SQL sees it."""
     after = decode_cursor(cursor, ("k",))
     if after is None:
@@ -72,12 +72,13 @@ def newest_after(cursor: str | None) -> tuple[str, list[Any]]:
             pass
     if when is None or when.tzinfo is not None:
         raise invalid("cursor is not valid for this list", "cursor")
-    return " AND " + keyset_after(["created_at", "id"], True), keyset_params([when, k[1]])
+    return " AND " + keyset_after([column, "id"], True), keyset_params([when, k[1]])
 
 
-def newest_cursor(rows: list[dict[str, Any]], limit: int) -> str | None:
+def newest_cursor(rows: list[dict[str, Any]], limit: int,
+                  column: str = "created_at") -> str | None:
     """The cursor after the last of `limit` rows when the query (LIMIT limit + 1) found more."""
     if len(rows) <= limit:
         return None
     last = rows[limit - 1]
-    return encode_cursor({"k": [last["created_at"].isoformat(), last["id"]]})
+    return encode_cursor({"k": [last[column].isoformat(), last["id"]]})
