@@ -62,8 +62,9 @@ class BlobStore(ABC):
         """Store a local file's content under `key`; its size in bytes."""
 
     @abstractmethod
-    def open(self, key: str) -> BinaryIO:
-        """The blob as a readable binary stream (close it), or BlobNotFound."""
+    def open(self, key: str, start: int = 0) -> BinaryIO:
+        """The blob as a readable binary stream from byte `start` (close it), or
+        BlobNotFound."""
 
     @abstractmethod
     def size(self, key: str) -> int:
@@ -84,14 +85,22 @@ class BlobStore(ABC):
         with self.open(key) as f:
             return f.read()
 
-    def iter(self, key: str, chunk: int = CHUNK) -> Iterator[bytes]:
-        """The blob in pieces (for streamed responses); opened at once, so BlobNotFound is
-        raised by the call, not by the first iteration."""
-        f = self.open(key)
+    def iter(self, key: str, chunk: int = CHUNK, start: int = 0,
+             length: int | None = None) -> Iterator[bytes]:
+        """The blob in pieces (for streamed responses), `length` bytes from `start` (all of it
+        by default); opened at once, so BlobNotFound is raised by the call, not by the first
+        iteration."""
+        f = self.open(key, start)
 
         def pieces() -> Iterator[bytes]:
+            left = length
             with f:
-                while piece := f.read(chunk):
+                while left is None or left > 0:
+                    piece = f.read(chunk if left is None else min(chunk, left))
+                    if not piece:
+                        return
+                    if left is not None:
+                        left -= len(piece)
                     yield piece
 
         return pieces()
@@ -143,11 +152,13 @@ class LocalBlobStore(BlobStore):
 
         return self._replace(key, copy)
 
-    def open(self, key: str) -> BinaryIO:
+    def open(self, key: str, start: int = 0) -> BinaryIO:
         try:
-            return open(self._path(key), "rb")
+            f = open(self._path(key), "rb")
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise BlobNotFound(key) from None
+        f.seek(start)
+        return f
 
     def size(self, key: str) -> int:
         path = self._path(key)
@@ -252,8 +263,9 @@ class S3BlobStore(BlobStore):
         self.client.fput_object(self.bucket, check_key(key), os.fspath(path))
         return os.path.getsize(path)
 
-    def open(self, key: str) -> BinaryIO:
-        response = self._missing(key, self.client.get_object, self.bucket, check_key(key))
+    def open(self, key: str, start: int = 0) -> BinaryIO:
+        response = self._missing(key, self.client.get_object, self.bucket, check_key(key),
+                                 offset=start)
         return io.BufferedReader(_Body(response), CHUNK)  # type: ignore[return-value]
 
     def size(self, key: str) -> int:

@@ -11,7 +11,6 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -24,7 +23,7 @@ from serve.routes.files import quota, store
 from serve.settings import Settings
 from serve.variants import FORMATS, render, spec
 from storage import file_queries, files, tenants
-from storage.blobs import CHUNK, BlobStore
+from storage.blobs import BlobNotFound
 from storage.errors import ApiError, Code, invalid, not_found
 
 router = APIRouter(prefix="/v1/files", tags=["Files"])
@@ -136,24 +135,6 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None | bool:
     return (start, end) if start < size else False
 
 
-def read_span(blobs: BlobStore, key: str, start: int, length: int) -> Iterator[bytes]:
-    """`length` bytes of the blob from `start`, in chunks (a stream is skipped, not seeked)."""
-    with blobs.open(key) as f:
-        skip = start
-        while skip > 0:
-            got = f.read(min(CHUNK, skip))
-            if not got:
-                return
-            skip -= len(got)
-        left = length
-        while left > 0:
-            piece = f.read(min(CHUNK, left))
-            if not piece:
-                return
-            left -= len(piece)
-            yield piece
-
-
 async def _locate(request: Request, file_id: str, t: str | None, token: str | None,
                   expires: str | None) -> dict[str, Any]:
     """The file's content record, for a key holding `files` or `read` (any access), a valid
@@ -209,8 +190,12 @@ async def get_file_content(request: Request, file_id: str, t: str | None = None,
     headers["Content-Length"] = str(length)
     if span:
         headers["Content-Range"] = f"bytes {start}-{end}/{size}"
-    return StreamingResponse(read_span(store(request), info["blob_key"], start, length),
-                             status_code=206 if span else 200, headers=headers,
+    try:
+        pieces = await asyncio.to_thread(store(request).iter, info["blob_key"], start=start,
+                                         length=length)
+    except BlobNotFound:
+        raise not_found("file content", file_id) from None
+    return StreamingResponse(pieces, status_code=206 if span else 200, headers=headers,
                              media_type=info["mime_type"])
 
 

@@ -73,6 +73,13 @@ def test_put_file_and_streamed_reads(store, tmp_path):
     assert b"".join(pieces) == data
     with store.open("t/exports/big.parquet") as f:
         assert f.read(4) == data[:4]
+    # a span: the store starts at the offset itself (a seek, a ranged GET), nothing is skipped
+    with store.open("t/exports/big.parquet", 150_000) as f:
+        assert f.read(4) == data[150_000:150_004]
+    span = list(store.iter("t/exports/big.parquet", chunk=65_536, start=100_000, length=70_000))
+    assert [len(p) for p in span] == [65_536, 4_464]
+    assert b"".join(span) == data[100_000:170_000]
+    assert b"".join(store.iter("t/exports/big.parquet", start=199_990)) == data[199_990:]
 
 
 def test_writes_leave_no_temporary_files(local):
