@@ -35,17 +35,13 @@ LOST = "the export task stopped before it finished; start a new export"
 _watching: set[asyncio.Task] = set()
 
 
-def store(settings: Settings) -> BlobStore:
-    return blob_store(settings)
-
-
 # -- in the task -----------------------------------------------------------------------------
 def run_export(values: dict[str, Any], tenant_id: str, host: int, ctx: dict[str, Any],
                export_id: str, filters_: Any) -> dict[str, Any]:
     """The Ray task's body: the export's final state."""
     settings = Settings(**values)
     shard = ray_services(settings).shard(tenant_id, host)
-    return asyncio.run(make_export(shard, store(settings), ctx, export_id, filters_))
+    return asyncio.run(make_export(shard, blob_store(settings), ctx, export_id, filters_))
 
 
 async def make_export(shard: Stub, blobs: BlobStore, ctx: dict[str, Any], export_id: str,
@@ -120,7 +116,7 @@ async def _watch(ref: Any, shard: Stub, ctx: dict[str, Any], export_id: str) -> 
 
 async def download(settings: Settings, export: dict[str, Any], key: str) -> StreamingResponse:
     """The finished export's file, streamed from the blob store."""
-    blobs = store(settings)
+    blobs = blob_store(settings)
     try:
         size = await asyncio.to_thread(blobs.size, key)
         chunks = await asyncio.to_thread(blobs.iter, key)

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from serve.exports import store
+from storage.blobs import blob_store
 from tests.api.conftest import err, ok
 from tests.api.scenarios import NO_AUTH, Scenario, run
 from tests.api.test_files_uploads import PNG, upload
@@ -223,7 +223,7 @@ def test_variant_is_rendered_then_reused_from_the_blob_store(service, tenant):
     assert r.status_code == 200 and r.headers["content-type"] == "image/png"
     assert Image.open(io.BytesIO(r.content)).size == (200, 200)
     key = f"{tenant.id}/files/{f['id']}/v1.variants/200x200-cover.png"
-    blobs = store(service["settings"])
+    blobs = blob_store(service["settings"])
     assert blobs.read(key) == r.content
     blobs.put(key, b"cached bytes")  # a second request must serve what is stored
     assert variant(tenant, f["id"]).content == b"cached bytes"

@@ -9,7 +9,7 @@ import threading
 import httpx
 import pytest
 
-from serve.exports import store
+from storage.blobs import blob_store
 from tests.api.builders import make_object, make_type, poll
 from tests.api.conftest import err, ok
 from tests.api.scenarios import BOGUS, NO_AUTH, Scenario, run
@@ -26,7 +26,7 @@ def upload(tenant, data: bytes = PNG, name: str = "photo.jpg", key: str | None =
 
 
 def blob_keys(service, tenant) -> list[str]:
-    return store(service["settings"]).list(f"{tenant.id}/files/")
+    return blob_store(service["settings"]).list(f"{tenant.id}/files/")
 
 
 def world(tenant) -> dict:
