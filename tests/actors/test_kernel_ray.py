@@ -171,7 +171,10 @@ async def test_counter_writes_acknowledged_before_a_kill_survive_it(make_ns):
     assert not reruns, f"calls that may have run were run again: {reruns}"
     assert n_failed >= 1  # the kill did catch calls in flight, which failed, not retried
     assert len(runs) <= len(acked) + n_failed
-    assert await stub.call("value") == sum(runs.values())
+    # mark() makes two puts (its token, then the count), each durable on its own: the kill may
+    # fall between them for the one call it interrupts, which then has a token but no count.
+    total = sum(runs.values())
+    assert await stub.call("value") in (total, total - 1)
 
 
 async def test_tenant_shard_writes_acknowledged_before_a_kill_survive_it(make_ns):
