@@ -1,0 +1,544 @@
+"""The shape contract: every route the app serves answers a success call in the reference's shape.
+
+For each route of the OpenAPI document (enumerated from the running app, not from a hand list)
+one row of SHAPES drives a success call through the real HTTP stack, and the answer's `data` is
+held against the route's `response_example` in ../shared/api/endpoints.json:
+- `data` is a list where the example shows a list, an object where it shows an object;
+- every key of the example is present, recursively (into objects and the first element of lists);
+- where the example shows a concrete value (a number, a boolean, `{}`, `[]`, a string that is not a
+  placeholder) the JSON type agrees. A JSON null is allowed where the example shows a string (an
+  optional text: `description`, `display_name`); nowhere else.
+The row's request body also uses every field name of the route's `request_example` (recursively),
+so a reference name the route refuses fails the success call. A route without a row fails, and so
+does a row that answers an empty list where the example shows an element (nothing was checked).
+
+`/events/types` answers objects with the type's name under `event_type` where the reference shows
+placeholder strings (`["..."]`): EXPLAINED names the few places the answer's type is raybase's
+deliberate choice over a placeholder, and the test checks that choice instead.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.api.builders import make_key, make_object, make_objects, make_type, poll
+from tests.api.conftest import ADMIN_KEY, Tenant, create_tenant
+from tests.contract.test_routes import CATALOG, colon, operations
+
+pytestmark = pytest.mark.ray
+
+PNG_SIZE = (4, 3)
+World = dict[str, Any]
+
+
+def png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", PNG_SIZE, (200, 30, 30)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+# -- comparing an answer with the reference's example ----------------------------------------
+def placeholder(value: Any) -> bool:
+    """A value the reference shows only as a stand-in: "...", or text cut off with "..."."""
+    return value is None or (isinstance(value, str) and value.endswith("..."))
+
+
+def json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    return {str: "string", list: "array", dict: "object", type(None): "null"}[type(value)]
+
+
+def mismatches(example: Any, actual: Any, where: str = "data", empty_ok: bool = False) -> list[str]:
+    """Where `actual` departs from the reference's `example` (see the module docstring)."""
+    if placeholder(example):
+        return []
+    want, got = json_type(example), json_type(actual)
+    if want != got and not (want == "string" and got == "null"):
+        return [f"{where}: {want} in the reference, {got} here ({json.dumps(actual)[:80]})"]
+    if want == "object":
+        out = []
+        for key, value in example.items():
+            if key not in actual:
+                out.append(f"{where}.{key}: missing")
+            else:
+                out += mismatches(value, actual[key], f"{where}.{key}", empty_ok)
+        return out
+    if want == "array" and example:
+        if not actual:
+            return [] if empty_ok or placeholder(example[0]) else [
+                f"{where}: empty, so its elements went unchecked (give the row data)"]
+        return mismatches(example[0], actual[0], f"{where}[0]", empty_ok)
+    return []
+
+
+def field_names(value: Any, prefix: str = "") -> set[str]:
+    """Every key of a JSON value, as dotted paths (`[]` for the first element of a list)."""
+    if isinstance(value, dict):
+        out = set()
+        for key, v in value.items():
+            out |= {f"{prefix}{key}"} | field_names(v, f"{prefix}{key}.")
+        return out
+    if isinstance(value, list) and value:
+        return field_names(value[0], f"{prefix.rstrip('.')}[].")
+    return set()
+
+
+def test_the_comparison_finds_departures():
+    example = {"results": [{"id": "...", "n": 0, "ok": True, "tags": [], "meta": {}}],
+               "total": 0, "name": "contacts"}
+    good = {"results": [{"id": "x", "n": 1.5, "ok": False, "tags": ["a"], "meta": {},
+                         "extra": 1}], "total": 3, "name": None, "more": []}
+    assert mismatches(example, good) == []
+    assert mismatches(example, {**good, "total": "3"}) == [
+        'data.total: number in the reference, string here ("3")']
+    assert mismatches(example, {"results": [], "total": 0, "name": "x"}) == [
+        "data.results: empty, so its elements went unchecked (give the row data)"]
+    assert mismatches(example, {"results": [{"id": 1}], "total": 0, "name": "x"}) == [
+        "data.results[0].n: missing", "data.results[0].ok: missing",
+        "data.results[0].tags: missing", "data.results[0].meta: missing"]
+    assert mismatches([{}], {"files": []}) == ['data: array in the reference, object here '
+                                                '({"files": []})']
+    assert mismatches(["..."], ["a"]) == [] and mismatches("...", {"x": 1}) == []
+    assert mismatches({"a": {}}, {"a": []}) == ["data.a: object in the reference, array here ([])"]
+    assert field_names({"a": [{"b": 1, "c": {"d": None}}], "e": ["..."]}) == {
+        "a", "a[].b", "a[].c", "a[].c.d", "e"}
+
+
+# -- the world the rows act on: one tenant, built through the API once per module ------------
+def ok_data(r: httpx.Response, status: tuple[int, ...] = (200, 201)) -> Any:
+    assert r.status_code in status, f"{r.request.method} {r.request.url}: {r.status_code} {r.text}"
+    return r.json()["data"]
+
+
+def upload(tenant: Tenant, content: bytes | None = None, name: str = "a.png", **form) -> str:
+    r = tenant.call("POST", "/v1/files/upload", files={"file": (name, content or png())},
+                    data=form)
+    return ok_data(r)["id"]
+
+
+def reserve(tenant: Tenant, size: int) -> dict[str, Any]:
+    """A pending file from the presigned flow: its upload-url answer."""
+    return ok_data(tenant.call("POST", "/v1/files/upload-url", json={
+        "filename": "r.png", "mime_type": "image/png", "size_bytes": size, "access": "private",
+        "folder": "/up", "meta": {"k": "v"}}))
+
+
+def put_bytes(tenant: Tenant, slot: dict[str, Any], content: bytes) -> None:
+    """Send a reserved file's bytes where its upload-url answer says."""
+    fid = slot["file_id"]
+    if slot.get("direct"):
+        assert httpx.put(slot["upload_url"], content=content).status_code == 200
+    else:
+        ok_data(tenant.call("PUT", f"/v1/files/{fid}/upload-put", content=content))
+
+
+@pytest.fixture(scope="module")
+def world(client: httpx.Client) -> tuple[Tenant, World]:
+    tenant = create_tenant(client, "Shapes", owner_email="shapes@example.com")
+    make_type(tenant, "contacts", [
+        {"name": "name", "data_type": "string", "is_sortable": True},
+        ("email", "email"),
+        {"name": "stage", "data_type": "enum", "enum_values": ["lead", "customer", "won"]},
+        {"name": "score", "data_type": "integer", "is_sortable": True},
+        ("amount", "currency"), ("closed_at", "datetime")])
+    make_type(tenant, "companies", [("title", "string")])
+    rows = [{"name": n, "email": f"{n.lower()}@example.com", "stage": s, "score": i * 10,
+             "amount": f"{i}.50", "closed_at": f"2026-01-0{i}T10:00:00Z"}
+            for i, (n, s) in enumerate([("Ada", "lead"), ("Bob", "customer"), ("Cy", "won")], 1)]
+    contacts = make_objects(tenant, "contacts", rows)
+    company = make_object(tenant, "companies", title="Acme")["id"]
+    ok_data(tenant.call("PUT", f"/v1/objects/contacts/{contacts[0]}/associations/works_at/"
+                               f"companies/{company}", json={"meta": {"since": 2020}}))
+    view = ok_data(tenant.call("POST", "/v1/object-types/contacts/views",
+                               json={"name": "All", "columns": ["name"]}))["id"]
+    trashed = make_object(tenant, "contacts", name="Gone")["id"]
+    ok_data(tenant.call("DELETE", f"/v1/objects/contacts/{trashed}"))
+    image = upload(tenant, folder="/docs", meta=json.dumps({"k": 1}))
+    ok_data(tenant.call("DELETE", f"/v1/files/{upload(tenant)}"))  # one in the trash
+    export = ok_data(tenant.call("POST", "/v1/data/export",
+                                 json={"object_type_id": "contacts", "format": "json"}),
+                     (202,))["export_id"]
+    ok_data(tenant.call("POST", "/v1/events", json={"event_type": "signup.done", "data": {}}))
+    tenant.call("GET", "/v1/usage")  # a request for the analytics log to hold
+    w = {"tenant": tenant.id, "type": "contacts", "object": contacts[0], "objects": contacts,
+         "company": company, "view": view, "trashed": trashed, "file": image, "export": export}
+    r = poll(lambda: tenant.call("GET", f"/v1/data/export/{export}"),
+             lambda r: r.status_code != 202, timeout=30, interval=0.2)
+    assert r.status_code == 200, r.text
+    time.sleep(1.2)  # the request log flushes every second
+    return tenant, w
+
+
+# -- setups: fresh resources a row consumes (their ids by path parameter) --------------------
+def fresh_key(t: Tenant, w: World) -> World:
+    return {"key_id": make_key(t, ["read"], label="shape")["id"]}
+
+
+def fresh_type(t: Tenant, w: World) -> World:
+    return {"object_type_id": make_type(t, f"tmp{time.monotonic_ns()}")["id"]}
+
+
+def fresh_property(t: Tenant, w: World) -> World:
+    prop = ok_data(t.call("POST", "/v1/object-types/contacts/properties", json={
+        "name": f"p{time.monotonic_ns()}", "data_type": "string"}))
+    return {"object_type_id": "contacts", "property_id": prop["id"]}
+
+
+def fresh_object(t: Tenant, w: World) -> World:
+    return {"object_type_id": "contacts",
+            "object_id": make_object(t, "contacts", name="Tmp", email="tmp@example.com")["id"]}
+
+
+def trashed_object(t: Tenant, w: World) -> World:
+    ids = fresh_object(t, w)
+    ok_data(t.call("DELETE", f"/v1/objects/contacts/{ids['object_id']}"))
+    return ids
+
+
+def fresh_view(t: Tenant, w: World) -> World:
+    return {"object_type_id": "contacts", "view_id": ok_data(t.call(
+        "POST", "/v1/object-types/contacts/views",
+        json={"name": f"v{time.monotonic_ns()}"}))["id"]}
+
+
+def fresh_association(t: Tenant, w: World) -> World:
+    ids = {"from_type": "contacts", "from_id": w["objects"][1], "association_type": "knows",
+           "to_type": "companies", "to_id": w["company"]}
+    path = "/v1/objects/{from_type}/{from_id}/associations/{association_type}/{to_type}/{to_id}"
+    ok_data(t.call("PUT", path.format(**ids), json={}))
+    return ids
+
+
+def fresh_file(t: Tenant, w: World) -> World:
+    return {"file_id": upload(t, folder="/tmp")}
+
+
+def trashed_file(t: Tenant, w: World) -> World:
+    ids = fresh_file(t, w)
+    ok_data(t.call("DELETE", f"/v1/files/{ids['file_id']}"))
+    return ids
+
+
+def reserved_file(t: Tenant, w: World) -> World:
+    return {"file_id": reserve(t, len(png()))["file_id"]}
+
+
+def sent_file(t: Tenant, w: World) -> World:
+    """A reserved file whose bytes have arrived, waiting for upload-complete."""
+    content = png()
+    slot = reserve(t, len(content))
+    put_bytes(t, slot, content)
+    return {"file_id": slot["file_id"]}
+
+
+def fresh_tenant(t: Tenant, w: World) -> World:
+    r = t.client.post("/admin/v1/tenants", json={"name": "Tmp"}, headers={"X-Admin-Key": ADMIN_KEY})
+    return {"tenant_id": ok_data(r)["tenant_id"]}
+
+
+# -- one row per route -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Shape:
+    body: Any = None  # a JSON body, or world -> body
+    params: dict[str, Any] | None = None  # query parameters (formatted from the world)
+    setup: Callable[[Tenant, World], World] | None = None
+    status: int = 200
+    auth: str = "key"  # key | admin | none
+    files: Callable[[World], dict[str, Any]] | None = None  # multipart parts
+    form: dict[str, str] | None = None
+    content: bytes | None = None  # a raw body
+    empty_ok: str = ""  # why this answer's lists may be empty (then their elements go unchecked)
+    raw: bool = False  # the answer is not a JSON envelope (a page, a document, bytes)
+
+
+def filt(prop: str, op: str, value: Any) -> dict[str, Any]:
+    return {"property": prop, "operator": op, "value": value}
+
+
+OBJ = "/v1/objects/{object_type_id}/{object_id}"
+ASSOC = "/v1/objects/{from_type}/{from_id}/associations/{association_type}/{to_type}/{to_id}"
+TYPE = {"object_type_id": "contacts"}
+
+
+def contact(t: Tenant, w: World) -> World:
+    return {"object_type_id": "contacts", "object_id": w["object"]}
+
+
+def the_file(t: Tenant, w: World) -> World:
+    return {"file_id": w["file"]}
+
+
+
+PERIOD = {"period": "24h"}
+AWAITS_USERS = "end-user sign-in (issue 10): API keys may not write comments yet"
+
+SHAPES: dict[tuple[str, str], Shape] = {
+    ("GET", "/"): Shape(raw=True),
+    ("GET", "/docs"): Shape(raw=True),
+    ("GET", "/docs/openapi.json"): Shape(raw=True),
+    ("GET", "/health"): Shape(auth="none"),
+    ("GET", "/ready"): Shape(auth="none"),
+    ("GET", "/v1/tenant-config"): Shape(),  # no parameter, as the reference lists it: the key's
+    ("POST", "/v1/tenants/lookup"): Shape({"email": "shapes@example.com"}, auth="none"),
+    ("GET", "/v1/usage"): Shape(),
+    ("GET", "/v1/keys"): Shape(),
+    ("POST", "/v1/keys"): Shape({"label": "ci", "scopes": ["read"], "ip_allowlist": ["0.0.0.0/0"],
+                                 "expires_at": None, "rate_limit": None}, status=201),
+    ("PATCH", "/v1/keys/{key_id}"): Shape({"label": "ci2", "scopes": ["read", "write"],
+                                           "ip_allowlist": ["0.0.0.0/0"], "rate_limit": None},
+                                          setup=fresh_key),
+    ("DELETE", "/v1/keys/{key_id}"): Shape(setup=fresh_key),
+    ("POST", "/v1/keys/{key_id}/rotate"): Shape({"label": "rotated", "scopes": ["read"]},
+                                                setup=fresh_key),
+    ("GET", "/v1/object-types"): Shape(),
+    ("POST", "/v1/object-types"): Shape(lambda w: {"name": f"t{time.monotonic_ns()}"},
+                                        status=201),
+    ("GET", "/v1/object-types/{object_type_id}"): Shape(params=None, setup=lambda t, w: TYPE),
+    ("PATCH", "/v1/object-types/{object_type_id}"): Shape(
+        lambda w: {"name": f"renamed{time.monotonic_ns()}"}, setup=fresh_type),
+    ("DELETE", "/v1/object-types/{object_type_id}"): Shape(setup=fresh_type),
+    ("GET", "/v1/object-types/{object_type_id}/properties"): Shape(setup=lambda t, w: TYPE),
+    ("POST", "/v1/object-types/{object_type_id}/properties"): Shape(
+        lambda w: {"name": f"p{time.monotonic_ns()}", "data_type": "string",
+                   "is_indexed": False, "is_sortable": False, "is_unique": False,
+                   "is_required": False, "default_value": None, "enum_values": ["ignored"],
+                   "description": "copied from the reference"},
+        setup=lambda t, w: TYPE, status=201),
+    ("PATCH", "/v1/object-types/{object_type_id}/properties/{property_id}"): Shape(
+        {"is_indexed": True, "is_sortable": True, "is_unique": True, "is_required": False,
+         "default_value": None, "description": "now sortable"}, setup=fresh_property),
+    ("DELETE", "/v1/object-types/{object_type_id}/properties/{property_id}"): Shape(
+        setup=fresh_property),
+    ("GET", "/v1/object-types/{object_type_id}/views"): Shape(setup=lambda t, w: TYPE),
+    ("POST", "/v1/object-types/{object_type_id}/views"): Shape(
+        lambda w: {"name": f"v{time.monotonic_ns()}", "filters": [filt("score", "gt", 5)],
+                   "sort": {"property": "score", "order": "desc"}, "columns": ["name"]},
+        setup=lambda t, w: TYPE, status=201),
+    ("PATCH", "/v1/object-types/{object_type_id}/views/{view_id}"): Shape(
+        lambda w: {"name": f"v{time.monotonic_ns()}", "filters": [filt("stage", "eq", "won")],
+                   "sort": {"property": "name"}, "columns": ["name", "stage"]},
+        setup=fresh_view),
+    ("DELETE", "/v1/object-types/{object_type_id}/views/{view_id}"): Shape(setup=fresh_view),
+    ("POST", "/v1/objects/{object_type_id}/search"): Shape(
+        {"filters": [filt("score", "gte", 0)], "sort": "score", "order": "asc", "limit": 10,
+         "cursor": None, "query": "ada"}, setup=lambda t, w: TYPE),
+    ("POST", "/v1/objects/{object_type_id}/aggregate"): Shape(
+        {"aggregations": [{"function": "count", "property_id": "score", "alias": "n"}],
+         "filters": [filt("score", "gte", 0)], "group_by": ["stage"]}, setup=lambda t, w: TYPE),
+    ("PUT", ASSOC): Shape({"meta": {"role": "cto"}}, setup=lambda t, w: {
+        "from_type": "contacts", "from_id": w["objects"][2], "association_type": "works_at",
+        "to_type": "companies", "to_id": w["company"]}, status=201),
+    ("DELETE", ASSOC): Shape(setup=fresh_association),
+    ("GET", "/v1/objects/{type}/{id}/associations"): Shape(
+        setup=lambda t, w: {"type": "contacts", "id": w["object"]}),
+    ("GET", OBJ + "/comments"): Shape(setup=contact, empty_ok=AWAITS_USERS),
+    ("GET", "/v1/objects/{object_type_id}/list"): Shape(setup=lambda t, w: TYPE),
+    ("GET", "/v1/objects/{object_type_id}/trash"): Shape(setup=lambda t, w: TYPE),
+    ("POST", "/v1/objects/{object_type_id}/batch/create"): Shape(
+        {"objects": [{"properties": {"name": "Acme Corp", "email": "info@acme.com"}}]},
+        setup=lambda t, w: TYPE, status=201),
+    ("POST", "/v1/objects/{object_type_id}/batch/read"): Shape(
+        lambda w: {"object_ids": w["objects"]}, setup=lambda t, w: TYPE),
+    ("POST", "/v1/objects/{object_type_id}/batch/update"): Shape(
+        lambda w: {"updates": [{"object_id": w["objects"][2], "properties": {"score": 31}}]},
+        setup=lambda t, w: TYPE),
+    ("POST", "/v1/objects/{object_type_id}"): Shape(
+        {"properties": {"name": "Acme Corp", "email": "info@acme.com"}},
+        setup=lambda t, w: TYPE, status=201),
+    ("GET", OBJ): Shape(setup=contact),
+    ("PATCH", OBJ): Shape({"properties": {"name": "Updated Name"}}, setup=fresh_object),
+    ("DELETE", OBJ): Shape(setup=fresh_object),
+    ("POST", OBJ + "/restore"): Shape(setup=trashed_object),
+    ("GET", OBJ + "/versions"): Shape(setup=contact),
+    ("POST", "/v1/files/search"): Shape(
+        {"mime_type": "image/png", "mime_category": "image", "access": "private",
+         "status": "ready", "folder": "/docs", "filename": "a", "object_type_id": None,
+         "object_id": None, "created_after": "2020-01-01T00:00:00Z",
+         "created_before": "2100-01-01T00:00:00Z", "sort": "size_bytes", "sort_dir": "desc",
+         "limit": 10, "cursor": None}),
+    ("GET", "/v1/files/folders"): Shape(),
+    ("GET", "/v1/files/stats"): Shape(),
+    ("POST", "/v1/files/{file_id}/signed-url"): Shape({"expires_in": 60},
+                                                      setup=the_file),
+    ("GET", "/v1/files/{file_id}/content"): Shape(setup=the_file, raw=True),
+    ("GET", "/v1/files/{file_id}/variants/{variant}"): Shape(
+        setup=lambda t, w: {"file_id": w["file"], "variant": "thumbnail"}, raw=True),
+    ("POST", "/v1/files/upload"): Shape(files=lambda w: {"file": ("u.png", png())},
+                                        form={"folder": "/docs"}, status=201),
+    ("POST", "/v1/files/upload-url"): Shape(
+        {"filename": "r.png", "mime_type": "image/png", "size_bytes": 10, "access": "private",
+         "folder": "/up", "meta": {}}, status=201),
+    ("GET", "/v1/files/trash"): Shape(),
+    ("POST", "/v1/files/batch/delete"): Shape(lambda w: {"file_ids": [w["file_id"]]},
+                                              setup=fresh_file),
+    ("POST", "/v1/files/batch/read"): Shape(lambda w: {"file_ids": [w["file"]]}),
+    ("POST", "/v1/files/batch/update"): Shape(
+        lambda w: {"file_ids": [w["file_id"]], "access": "public", "folder": "/moved"},
+        setup=fresh_file),
+    ("GET", "/v1/files/{file_id}"): Shape(setup=the_file),
+    ("PATCH", "/v1/files/{file_id}"): Shape(
+        {"filename": "b.png", "access": "private", "folder": "/x", "meta": {"a": 1},
+         "object_type_id": None, "object_id": None}, setup=fresh_file),
+    ("DELETE", "/v1/files/{file_id}"): Shape(setup=fresh_file),
+    ("POST", "/v1/files/{file_id}/restore"): Shape(setup=trashed_file),
+    ("GET", "/v1/files/{file_id}/versions"): Shape(setup=the_file),
+    ("PUT", "/v1/files/{file_id}/upload-put"): Shape(content=png(), setup=fresh_file),
+    ("POST", "/v1/files/{file_id}/upload-complete"): Shape(setup=sent_file),
+    ("POST", "/v1/files/{file_id}/stale-cleanup"): Shape(setup=reserved_file),
+    ("POST", "/v1/reports/pipeline"): Shape(
+        {"object_type_id": "contacts", "stage_property": "stage", "filters": []}),
+    ("POST", "/v1/reports/timeseries"): Shape(
+        {"object_type_id": "contacts", "date_property": "closed_at", "interval": "day",
+         "aggregation": "count", "value_property": "score", "filters": [],
+         "start_date": "2026-01-01", "end_date": "2026-01-05"}),
+    ("POST", "/v1/reports/leaderboard"): Shape(
+        {"object_type_id": "contacts", "group_by": "stage", "aggregation": "sum",
+         "value_property": "score", "limit": 5, "filters": [filt("score", "gte", 0)]}),
+    ("POST", "/v1/reports/funnel"): Shape(
+        {"object_type_id": "contacts", "steps": [
+            {"name": "all", "filters": []}, {"name": "paying",
+                                             "filters": [filt("stage", "neq", "lead")]}]}),
+    ("POST", "/v1/data/import"): Shape(
+        {"object_type_id": "contacts", "format": "json",
+         "data": [{"name": "Imp", "score": 1}, {"name": "Bad", "score": "x"}]}),
+    ("POST", "/v1/data/export"): Shape({"object_type_id": "contacts", "format": "json"},
+                                       status=202),
+    ("GET", "/v1/data/export/{export_id}"): Shape(setup=lambda t, w: {"export_id": w["export"]},
+                                                  raw=True),
+    ("POST", "/v1/sql"): Shape({"sql": "SELECT count(*) AS n, ? AS tag FROM objects",
+                                "params": ["x"]}),
+    ("GET", "/v1/analytics"): Shape(params=PERIOD),
+    ("GET", "/v1/analytics/engine"): Shape(params=PERIOD),
+    ("GET", "/v1/audit-logs"): Shape(params={"limit": 10, "offset": 0}),
+    ("POST", "/v1/events"): Shape({"event_type": "order.placed", "data": {"n": 1}}, status=201),
+    ("GET", "/v1/events/list"): Shape(params={"limit": 10, "offset": 0}),
+    ("GET", "/events/types"): Shape(),
+    ("POST", "/v1/errors/report"): Shape(
+        {"message": "boom", "stack": "at x", "source": "web", "level": "error", "path": "/x",
+         "metadata": {}}, status=201),
+    ("POST", "/admin/v1/tenants"): Shape({"name": "Admin made"}, auth="admin", status=201),
+    ("GET", "/admin/v1/tenants"): Shape(auth="admin"),
+    ("GET", "/admin/v1/tenants/{tenant_id}"): Shape(
+        auth="admin", setup=lambda t, w: {"tenant_id": w["tenant"]}),
+    ("PATCH", "/admin/v1/tenants/{tenant_id}"): Shape({"name": "Renamed"}, auth="admin",
+                                                      setup=fresh_tenant),
+    ("DELETE", "/admin/v1/tenants/{tenant_id}"): Shape(auth="admin", setup=fresh_tenant),
+}
+# Routes with no success call yet, and what they answer until it exists.
+AWAITING: dict[tuple[str, str], tuple[str, int]] = {
+    ("POST", OBJ + "/comments"): (AWAITS_USERS, 403),
+    ("PATCH", OBJ + "/comments/{comment_id}"): (AWAITS_USERS, 403),
+    ("DELETE", OBJ + "/comments/{comment_id}"): (AWAITS_USERS, 403),
+}
+# Where the reference shows only a placeholder and raybase answers a type of its choosing.
+EXPLAINED: dict[tuple[str, str], Callable[[Any], bool]] = {
+    ("GET", "/events/types"): lambda data: all(isinstance(e.get("event_type"), str)
+                                               for e in data),
+}
+
+
+@dataclass
+class Reference:
+    request: Any = None
+    response: Any = None
+    has_example: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+@pytest.fixture(scope="module")
+def reference() -> dict[tuple[str, str], Reference]:
+    if not CATALOG.is_file():
+        pytest.skip(f"the API catalog {CATALOG} is absent")
+    out = {}
+    for e in json.loads(CATALOG.read_text()):
+        resp = e["response_example"]
+        has = isinstance(resp, dict) and "data" in resp
+        out[(e["method"], e["path"])] = Reference(e["request_example"],
+                                                  resp["data"] if has else None, has)
+    return out
+
+
+@pytest.fixture(scope="module")
+def served(client: httpx.Client) -> list[tuple[str, str]]:
+    spec = client.get("/docs/openapi.json").json()
+    return [(m, p) for m, p, _ in operations(spec)]
+
+
+def test_every_served_route_has_a_row(served):
+    missing = [r for r in served if r not in SHAPES and r not in AWAITING]
+    stale = [r for r in (*SHAPES, *AWAITING) if r not in served]
+    assert not missing, f"routes without a shape row: {missing}"
+    assert not stale, f"rows for routes not served: {stale}"
+
+
+def _call(tenant: Tenant, method: str, path: str, row: Shape, w: World) -> httpx.Response:
+    ids = {**w, **(row.setup(tenant, w) if row.setup else {})}
+    headers = {"none": {}, "key": {"Authorization": f"Bearer {tenant.key}"},
+               "admin": {"X-Admin-Key": ADMIN_KEY}}[row.auth]
+    kw: dict[str, Any] = {"headers": headers}
+    if row.params:
+        kw["params"] = {k: v.format(**w) if isinstance(v, str) else v
+                        for k, v in row.params.items()}
+    if row.files:
+        kw["files"], kw["data"] = row.files(w), row.form or {}
+    elif row.content is not None:
+        kw["content"] = row.content
+    elif row.body is not None:
+        kw["json"] = row.body(ids) if callable(row.body) else row.body
+    return tenant.client.request(method, path.format(**ids), **kw)
+
+
+def _rows() -> list[tuple[str, str]]:
+    return sorted(SHAPES)
+
+
+@pytest.mark.parametrize("route", _rows(), ids=lambda r: f"{r[0]} {r[1]}")
+def test_the_answer_has_the_reference_shape(world, reference, served, route):
+    tenant, w = world
+    method, path = route
+    row = SHAPES[route]
+    ref = reference.get((method, colon(path)), Reference())
+    if ref.request is not None and row.body is not None:
+        sent = row.body(w | {"file_id": "x"}) if callable(row.body) else row.body
+        unused = field_names(ref.request) - field_names(sent)
+        assert not unused, f"the row leaves out reference request fields {sorted(unused)}"
+    r = _call(tenant, method, path, row, w)
+    assert r.status_code == row.status, f"{r.status_code}: {r.text[:500]}"
+    assert r.headers.get("x-request-id")
+    if row.raw:
+        return
+    body = r.json()
+    assert body["success"] is True and body["request_id"] == r.headers["x-request-id"], body
+    data = body["data"]
+    if route in EXPLAINED:
+        assert EXPLAINED[route](data), data
+        return
+    if ref.has_example:
+        problems = mismatches(ref.response, data, empty_ok=bool(row.empty_ok))
+        assert not problems, "\n".join(problems) + f"\nanswer: {json.dumps(data)[:800]}"
+
+
+@pytest.mark.parametrize("route", sorted(AWAITING), ids=lambda r: f"{r[0]} {r[1]}")
+def test_awaiting_routes_still_refuse(world, route):
+    """A route whose success call cannot be made yet answers its documented refusal; when it
+    starts to succeed, it must get a row in SHAPES."""
+    tenant, w = world
+    method, path = route
+    reason, status = AWAITING[route]
+    url = path.format(object_type_id="contacts", object_id=w["object"], comment_id="cmt_x")
+    r = tenant.call(method, url, json={"body": "hi"} if method != "DELETE" else None)
+    assert r.status_code == status, f"{reason}: now {r.status_code} {r.text[:200]}"
