@@ -54,11 +54,13 @@ def up(host: str | None, port: int | None, data_dir: str | None, replicas: int |
     data = Path(settings.data_dir)
     data.mkdir(parents=True, exist_ok=True)
     settings = settings.model_copy(update={"data_dir": str(data.resolve())})
+    _check_free(settings, data / PID_FILE)
     t0 = time.monotonic()
-    runtime.start_ray(settings)
+    started = runtime.start_ray(settings)["started"]
     runtime.deploy(settings)
     click.echo(f"raybase is up at http://{settings.host}:{settings.port} "
-               f"({time.monotonic() - t0:.1f} s; data in {settings.data_dir})")
+               f"({time.monotonic() - t0:.1f} s; data in {settings.data_dir}, "
+               f"Ray and HAProxy files in {runtime.run_dir(settings)})")
     creds = data / CREDENTIALS_FILE
     if not creds.exists():
         tenant = _create_tenant(settings, "Development", "free", None)
@@ -76,11 +78,35 @@ def up(host: str | None, port: int | None, data_dir: str | None, replicas: int |
             time.sleep(0.5)
     finally:
         click.echo("stopping raybase…")
-        runtime.shutdown(kill_hosts=True)
+        if not started:  # a joined cluster outlives us: stop our app and hosts in it
+            runtime.shutdown(kill_hosts=True)
         import ray
 
-        ray.shutdown()
+        ray.shutdown()  # a Ray of our own ends with Serve, HAProxy and the hosts in it
         (data / PID_FILE).unlink(missing_ok=True)
+
+
+def _check_free(settings: Settings, pid_file: Path) -> None:
+    """Refuse to start on a data dir or HTTP port another raybase (or anything) is using."""
+    from serve import runtime
+
+    pid = _running_pid(pid_file)
+    if pid:
+        raise click.ClickException(f"raybase (pid {pid}) already runs on {settings.data_dir}")
+    if runtime.port_in_use(settings.host, settings.port):
+        raise click.ClickException(f"{settings.host}:{settings.port} is in use: pick another port")
+
+
+def _running_pid(pid_file: Path) -> int | None:
+    """The pid `pid_file` records if that process is alive."""
+    try:
+        pid = int(pid_file.read_text())
+        if pid > 0:
+            os.kill(pid, 0)
+            return pid
+    except (OSError, ValueError):  # no file, no number, no such process
+        pass
+    return None
 
 
 @main.command()

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
+import socket
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from serve.settings import Settings
@@ -48,33 +52,98 @@ def loopback_haproxy() -> None:
     haproxy.HAPROXY_CONFIG_TEMPLATE = template
 
 
+# What two instances on one machine must not share: Serve's HAProxy mode binds fixed ports (9101
+# metrics, 8404 stats, 8500 its fallback proxy, which it binds with SO_REUSEPORT: a second cluster
+# would silently share it) and keeps its config and sockets under /tmp/haproxy-serve.
+INSTANCE_PORTS = ("haproxy_metrics_port", "haproxy_stats_port", "haproxy_fallback_port")
+# HAProxy's sockets land in <run_dir>/<56-hex node id>/metrics.sock: a unix socket path is at most
+# 107 bytes, which leaves 37 for the run directory.
+MAX_RUN_DIR = 37
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nobody listens on now (the OS's pick; its user binds it moments later)."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def port_in_use(host: str, port: int) -> bool:
+    """Whether something listens on host:port (a bind without SO_REUSEPORT fails then)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def run_dir(settings: Settings) -> str:
+    """The instance's own directory for Ray's and HAProxy's files: RAYBASE_RUN_DIR, else one in
+    the temp dir named after the data dir (short: unix socket paths have a limit)."""
+    path = settings.run_dir
+    if not path:
+        digest = hashlib.sha256(str(Path(settings.data_dir).resolve()).encode()).hexdigest()
+        path = os.path.join(tempfile.gettempdir(), f"raybase-{digest[:12]}")
+    if len(path) > MAX_RUN_DIR:
+        raise ValueError(f"run dir {path!r} is longer than {MAX_RUN_DIR} characters "
+                         "(unix socket paths): set RAYBASE_RUN_DIR to a shorter one")
+    return path
+
+
+def instance_settings(settings: Settings) -> Settings:
+    """The settings with this instance's own ports (free ones where 0) and run directory."""
+    ports = {name: free_port() for name in INSTANCE_PORTS if not getattr(settings, name)}
+    return settings.model_copy(update={**ports, "run_dir": run_dir(settings)})
+
+
 def ray_environment(settings: Settings) -> dict[str, str]:
+    """The variables every Ray process of this instance gets (free ports where settings say 0)."""
+    settings = instance_settings(settings)
     env = dict(RAY_ENV)
     if settings.proxy == "haproxy":
+        run = str(settings.run_dir)  # Serve puts each file in a sub-directory named by node id
         env.update(HAPROXY_ENV)
-        env["RAY_SERVE_HAPROXY_METRICS_PORT"] = str(settings.haproxy_metrics_port)
-        env["RAY_SERVE_HAPROXY_STATS_PORT"] = str(settings.haproxy_stats_port)
+        env.update({
+            "RAY_SERVE_HAPROXY_METRICS_PORT": str(settings.haproxy_metrics_port),
+            "RAY_SERVE_HAPROXY_STATS_PORT": str(settings.haproxy_stats_port),
+            "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT": str(settings.haproxy_fallback_port),
+            "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": os.path.join(run, "haproxy.cfg"),
+            "RAY_SERVE_HAPROXY_SOCKET_PATH": os.path.join(run, "admin.sock"),
+            "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH": os.path.join(run, "metrics.sock"),
+            "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": run,
+            "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": os.path.join(run, "server-state"),
+        })
     return env
 
 
 def start_ray(settings: Settings) -> dict[str, Any]:
-    """Join RAY_ADDRESS, or start a small local Ray bound to loopback."""
-    for k, v in ray_environment(settings).items():
+    """Join RAY_ADDRESS, or start a small local Ray of this instance's own, bound to loopback.
+
+    Variables already in the environment win (an operator's, or a caller's that set them first),
+    and every Ray process gets the same values."""
+    env = ray_environment(settings)
+    for k, v in env.items():
         os.environ.setdefault(k, v)
+    env = {k: os.environ[k] for k in env}
     import ray
 
     if ray.is_initialized():
         return {"started": False}
     address = os.environ.get("RAY_ADDRESS")
     runtime_env = {"worker_process_setup_hook": "serve.runtime.loopback_haproxy",
-                   "env_vars": ray_environment(settings)}
+                   "env_vars": env}
     if address:
         ray.init(address=address, namespace="raybase", runtime_env=runtime_env,
                  log_to_driver=False)
         return {"started": False, "address": address}
-    ray.init(num_cpus=settings.ray_num_cpus, include_dashboard=False, namespace="raybase",
-             object_store_memory=settings.ray_object_store_mb * 1024 * 1024,
-             _node_ip_address="127.0.0.1", runtime_env=runtime_env, log_to_driver=False)
+    # address="local": never join another Ray found on the machine; the instance's own temp dir
+    # keeps its session files (logs, sockets) apart from any other Ray's.
+    ray.init(address="local", num_cpus=settings.ray_num_cpus, include_dashboard=False,
+             namespace="raybase", object_store_memory=settings.ray_object_store_mb * 1024 * 1024,
+             _node_ip_address="127.0.0.1", runtime_env=runtime_env, log_to_driver=False,
+             _temp_dir=os.path.join(run_dir(settings), "ray"))
     return {"started": True}
 
 

@@ -24,8 +24,12 @@ class Settings(BaseSettings):
     replicas: int = Field(1, description="Gateway replicas.")
     max_ongoing_requests: int = Field(100, description="Concurrent requests per replica.")
     proxy: str = Field("haproxy", description="Serve proxy: `haproxy` (fast) or `default`.")
-    haproxy_metrics_port: int = Field(9101, description="HAProxy metrics port (loopback only).")
-    haproxy_stats_port: int = Field(8404, description="HAProxy stats port (loopback only).")
+    haproxy_metrics_port: int = Field(
+        0, description="HAProxy metrics port, loopback only (0: a free one at each start).")
+    haproxy_stats_port: int = Field(
+        0, description="HAProxy stats port, loopback only (0: a free one at each start).")
+    haproxy_fallback_port: int = Field(
+        0, description="Serve's fallback proxy port behind HAProxy (0: a free one at each start).")
     max_body_bytes: int = Field(1 << 20, description="Largest JSON request body, bytes.")
     max_import_bytes: int = Field(
         32 << 20, description="Largest `POST /v1/data/import` body (file or inline), bytes.")
@@ -55,3 +59,6 @@ class Settings(BaseSettings):
     # Ray
     ray_num_cpus: int = Field(4, description="Logical CPUs of a local Ray started by raybase.")
     ray_object_store_mb: int = Field(128, description="Object store of a local Ray, MiB.")
+    run_dir: str | None = Field(
+        None, description="Short per-instance directory for Ray's session files and HAProxy's "
+        "config and sockets (unset: `/tmp/raybase-<hash of the data dir>`).")

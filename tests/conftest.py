@@ -34,13 +34,13 @@ def s3_server() -> Iterator[dict]:
 
 @pytest.fixture(scope="session")
 def ray_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """A small local Ray on loopback for the whole session (started once, stopped at the end)."""
+    """A small local Ray on loopback for the whole session (started once, stopped at the end),
+    with free HAProxy ports and its own run directory (named after a fresh data dir)."""
     from serve.runtime import ray_environment
     from serve.settings import Settings
 
     settings = Settings(proxy=os.environ.get("RAYBASE_TEST_PROXY", "haproxy"), ray_num_cpus=2,
-                        ray_object_store_mb=80, haproxy_metrics_port=free_port(),
-                        haproxy_stats_port=free_port())
+                        ray_object_store_mb=80, data_dir=str(tmp_path_factory.mktemp("ray")))
     for k, v in ray_environment(settings).items():
         os.environ[k] = v
     import ray

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
 
 from tests.api.conftest import Tenant, ok
-from tests.conftest import ADMIN_KEY
+from tests.conftest import ADMIN_KEY, free_port
 
 
 def _raybase(service: dict, *args: str, admin_key: str | None = ADMIN_KEY):
@@ -38,3 +45,78 @@ def test_tenant_create_needs_the_admin_key(service):
 def test_status_reports_ready(service):
     done = _raybase(service, "status")
     assert done.returncode == 0 and "ready" in done.stdout, done.stdout + done.stderr
+
+
+def _shell_env() -> dict[str, str]:
+    """This environment without the Ray, Serve and raybase variables the session's Ray set."""
+    return {k: v for k, v in os.environ.items()
+            if not k.startswith(("RAY_", "RAYBASE_", "SERVE_")) and k != "FORWARDED_ALLOW_IPS"}
+
+
+def _wait_up(proc: subprocess.Popen, pid_file: Path, log: Path, timeout: float = 300) -> None:
+    """Wait until `raybase up` records its pid (after /ready and the dev tenant)."""
+    deadline = time.monotonic() + timeout
+    while not pid_file.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+        time.sleep(1)
+
+
+@pytest.mark.ray
+def test_two_instances_run_side_by_side_with_default_settings(tmp_path):
+    """Two `raybase up` on one machine, only --port and --data-dir apart: both serve, apart."""
+    from serve.runtime import run_dir
+    from serve.settings import Settings
+
+    names, procs = ("a", "b"), []
+    ports = {name: free_port() for name in names}
+    dirs = {name: tmp_path / name for name in names}
+    run_dirs = [Path(run_dir(Settings(data_dir=str(d)))) for d in dirs.values()]
+    env = _shell_env()
+    try:
+        for name in names:
+            log = (tmp_path / f"{name}.log").open("w")
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "serve.cli", "up", "--port", str(ports[name]),
+                 "--data-dir", str(dirs[name])], env=env, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True))
+        for name, proc in zip(names, procs, strict=True):
+            _wait_up(proc, dirs[name] / "raybase.pid", tmp_path / f"{name}.log")
+        keys = {n: json.loads((dirs[n] / "dev-credentials.json").read_text()) for n in names}
+        for name, other in (("a", "b"), ("b", "a")):
+            base = f"http://127.0.0.1:{ports[name]}"
+            own = httpx.get(base + "/v1/usage", headers=_bearer(keys[name]), timeout=30)
+            assert own.json()["data"]["tenant_id"] == keys[name]["tenant_id"], own.text
+            assert httpx.get(base + "/v1/usage", headers=_bearer(keys[other])).status_code == 401
+            status = subprocess.run([sys.executable, "-m", "serve.cli", "status", "--port",
+                                     str(ports[name])], env=env, capture_output=True, text=True)
+            assert status.returncode == 0, status.stdout + status.stderr
+        for name, proc in zip(names, procs, strict=True):
+            down = subprocess.run([sys.executable, "-m", "serve.cli", "down", "--data-dir",
+                                   str(dirs[name])], env=env, capture_output=True, text=True,
+                                  timeout=180)
+            assert down.returncode == 0 and proc.wait(60) == 0, down.stderr
+            if name == "a":  # b is untouched by a's going
+                assert httpx.get(f"http://127.0.0.1:{ports['b']}/health").status_code == 200
+        for path in run_dirs:  # no Ray or HAProxy process of either instance is left
+            _wait_gone(path)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+        for path in run_dirs:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _bearer(creds: dict) -> dict[str, str]:
+    return {"Authorization": f"Bearer {creds['api_key']}"}
+
+
+def _wait_gone(path: Path, timeout: float = 30) -> None:
+    """Wait until no process names `path` on its command line."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = subprocess.run(["pgrep", "-af", str(path)], capture_output=True, text=True).stdout
+        if not found or time.monotonic() > deadline:
+            assert not found, found
+            return
+        time.sleep(1)
