@@ -12,6 +12,11 @@ are dropped. The writes of the functions that returned are flushed as one Arrow 
 `UPDATE ... FROM` per table and committed once; only then does any caller get its answer
 (the output gate), and only then does the cache take their changes.
 
+A group is shared by many callers, so one caller's bad input must not fail the others: when a
+statement fails in a way that spoils the transaction (a buffered write DuckDB refuses, a read that
+aborts it), the group is rolled back and run again in parts, without reaching the answers, until
+the call at fault runs alone; it alone fails (`storage.faults` picks its answer), the rest commit.
+
 Invariant: a function's own buffered writes are visible to it through the cache, not through SQL,
 until it returns; storage functions read (and validate) before they write.
 """
@@ -34,6 +39,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from storage import faults
 from storage.errors import ApiError, Code
 
 log = logging.getLogger(__name__)
@@ -173,16 +179,25 @@ class Tx:
 
     # -- reads
     def _connection(self) -> duckdb.DuckDBPyConnection:
-        """The connection reads run on: earlier functions' writes in this group flushed first."""
+        """The connection reads run on: earlier functions' writes in this group flushed first
+        (a failure there is theirs: `flush` records it against them)."""
         self._db.flush(self._group)
         self._db.begin()
         return self._db.conn
 
+    def _read_failed(self, exc: Exception) -> None:
+        self._db.note_read_failure(exc)
+
     def query(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
         """Run a read."""
-        cur = self._connection().execute(sql, list(params))
-        cols = [d[0] for d in cur.description]
-        return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+        conn = self._connection()
+        try:
+            cur = conn.execute(sql, list(params))
+            cols = [d[0] for d in cur.description]
+            return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+        except Exception as exc:
+            self._read_failed(exc)
+            raise
 
     def query_one(self, sql: str, params: Iterable[Any] = ()) -> dict[str, Any] | None:
         rows = self.query(sql, params)
@@ -194,7 +209,12 @@ class Tx:
 
     def arrow(self, sql: str, params: Iterable[Any] = ()) -> pa.Table:
         """Run a read; its result as an Arrow table (bulk reads: exports)."""
-        return self._connection().sql(sql, params=list(params)).to_arrow_table()
+        conn = self._connection()
+        try:
+            return conn.sql(sql, params=list(params)).to_arrow_table()
+        except Exception as exc:
+            self._read_failed(exc)
+            raise
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A separate connection to this database, outside the group's transaction: it sees
@@ -271,8 +291,10 @@ class Tx:
         self._own_cache((ns, key), value)
 
     def put_cache_now(self, ns: str, key: Any, value: Any) -> None:
-        """Cache a value at once, kept even if the function raises (e.g. a token in a 409)."""
+        """Cache a value at once, kept even if the function raises (e.g. a token in a 409),
+        though not if the group is rolled back (it may derive from rows flushed in it)."""
         self._db.cache.put(ns, key, value)
+        self._db.cached_now.append((ns, key))
         # A namespace dropped earlier in the group hides the shared cache: keep the value visible.
         if ns in self._group.dropped_ns:
             self._group.cache[(ns, key)] = value
@@ -301,10 +323,35 @@ class ReadTx(Tx):
     def _connection(self) -> duckdb.DuckDBPyConnection:
         return self._conn
 
+    def _read_failed(self, exc: Exception) -> None:
+        pass  # its own connection: the writer's transaction is not touched
+
     def _refuse(self, *args: Any, **kwargs: Any) -> None:
         raise RuntimeError("a read-only storage function tried to write")
 
     insert = update = delete = execute = put_cache_now = _refuse
+
+
+Call = tuple[Callable[..., Any], dict[str, Any], dict[str, Any]]  # (fn, ctx, kwargs)
+
+
+@dataclass
+class _Fault:
+    """A statement failed in a way that spoils the group's transaction: `exc`, raised while call
+    `member` ran (`own`: by its own read, else flushing earlier calls' writes, `rows`)."""
+
+    exc: Exception
+    member: int
+    own: bool = False
+    rows: list[Any] = field(default_factory=list)
+
+
+def _answer(fn: Callable[..., Any], exc: Exception) -> ApiError:
+    """The answer to a storage function that raised something other than an ApiError."""
+    err = faults.answer(exc)
+    if err.code is Code.INTERNAL:
+        log.error("storage function %s failed", getattr(fn, "__name__", fn), exc_info=exc)
+    return err
 
 
 class Database:
@@ -322,6 +369,9 @@ class Database:
         apply_migrations(self.conn, kind)
         self.cache = Cache()
         self._open = False  # a transaction is open (begun lazily: cached reads need none)
+        self._fault: _Fault | None = None  # what spoilt the open transaction
+        self._member = 0  # index in its group of the call running now
+        self.cached_now: list[tuple[str, Any]] = []  # put_cache_now keys of the open group
 
     def begin(self) -> None:
         if not self._open:
@@ -347,48 +397,99 @@ class Database:
             return fn(ReadTx(self, conn), ctx, **kwargs)
         except ApiError:
             raise
-        except Exception:
-            log.exception("read function %s failed", getattr(fn, "__name__", fn))
-            raise ApiError(Code.INTERNAL, "internal error") from None
+        except Exception as exc:
+            raise _answer(fn, exc) from None
         finally:
             conn.close()
 
-    def run_group(self, calls: list[tuple[Callable[..., Any], dict[str, Any], dict[str, Any]]]):
-        """Run calls serially in one transaction; answer `(ok, result|ApiError)` per call."""
-        group = _Changes()
-        results: list[tuple[bool, Any]] = []
-        for fn, ctx, kwargs in calls:
+    def run_group(self, calls: list[Call]) -> list[tuple[bool, Any]]:
+        """Run calls serially in one transaction; answer `(ok, result|ApiError)` per call.
+
+        If the transaction itself fails (a `_Fault`), nobody is answered from it: it is rolled
+        back and the calls run again in parts that leave out the one at fault (`_isolate`)."""
+        group, results = _Changes(), []
+        self._fault, self.cached_now = None, []
+        for i, (fn, ctx, kwargs) in enumerate(calls):
+            self._member = i
             tx = Tx(self, group)
             try:
                 results.append((True, fn(tx, ctx, **kwargs)))
             except ApiError as exc:
                 results.append((False, exc))
-                continue
-            except Exception:
-                log.exception("storage function %s failed", getattr(fn, "__name__", fn))
-                results.append((False, ApiError(Code.INTERNAL, "internal error")))
-                continue
-            group.absorb(tx._own)
+            except Exception as exc:
+                results.append((False, _answer(fn, exc)))
+            if self._fault is not None:
+                return self._isolate(calls, results)
+            if results[-1][0]:
+                group.absorb(tx._own)
+        self._member = len(calls)
         try:
             self.flush(group)
-            if self._open:
-                self._open = False
-                self.conn.execute("COMMIT")
+        except Exception as exc:
+            self._fault = self._fault or _Fault(exc, len(calls))
+            return self._isolate(calls, results)
+        try:
+            self._commit()
+        except duckdb.ConstraintException as exc:
+            self._fault = _Fault(exc, len(calls))
+            return self._isolate(calls, results)
         except Exception:
             log.exception("group commit failed; the cache is dropped")
-            self._abort()
+            self._rollback()
+            self.cache.clear()  # the outcome of a failed COMMIT is not known here
             err = ApiError(Code.SERVICE_UNAVAILABLE, "storage write failed; retry")
             return [(False, err) if ok else (ok, v) for ok, v in results]
         self._apply_cache(group)
         return results
 
-    def _abort(self) -> None:
+    def _isolate(self, calls: list[Call], results: list[tuple[bool, Any]] = ()) -> list:
+        """Roll back a failed group and answer its calls by running them again in parts: the
+        calls before the one whose statement failed, that one alone, the rest; halves when the
+        last flush failed and it is unknown whose write it was. A call alone takes the blame."""
+        fault = self._fault
+        assert fault is not None
+        self._rollback()
+        if len(calls) == 1:
+            ok, value = results[0] if results else (True, None)
+            err = value if not ok else faults.answer(fault.exc, fault.rows)
+            log.warning("storage function %s: its write failed alone (%s): %r",
+                        getattr(calls[0][0], "__name__", "?"), err.code, fault.exc)
+            return [(False, err)]
+        j = fault.member
+        if fault.own:
+            parts = [calls[:j], calls[j:j + 1], calls[j + 1:]]
+        elif 0 < j < len(calls):
+            parts = [calls[:j], calls[j:]]  # flushing the writes of the calls before j failed
+        else:
+            parts = [calls[:len(calls) // 2], calls[len(calls) // 2:]]
+        return [answer for part in parts if part for answer in self.run_group(part)]
+
+    def note_read_failure(self, exc: Exception) -> None:
+        """A read of the current call raised: if it aborted the transaction, that call is at
+        fault (DuckDB would otherwise COMMIT an aborted transaction as a silent rollback)."""
+        if self._fault is not None or not self._open:
+            return
+        try:
+            self.conn.execute("SELECT 1").fetchall()
+        except duckdb.Error:
+            self._fault = _Fault(exc, self._member, own=True)
+
+    def _commit(self) -> None:
+        if self._open:
+            self._open = False
+            self.conn.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        """End the transaction without its changes; drop what was cached at once during it."""
+        self._fault = None
         self._open = False
         try:
             self.conn.execute("ROLLBACK")
         except duckdb.Error:
-            pass
-        self.cache.clear()
+            self.cache.clear()  # not known to be rolled back: trust nothing cached
+        for ns, key in self.cached_now:
+            self.cache.drop(ns, key)
+        self.cached_now = []
 
     def _apply_cache(self, group: _Changes) -> None:
         for ns in group.dropped_ns:
@@ -400,9 +501,12 @@ class Database:
                 self.cache.put(ns, key, value)
 
     def flush(self, group: _Changes) -> None:
-        """Write the buffered operations: per table in order, runs of one kind as one statement."""
+        """Write the buffered operations: per table in order, runs of one kind as one statement.
+        A failure is a `_Fault` of the calls whose writes these are (never of a reader)."""
         if not group.ops:
             return
+        if self._fault is not None:  # the transaction is spoilt: write nothing more
+            raise self._fault.exc
         self.begin()
         by_table: dict[str, list[tuple[str, Any]]] = {}
         for table, kind, payload in group.ops:
@@ -416,7 +520,12 @@ class Database:
                 while j < len(ops) and ops[j][0] == kind and kind in ("insert", "update"):
                     j += 1
                 j = max(j, i + 1)
-                self._write(table, kind, [p for _, p in ops[i:j]])
+                payloads = [p for _, p in ops[i:j]]
+                try:
+                    self._write(table, kind, payloads)
+                except Exception as exc:
+                    self._fault = _Fault(exc, self._member, rows=payloads)
+                    raise
                 i = j
 
     def _write(self, table: str, kind: str, payloads: list[Any]) -> None:
@@ -441,4 +550,7 @@ class Database:
                 sets = ", ".join(f"{ident(c)} = _rb_src.{ident(c)}" for c in cols)
                 self.conn.execute(f"UPDATE {t} SET {sets} FROM _rb_src WHERE {t}.id = _rb_src.id")
         finally:
-            self.conn.unregister("_rb_src")
+            try:
+                self.conn.unregister("_rb_src")
+            except duckdb.Error:
+                pass  # the statement failed and aborted the transaction: it is rolled back

@@ -152,7 +152,118 @@ def test_writes_of_one_function_apply_in_order(tenant_db):
         ("a", "second"), ("b", "again")]
 
 
-def test_a_failed_commit_fails_every_call_and_clears_the_cache(tenant_db):
+# -- one call's bad write never fails the others of its group ----------------------------------
+def put_bad(db, ctx, *, name, value="\ud800", column="display_name"):
+    """Buffers a row DuckDB (or Arrow before it) refuses: `value` in `column`."""
+    db.insert("object_types", {**type_row(name), column: value})
+    db.put_cache("probe", name, name.upper())
+    return name
+
+
+def test_a_write_storage_refuses_fails_alone_and_the_rest_of_the_group_commits(tenant_db):
+    results = tenant_db.run_group([(put, CTX, {"name": "a"}), (put_bad, CTX, {"name": "x"}),
+                                   (put, CTX, {"name": "c"})])
+    assert results[0] == (True, "a") and results[2] == (True, "c")
+    ok, err = results[1]
+    assert not ok and err.code is Code.VALIDATION_ERROR and err.status == 400
+    assert err.details == {"field": "display_name"} and "surrogate" in err.message
+    assert committed_names(tenant_db) == ["a", "c"]
+    assert call(tenant_db, cached, key="x") is None and call(tenant_db, cached, key="c") == "C"
+    tenant_db.run(put, CTX, {"name": "d"})  # the database takes writes again
+    assert committed_names(tenant_db) == ["a", "c", "d"]
+
+
+@pytest.mark.parametrize(("value", "column", "code"), [
+    ("not a time", "created_at", Code.VALIDATION_ERROR),  # a DuckDB conversion error
+    (1 << 70, "description", Code.VALIDATION_ERROR),  # too large for Arrow's int64
+    ("\ud800", "name", Code.VALIDATION_ERROR),
+])
+def test_each_kind_of_refused_value_is_pinned_on_its_call(tenant_db, value, column, code):
+    calls = [(put, CTX, {"name": f"g{i}"}) for i in range(9)]
+    calls.insert(4, (put_bad, CTX, {"name": "bad", "value": value, "column": column}))
+    results = tenant_db.run_group(calls)
+    assert [r for r in results if r[0]] == [(True, f"g{i}") for i in range(9)]
+    assert results[4][1].code is code and results[4][1].details.get("field") == column
+    assert committed_names(tenant_db) == [f"g{i}" for i in range(9)]
+
+
+def test_a_constraint_violation_fails_only_the_second_writer(tenant_db):
+    tenant_db.conn.execute("CREATE TABLE probe_pk (id VARCHAR PRIMARY KEY)")
+
+    def claim(db, ctx, *, key):
+        db.insert("probe_pk", {"id": key})
+        return key
+
+    results = tenant_db.run_group([(claim, CTX, {"key": "a"}), (claim, CTX, {"key": "a"}),
+                                   (claim, CTX, {"key": "b"})])
+    assert results[0] == (True, "a") and results[2] == (True, "b")
+    assert results[1][1].code is Code.CONFLICT and results[1][1].status == 409
+    assert sql(tenant_db, "SELECT id FROM probe_pk ORDER BY id") == [("a",), ("b",)]
+
+
+def test_a_bad_write_flushed_by_a_later_reader_is_blamed_on_its_writer(tenant_db):
+    results = tenant_db.run_group([(put, CTX, {"name": "a"}), (put_bad, CTX, {"name": "x"}),
+                                   (names_in_sql, CTX, {}), (put, CTX, {"name": "c"}),
+                                   (names_in_sql, CTX, {})])
+    assert results[0] == (True, "a") and results[3] == (True, "c")
+    assert results[1][1].code is Code.VALIDATION_ERROR
+    assert results[2] == (True, ["a"]) and results[4] == (True, ["a", "c"])
+    assert committed_names(tenant_db) == ["a", "c"]
+
+
+def test_a_read_that_aborts_the_transaction_does_not_lose_the_groups_writes(tenant_db):
+    def swallow(db, ctx):  # hides the error: DuckDB would COMMIT the aborted transaction empty
+        try:
+            db.query("SELECT CAST('zz' AS INTEGER) AS n")
+        except duckdb.Error:
+            pass
+        return "fine"
+
+    results = tenant_db.run_group([(put, CTX, {"name": "a"}), (names_in_sql, CTX, {}),
+                                   (swallow, CTX, {}), (put, CTX, {"name": "b"})])
+    assert results[0] == (True, "a") and results[1] == (True, ["a"])
+    assert results[2][1].code is Code.VALIDATION_ERROR and results[3] == (True, "b")
+    assert committed_names(tenant_db) == ["a", "b"]
+
+
+def test_a_bug_in_a_read_fails_its_call_alone(tenant_db):
+    def unknown_column(db, ctx):  # any failed statement aborts a DuckDB transaction
+        return db.query("SELECT no_such_column FROM object_types")
+
+    results = tenant_db.run_group([(put, CTX, {"name": "a"}), (unknown_column, CTX, {}),
+                                   (put, CTX, {"name": "b"})])
+    assert results[0] == (True, "a") and results[2] == (True, "b")
+    assert results[1][1].code is Code.INTERNAL
+    assert committed_names(tenant_db) == ["a", "b"]
+
+
+def test_poisoned_calls_among_many_good_ones(tenant_db):
+    runs = []
+
+    def counted(db, ctx, *, name, bad=False):
+        runs.append(name)
+        return (put_bad if bad else put)(db, ctx, name=name)
+
+    calls = [(counted, CTX, {"name": f"n{i:02d}", "bad": i in (3, 17, 28)}) for i in range(33)]
+    results = tenant_db.run_group(calls)
+    good = [f"n{i:02d}" for i in range(33) if i not in (3, 17, 28)]
+    assert [v for ok, v in results if ok] == good
+    assert [v.code for ok, v in results if not ok] == [Code.VALIDATION_ERROR] * 3
+    assert committed_names(tenant_db) == good
+    assert len(runs) < 33 * 5  # bisection, not one group per call per culprit
+
+
+def test_values_cached_at_once_in_a_rolled_back_group_are_dropped(tenant_db):
+    def now_then_bad(db, ctx):
+        db.put_cache_now("probe", "derived", "from rows flushed in this group")
+        return put_bad(db, ctx, name="x")
+
+    ok, err = tenant_db.run_group([(now_then_bad, CTX, {})])[0]
+    assert not ok and err.code is Code.VALIDATION_ERROR
+    assert "derived" not in tenant_db.cache.maps.get("probe", {})
+
+
+def test_a_bug_in_a_write_fails_its_call_alone_as_internal(tenant_db):
     tenant_db.run(put, CTX, {"name": "a"})
 
     def bad_write(db, ctx):
@@ -160,11 +271,23 @@ def test_a_failed_commit_fails_every_call_and_clears_the_cache(tenant_db):
         return "accepted"
 
     results = tenant_db.run_group([(put, CTX, {"name": "b"}), (bad_write, CTX, {})])
-    assert [(ok, err.code) for ok, err in results] == [(False, Code.SERVICE_UNAVAILABLE)] * 2
-    assert committed_names(tenant_db) == ["a"]
-    assert tenant_db.cache.maps == {}
+    assert results[0] == (True, "b")
+    assert results[1][1].code is Code.INTERNAL
+    assert committed_names(tenant_db) == ["a", "b"]
+    assert tenant_db.cache.get("probe", "a") == "A"  # a rolled-back statement keeps the cache
     tenant_db.run(put, CTX, {"name": "c"})  # the database takes writes again
-    assert committed_names(tenant_db) == ["a", "c"]
+    assert committed_names(tenant_db) == ["a", "b", "c"]
+
+
+def test_a_read_beside_the_writer_answers_bad_input_as_400(tenant_db):
+    def lookup(db, ctx, *, name):
+        return db.query("SELECT name FROM object_types WHERE name = ?", [name])
+
+    with pytest.raises(ApiError) as info:
+        tenant_db.read(lookup, CTX, {"name": "\ud800"})
+    assert info.value.code is Code.VALIDATION_ERROR
+    ok, err = tenant_db.run_group([(lookup, CTX, {"name": "\ud800"})])[0]
+    assert not ok and err.code is Code.VALIDATION_ERROR
 
 
 def test_migrations_are_recorded_and_not_reapplied(tmp_path):
