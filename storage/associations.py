@@ -19,7 +19,7 @@ from storage.db import Tx, iso, utcnow
 from storage.errors import invalid, not_found
 from storage.events import check_json_object
 from storage.ids import new_id
-from storage.paging import clamp_limit, newest_after, newest_cursor
+from storage.paging import clamp_limit, newest_page
 
 ASSOCIATION_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 MAX_META_BYTES = 10 * 1024
@@ -30,7 +30,6 @@ SELECT * FROM associations WHERE from_id = ? AND association_type = ? AND to_id 
 """
 # Which end is the object: outgoing links start at it, incoming ones end there.
 ENDS = {"outgoing": "from_id = ?", "incoming": "to_id = ?", "both": "(from_id = ? OR to_id = ?)"}
-LIST = "SELECT * FROM associations WHERE {where} ORDER BY created_at DESC, id DESC LIMIT {limit}"
 
 
 def check_type(value: Any, field: str = "association_type") -> str:
@@ -102,7 +101,8 @@ def delete_association(db: Tx, ctx: dict[str, Any], *, from_type: str, from_id: 
 def list_associations(db: Tx, ctx: dict[str, Any], *, type_ref: str, object_id: str,
                       direction: str = "both", association_type: str | None = None,
                       limit: int | None = None, cursor: str | None = None) -> dict[str, Any]:
-    """The object's links, newest first, with `direction` relative to the object."""
+    """The object's links, newest first, with `direction` relative to the object and `total`
+    (every matching link)."""
     objects.live_object(db, schema.get_type(db, type_ref), object_id)
     if direction not in DIRECTIONS:
         raise invalid(f"direction must be one of {', '.join(DIRECTIONS)}", "direction")
@@ -113,8 +113,7 @@ def list_associations(db: Tx, ctx: dict[str, Any], *, type_ref: str, object_id: 
     if kind is not None:
         where += " AND association_type = ?"
         params.append(kind)
-    after_sql, after_params = newest_after(cursor)
-    sql = LIST.format(where=where + after_sql, limit=limit + 1)
-    rows = db.query(sql, params + after_params)
-    return {"results": [out(r, object_id) for r in rows[:limit]],
-            "next_cursor": newest_cursor(rows, limit)}
+    page = newest_page(db, table="associations", where=where, params=params, cursor=cursor,
+                       limit=limit)
+    return {"results": [out(r, object_id) for r in page["rows"]],
+            "next_cursor": page["next_cursor"], "total": page["total"]}

@@ -12,14 +12,11 @@ from storage.audit import audited
 from storage.db import Tx, iso, utcnow
 from storage.errors import ApiError, Code, invalid, not_found
 from storage.ids import new_id
-from storage.paging import clamp_limit, newest_after, newest_cursor
+from storage.paging import clamp_limit, newest_page
 
 MAX_BODY = 10_000
 
 SELECT_ONE = "SELECT * FROM comments WHERE id = ? AND object_id = ?"
-LIST = """
-SELECT * FROM comments WHERE object_id = ?{after} ORDER BY created_at DESC, id DESC LIMIT {limit}
-"""
 
 
 def out(row: dict[str, Any]) -> dict[str, Any]:
@@ -63,12 +60,12 @@ def _own(db: Tx, ctx: dict[str, Any], type_ref: str, object_id: str,
 
 def list_comments(db: Tx, ctx: dict[str, Any], *, type_ref: str, object_id: str,
                   limit: int | None = None, cursor: str | None = None) -> dict[str, Any]:
-    """The object's comments, newest first."""
+    """The object's comments, newest first, with `total` (all of them)."""
     _object(db, type_ref, object_id)
-    limit = clamp_limit(limit)
-    after, params = newest_after(cursor)
-    rows = db.query(LIST.format(after=after, limit=limit + 1), [object_id, *params])
-    return {"results": [out(r) for r in rows[:limit]], "next_cursor": newest_cursor(rows, limit)}
+    page = newest_page(db, table="comments", where="object_id = ?", params=[object_id],
+                       cursor=cursor, limit=clamp_limit(limit))
+    return {"results": [out(r) for r in page["rows"]], "next_cursor": page["next_cursor"],
+            "total": page["total"]}
 
 
 @audited("comment.create", "comment")

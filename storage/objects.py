@@ -14,7 +14,15 @@ from storage.datatypes import NUMERIC_TYPES, Invalid, check_value
 from storage.db import Tx, iso, utcnow
 from storage.errors import ApiError, Code, invalid, not_found
 from storage.ids import new_id
-from storage.paging import clamp_limit, decode_cursor, encode_cursor, keyset_after, keyset_params
+from storage.paging import (
+    clamp_limit,
+    decode_cursor,
+    encode_cursor,
+    keyset_after,
+    keyset_params,
+    page_total,
+    total_column,
+)
 
 NS = "objects"
 MAX_BATCH = 100
@@ -403,18 +411,13 @@ def page(db: Tx, ctx: dict[str, Any], t: dict[str, Any], *, deleted: bool, limit
         params += keyset_params(_cursor_keys(after, sort, order, kind))
     direction = "DESC" if order == "desc" else "ASC"
     order_by = ", ".join(f"{k} {direction}" for k in keys)
-    # A first page counts its matches in the same scan; later pages count apart (their WHERE
-    # holds the cursor).
-    counted = ", count(*) OVER () AS _n" if after is None else ""
-    sql = (f"SELECT *, {keys[0]} AS _k0, {keys[1]} AS _k1{counted} FROM objects WHERE {where} "
-           f"ORDER BY {order_by} LIMIT {limit + 1}")
+    sql = (f"SELECT *, {keys[0]} AS _k0, {keys[1]} AS _k1{total_column(after is None)} "
+           f"FROM objects WHERE {where} ORDER BY {order_by} LIMIT {limit + 1}")
     rows = db.query(sql, params)
+    total = page_total(db, rows, first=after is None, count_sql=COUNT.format(match=match),
+                       params=head)
     more = len(rows) > limit
     rows = rows[:limit]
-    if after is None:
-        total = rows[0]["_n"] if rows else 0
-    else:
-        total = db.scalar(COUNT.format(match=match), head)
     next_cursor = None
     if more:
         last = rows[-1]
@@ -422,7 +425,7 @@ def page(db: Tx, ctx: dict[str, Any], t: dict[str, Any], *, deleted: bool, limit
                                      "k": [last["_k0"], _plain(last["_k1"]), last["id"]]})
     results = []
     for row in rows:
-        row.pop("_k0"), row.pop("_k1"), row.pop("_n", None)
+        row.pop("_k0"), row.pop("_k1")
         results.append(out(record(row), ctx))
     return {"results": results, "next_cursor": next_cursor, "total": total}
 

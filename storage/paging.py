@@ -5,12 +5,23 @@ from __future__ import annotations
 import base64
 import json
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from storage.errors import invalid
 
+if TYPE_CHECKING:
+    from storage.db import Tx
+
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+
+# A first page counts all its matches in the same scan: a window count is taken before LIMIT.
+# A later page counts apart, since its WHERE holds the cursor.
+TOTAL_COLUMN = ", count(*) OVER () AS _total"
+NEWEST_PAGE = """
+SELECT *{total} FROM {table} WHERE {where}{after} ORDER BY {column} DESC, id DESC LIMIT {limit}
+"""
+COUNT = "SELECT count(*) FROM {table} WHERE {where}"
 
 
 def clamp_limit(limit: int | None) -> int:
@@ -82,3 +93,33 @@ def newest_cursor(rows: list[dict[str, Any]], limit: int,
         return None
     last = rows[limit - 1]
     return encode_cursor({"k": [last[column].isoformat(), last["id"]]})
+
+
+def total_column(first: bool) -> str:
+    """The window count to add to a page's SELECT list: on a first page only."""
+    return TOTAL_COLUMN if first else ""
+
+
+def page_total(db: Tx, rows: list[dict[str, Any]], *, first: bool, count_sql: str,
+               params: list[Any]) -> int:
+    """How many rows match in all, not just on this page: a first page's window count (see
+    `total_column`; dropped from `rows`), else `count_sql` without the cursor's condition."""
+    counts = [row.pop("_total") for row in rows] if first else []
+    if first:
+        return int(counts[0]) if counts else 0
+    return int(db.scalar(count_sql, params))
+
+
+def newest_page(db: Tx, *, table: str, where: str, params: list[Any], cursor: str | None,
+                limit: int, column: str = "created_at") -> dict[str, Any]:
+    """A page of `table`'s rows matching `where`, newest first by (`column`, id):
+    `{"rows", "next_cursor", "total"}`, `total` counting every match."""
+    after, after_params = newest_after(cursor, column)
+    first = not after
+    rows = db.query(NEWEST_PAGE.format(total=total_column(first), table=table, where=where,
+                                       after=after, column=column, limit=limit + 1),
+                    [*params, *after_params])
+    total = page_total(db, rows, first=first, params=params,
+                       count_sql=COUNT.format(table=table, where=where))
+    return {"rows": rows[:limit], "next_cursor": newest_cursor(rows, limit, column),
+            "total": total}

@@ -84,7 +84,8 @@ TABLE = [
              "VALIDATION_ERROR", field="association_type"),
     Scenario("list", "GET", LIST, 200,
              check=lambda d, w: [(x["id"], x["direction"], x["meta"]) for x in d["results"]]
-             == [(w["knows"], "incoming", {"since": 2020})] and d["next_cursor"] is None),
+             == [(w["knows"], "incoming", {"since": 2020})] and d["next_cursor"] is None
+             and d["total"] == 1),
     Scenario("list outgoing", "GET", LIST, 200, params={"direction": "outgoing"},
              check=lambda d, w: d["results"] == []),
     Scenario("list of the other end", "GET", "/v1/objects/contact/{bob}/associations", 200,
@@ -129,6 +130,7 @@ def test_put_replaces_and_lists_page_newest_first(tenant):
         page = ok(tenant.call("GET", f"/v1/objects/contact/{w['ann']}/associations",
                               params={"limit": 2, **({"cursor": cursor} if cursor else {})}))
         seen += page["results"]
+        assert page["total"] == 6  # every link, on every page
         cursor = page["next_cursor"]
         if cursor is None:
             break

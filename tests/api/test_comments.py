@@ -25,7 +25,7 @@ def user_token_message(e, w):
 
 TABLE = [
     Scenario("list", "GET", FEED, 200,
-             check=lambda d, w: d == {"results": [], "next_cursor": None}),
+             check=lambda d, w: d == {"results": [], "next_cursor": None, "total": 0}),
     Scenario("list by type name", "GET", "/v1/objects/deal/{object}/comments", 200),
     Scenario("list read key", "GET", FEED, 200, auth=("read",)),
     Scenario("list no token", "GET", FEED, 401, "UNAUTHORIZED", auth=NO_AUTH),

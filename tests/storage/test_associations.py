@@ -121,6 +121,7 @@ def test_list_by_direction_and_type(db):
     known = put(db, bob, "knows", ann)["association"]
     page = listing(db, ann)
     assert [x["id"] for x in page["results"]] == [known["id"], knows["id"], works["id"]]
+    assert page["total"] == 3
     assert [x["direction"] for x in page["results"]] == ["incoming", "outgoing", "outgoing"]
     assert page["next_cursor"] is None
     assert page["results"][1] == {**knows, "direction": "outgoing"}
@@ -128,8 +129,9 @@ def test_list_by_direction_and_type(db):
     assert [x["id"] for x in out] == [knows["id"], works["id"]]
     inc = listing(db, ann, direction="incoming")["results"]
     assert [x["id"] for x in inc] == [known["id"]]
-    typed = listing(db, ann, association_type="knows")["results"]
-    assert [x["id"] for x in typed] == [known["id"], knows["id"]]
+    typed = listing(db, ann, association_type="knows")
+    assert [x["id"] for x in typed["results"]] == [known["id"], knows["id"]]
+    assert typed["total"] == 2
     assert listing(db, ann, association_type="knows", direction="incoming")["results"] == [
         {**known, "direction": "incoming"}]
     assert [x["direction"] for x in listing(db, acme)["results"]] == ["incoming"]
@@ -143,7 +145,9 @@ def test_list_pages_newest_first(db):
         c = make_obj(db, "company", name=f"c{i}")
         ids.append(put(db, ann, "works_at", c)["association"]["id"])
     first = listing(db, ann, limit=3)
-    assert len(first["results"]) == 3 and first["next_cursor"]
+    assert len(first["results"]) == 3 and first["next_cursor"] and first["total"] == 7
+    later = listing(db, ann, limit=3, cursor=first["next_cursor"])
+    assert later["total"] == 7 and listing(db, ann, direction="incoming")["total"] == 0
     assert [x["id"] for x in everything(db, ann, limit=3)] == ids[::-1]
     assert [x["id"] for x in everything(db, ann, limit=7)] == ids[::-1]
 

@@ -45,7 +45,7 @@ def test_create_and_list(db, deal):
     assert c["created_at"] == c["updated_at"] and c["created_at"].endswith("Z")
     reply = post(db, deal, "Agreed", BOB)
     page = feed(db, deal)
-    assert page == {"results": [reply, c], "next_cursor": None}
+    assert page == {"results": [reply, c], "next_cursor": None, "total": 2}
     # the type by id works too; another object has its own feed
     by_id = call(db, cm.list_comments, type_ref=deal["object_type_id"], object_id=deal["id"])
     assert by_id == page
@@ -59,6 +59,7 @@ def test_pages_newest_first(db, deal):
         page = feed(db, deal, limit=3, cursor=cursor)
         seen += [c["id"] for c in page["results"]]
         sizes.append(len(page["results"]))
+        assert page["total"] == 7  # every comment, on every page
         cursor = page["next_cursor"]
         if cursor is None:
             break
