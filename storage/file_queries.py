@@ -22,13 +22,23 @@ from storage.files import (
     record,
     used_bytes,
 )
-from storage.paging import clamp_limit, decode_cursor, encode_cursor, keyset_after, keyset_params
+from storage.paging import (
+    clamp_limit,
+    decode_cursor,
+    encode_cursor,
+    keyset_after,
+    keyset_params,
+    page_total,
+    total_column,
+)
 
 FOLDERS = """
 SELECT folder, count(*) AS file_count, coalesce(sum(size_bytes), 0) AS size_bytes
 FROM files WHERE NOT is_deleted AND status = 'ready' GROUP BY folder
 ORDER BY folder LIMIT ? OFFSET ?
 """
+SEARCH = "SELECT *{total} FROM files WHERE {match}{after} ORDER BY {order} LIMIT ?"
+COUNT = "SELECT count(*) FROM files WHERE {match}"
 BY_KIND = """
 SELECT mime_type, status, is_deleted, count(*) AS n, coalesce(sum(size_bytes), 0) AS size_bytes
 FROM files GROUP BY mime_type, status, is_deleted
@@ -36,15 +46,14 @@ FROM files GROUP BY mime_type, status, is_deleted
 
 
 def list_folders(db: Tx, ctx: dict[str, Any], *, limit: int | None = None,
-                 offset: int = 0) -> dict[str, Any]:
-    """Folders holding live ready files, by path, with how many and their current bytes."""
+                 offset: int = 0) -> list[dict[str, Any]]:
+    """Folders holding live ready files, by path, with how many and their current bytes; a
+    page of `limit` from `offset` (a shorter page is the last)."""
     limit = clamp_limit(limit)
     if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
         raise invalid("offset must be a whole number >= 0", "offset")
-    rows = db.query(FOLDERS, [limit + 1, offset])
-    return {"results": [{"folder": r["folder"], "file_count": int(r["file_count"]),
-                         "size_bytes": int(r["size_bytes"])} for r in rows[:limit]],
-            "limit": limit, "offset": offset, "has_more": len(rows) > limit}
+    return [{"folder": r["folder"], "file_count": int(r["file_count"]),
+             "size_bytes": int(r["size_bytes"])} for r in db.query(FOLDERS, [limit, offset])]
 
 
 def file_stats(db: Tx, ctx: dict[str, Any], *, quota: int) -> dict[str, Any]:
@@ -83,6 +92,8 @@ SORTS = {"created_at": datetime, "updated_at": datetime, "filename": str, "size_
 SEARCH_FIELDS = ("mime_type", "mime_category", "access", "status", "folder", "filename",
                  "object_type_id", "object_id", "created_after", "created_before", "sort",
                  "sort_dir", "limit", "cursor")
+# The reference's examples show these enum fields as {}: an empty object there means "not given".
+PLACEHOLDER_ENUMS = ("access", "status", "sort_dir")
 _DOCS = ", ".join("'" + d + "'" for d in sorted(DOCUMENT_TYPES))
 CATEGORY_SQL = {
     "image": "mime_type LIKE 'image/%'", "video": "mime_type LIKE 'video/%'",
@@ -113,10 +124,12 @@ def _string(value: Any, field: str, max_len: int = 255) -> str:
 
 def search_files(db: Tx, ctx: dict[str, Any], *, body: dict[str, Any]) -> dict[str, Any]:
     """Live files matching every filter given, sorted (created_at, updated_at, filename or
-    size_bytes; asc or desc, then id), a page at a time with a cursor."""
+    size_bytes; asc or desc, then id), a page at a time with a cursor, with `total` (every
+    match)."""
     unknown = sorted(set(body) - set(SEARCH_FIELDS))
     if unknown:
         raise invalid(f"unknown search field {unknown[0]}", unknown[0])
+    body = {k: v for k, v in body.items() if not (k in PLACEHOLDER_ENUMS and v == {})}
     where, params = ["NOT is_deleted"], []
     if body.get("mime_type") is not None:
         mime = _string(body["mime_type"], "mime_type").lower()
@@ -165,19 +178,23 @@ def search_files(db: Tx, ctx: dict[str, Any], *, body: dict[str, Any]) -> dict[s
     if direction not in ("asc", "desc"):
         raise invalid("sort_dir must be asc or desc", "sort_dir")
     limit = clamp_limit(_limit(body.get("limit")))
+    match, after, after_params = " AND ".join(where), "", []
     raw = decode_cursor(body.get("cursor"), ("k", "s"))
     if raw is not None:
-        where.append(keyset_after([sort, "id"], direction == "desc"))
-        params += keyset_params([_cursor_value(raw, sort, direction), raw["k"][1]])
+        after = " AND " + keyset_after([sort, "id"], direction == "desc")
+        after_params = keyset_params([_cursor_value(raw, sort, direction), raw["k"][1]])
     order = f"{sort} {direction.upper()}, id {direction.upper()}"
-    rows = db.query(f"SELECT * FROM files WHERE {' AND '.join(where)} ORDER BY {order} "
-                    "LIMIT ?", [*params, limit + 1])
+    rows = db.query(SEARCH.format(total=total_column(raw is None), match=match, after=after,
+                                  order=order), [*params, *after_params, limit + 1])
+    total = page_total(db, rows, first=raw is None, count_sql=COUNT.format(match=match),
+                       params=params)
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1][sort]
         value = last.isoformat() if isinstance(last, datetime) else last
         next_cursor = encode_cursor({"s": [sort, direction], "k": [value, rows[limit - 1]["id"]]})
-    return {"results": [out(record(r), ctx) for r in rows[:limit]], "next_cursor": next_cursor}
+    return {"results": [out(record(r), ctx) for r in rows[:limit]], "next_cursor": next_cursor,
+            "total": total}
 
 
 def _limit(value: Any) -> int | None:

@@ -18,7 +18,7 @@ from storage.audit import audited
 from storage.db import Tx, iso, utcnow
 from storage.errors import ApiError, Code, invalid, not_found
 from storage.ids import new_id
-from storage.paging import clamp_limit, newest_after, newest_cursor
+from storage.paging import clamp_limit, newest_page
 from storage.plans import plan
 
 NS = "files"
@@ -122,9 +122,6 @@ USED = ("files", "used_bytes")  # cache key of the bytes the tenant stores (and 
 USED_SQL = """
 SELECT (SELECT coalesce(sum(size_bytes), 0) FROM file_versions)
      + (SELECT coalesce(sum(size_bytes), 0) FROM files WHERE status = 'pending')
-"""
-TRASH = """
-SELECT * FROM files WHERE is_deleted {after} ORDER BY deleted_at DESC, id DESC LIMIT ?
 """
 VERSIONS = "SELECT * FROM file_versions WHERE file_id = ? ORDER BY version DESC"
 FILE_BYTES = "SELECT coalesce(sum(size_bytes), 0) FROM file_versions WHERE file_id = ?"
@@ -387,7 +384,7 @@ def _delete_one(db: Tx, ctx: dict[str, Any], file_id: Any, force: bool) -> dict[
                "updated_at": now}
         put_file(db, rec, False)
     _emit(db, ctx, "file.deleted", {"file_id": file_id, "permanent": force})
-    return {"id": file_id, "deleted": True, "permanent": force}
+    return {"file_id": file_id, "id": file_id, "deleted": True, "permanent": force}
 
 
 @audited("file.deleted", "file", details=lambda kw, r: {"permanent": kw.get("force", False)})
@@ -416,12 +413,11 @@ def get_file(db: Tx, ctx: dict[str, Any], *, file_id: str) -> dict[str, Any]:
 
 def list_trash(db: Tx, ctx: dict[str, Any], *, limit: int | None = None,
                cursor: str | None = None) -> dict[str, Any]:
-    """Trashed files, most recently deleted first."""
-    limit = clamp_limit(limit)
-    after, params = newest_after(cursor, "deleted_at")
-    rows = db.query(TRASH.format(after=after), [*params, limit + 1])
-    return {"results": [out(record(r), ctx) for r in rows[:limit]],
-            "next_cursor": newest_cursor(rows, limit, "deleted_at")}
+    """Trashed files, most recently deleted first, with `total` (all of them)."""
+    page = newest_page(db, table="files", where="is_deleted", params=[], cursor=cursor,
+                       limit=clamp_limit(limit), column="deleted_at")
+    return {"results": [out(record(r), ctx) for r in page["rows"]],
+            "next_cursor": page["next_cursor"], "total": page["total"]}
 
 
 def list_versions(db: Tx, ctx: dict[str, Any], *, file_id: str) -> list[dict[str, Any]]:
@@ -442,59 +438,56 @@ def _batch_ids(file_ids: Any) -> list[str]:
     return list(dict.fromkeys(file_ids))
 
 
-def batch_read_files(db: Tx, ctx: dict[str, Any], *, file_ids: Any) -> dict[str, Any]:
-    """The live files among the ids, in the order asked, and the ids not found."""
-    found, missing = [], []
-    for fid in _batch_ids(file_ids):
-        rec = load_file(db, fid)
-        if rec is None or rec["is_deleted"]:
-            missing.append(fid)
-        else:
-            found.append(out(rec, ctx))
-    return {"files": found, "missing": missing}
+def batch_read_files(db: Tx, ctx: dict[str, Any], *, file_ids: Any) -> list[dict[str, Any]]:
+    """The live files among the ids, in the order asked; ids not found are left out."""
+    recs = [load_file(db, fid) for fid in _batch_ids(file_ids)]
+    return [out(rec, ctx) for rec in recs if rec is not None and not rec["is_deleted"]]
 
 
 @audited("file.batch_deleted", "file", id_from=None,
-         details=lambda kw, r: {"file_ids": [f["id"] for f in r["deleted"]]})
+         details=lambda kw, r: {"file_ids": r["deleted"]})
 def batch_delete_files(db: Tx, ctx: dict[str, Any], *, file_ids: Any) -> dict[str, Any]:
-    """Move up to 100 live files to the trash; all or nothing (an unknown id is 404)."""
+    """Move up to 100 live files to the trash; all or nothing (an unknown id is 404). Answers
+    the ids moved and their count."""
     ids = _batch_ids(file_ids)
     for fid in ids:
         find_file(db, fid, status=None)
-    return {"deleted": [_delete_one(db, ctx, fid, False) for fid in ids]}
+    for fid in ids:
+        _delete_one(db, ctx, fid, False)
+    return {"deleted": ids, "count": len(ids)}
 
 
 @audited("file.batch_updated", "file", id_from=None,
-         details=lambda kw, r: {"file_ids": [f["id"] for f in r["updated"]]})
+         details=lambda kw, r: {"file_ids": r["file_ids"]})
 def batch_update_files(db: Tx, ctx: dict[str, Any], *, file_ids: Any,
                        changes: dict[str, Any]) -> dict[str, Any]:
-    """Set access and/or folder on up to 100 live files; all or nothing."""
+    """Set access and/or folder on up to 100 live files; all or nothing. Answers how many
+    (`updated`) and their ids."""
     if not changes:
         raise invalid("send access and/or folder", "access")
     ids = _batch_ids(file_ids)
     recs = [_fields(db, find_file(db, fid, status=None), changes) for fid in ids]
-    now, updated = utcnow(), []
+    now = utcnow()
     for rec in recs:
         rec.update(updated_by=ctx.get("actor_id"), updated_at=now)
         put_file(db, rec, False)
-        result = out(rec, ctx)
-        _emit(db, ctx, "file.updated", {"file": result, "changed": sorted(changes)})
-        updated.append(result)
-    return {"updated": updated}
+        _emit(db, ctx, "file.updated", {"file": out(rec, ctx), "changed": sorted(changes)})
+    return {"updated": len(recs), "file_ids": ids}
 
 
 @audited("file.stale_cleaned", "file", id_from=None,
          details=lambda kw, r: {"file_ids": r["removed"]})
 def clean_stale_uploads(db: Tx, ctx: dict[str, Any], *,
                         older_than: timedelta = STALE_AFTER) -> dict[str, Any]:
-    """Remove pending files reserved more than 24 hours ago (rows now, blobs queued)."""
+    """Remove pending files reserved more than 24 hours ago (rows now, blobs queued): how many
+    (`cleaned`, also `count`) and their ids (`removed`)."""
     removed = []
     for row in db.query(STALE, [utcnow() - older_than]):
         rec = load_file(db, row["id"])
         if rec is not None and rec["status"] == "pending":
             _gone(db, rec, ctx)
             removed.append(rec["id"])
-    return {"removed": removed, "count": len(removed)}
+    return {"cleaned": len(removed), "removed": removed, "count": len(removed)}
 
 
 def queued_blob_deletions(db: Tx, ctx: dict[str, Any], *, limit: int = 100) -> list[dict]:

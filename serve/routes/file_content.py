@@ -11,6 +11,7 @@ import os
 import re
 import secrets
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -24,6 +25,7 @@ from serve.settings import Settings
 from serve.variants import FORMATS, render, spec
 from storage import file_queries, files, tenants
 from storage.blobs import BlobNotFound
+from storage.db import iso
 from storage.errors import ApiError, Code, invalid, not_found
 
 router = APIRouter(prefix="/v1/files", tags=["Files"])
@@ -32,13 +34,14 @@ router = APIRouter(prefix="/v1/files", tags=["Files"])
 @router.post("/search", summary="Search files")
 async def search_files(ctx: FilesReadCtx, body: dict[str, Any] | None = None) -> Any:
     """Live files by MIME type or category, access, status, folder, filename, linked object and
-    creation time; sorted, a page at a time (`next_cursor`)."""
+    creation time; sorted, a page at a time (`next_cursor`), with `total` (every match)."""
     return await ctx.read(file_queries.search_files, body=body or {})
 
 
 @router.get("/folders", summary="List folders")
 async def list_folders(ctx: FilesReadCtx, limit: int | None = None, offset: int = 0) -> Any:
-    """Folders holding live files, by path, each with its file count and current bytes."""
+    """Folders holding live files, by path, each with its file count and current bytes: a list,
+    `limit` (1-100, 20) from `offset`; a page shorter than `limit` is the last."""
     return await ctx.read(file_queries.list_folders, limit=limit, offset=offset)
 
 
@@ -91,7 +94,8 @@ class SignedUrl(BaseModel):
 @router.post("/{file_id}/signed-url", summary="Generate signed URL")
 async def signed_url(request: Request, file_id: str, ctx: FilesReadCtx,
                      body: SignedUrl | None = None) -> Any:
-    """A URL that reads the file's content without a key until it expires."""
+    """A URL that reads the file's content without a key until it expires (`expires_at`, and
+    `expires` in unix seconds), `ttl` seconds from now."""
     body = body or SignedUrl()
     if not 1 <= body.expires_in <= MAX_SIGNED_TTL:
         raise invalid(f"expires_in must be 1 to {MAX_SIGNED_TTL} seconds", "expires_in")
@@ -99,7 +103,8 @@ async def signed_url(request: Request, file_id: str, ctx: FilesReadCtx,
     expires = int(time.time()) + body.expires_in
     token = signature(_secret(request), ctx.tenant_id, file_id, expires)
     return {"url": f"/v1/files/{file_id}/content?token={token}&expires={expires}"
-                   f"&t={ctx.tenant_id}", "token": token, "expires": expires, "t": ctx.tenant_id}
+                   f"&t={ctx.tenant_id}", "expires_at": iso(datetime.fromtimestamp(expires, UTC)),
+            "ttl": body.expires_in, "token": token, "expires": expires, "t": ctx.tenant_id}
 
 
 def _check_signed(request: Request, file_id: str, t: str | None, token: str,

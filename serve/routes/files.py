@@ -9,15 +9,17 @@ import hashlib
 import json
 import logging
 import re
-from typing import Any
+from datetime import timedelta
+from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from starlette.datastructures import UploadFile
 
 from serve.auth import Caller, FilesReadCtx, FilesWriteCtx
 from storage import files
 from storage.blobs import BlobNotFound, BlobStore, blob_store
+from storage.db import iso, utcnow
 from storage.errors import ApiError, Code, invalid
 from storage.ids import new_id
 
@@ -167,12 +169,22 @@ async def upload_file(request: Request, ctx: FilesWriteCtx) -> Any:
     return await store_and_record(request, ctx, data, new_id("file"), True, fields)
 
 
+def _placeholder(value: Any) -> Any:
+    """The reference's examples show `access` as {}: an empty object means "not given"."""
+    return None if value == {} else value
+
+
+Access = Annotated[str | None, BeforeValidator(_placeholder),
+                   Field(description="private or public; {} (the reference's example) or null: "
+                                     "not given.")]
+
+
 class UploadUrl(BaseModel):
     model_config = ConfigDict(extra="forbid")
     filename: str
     size_bytes: int = Field(description="The exact size of the bytes to come.")
     mime_type: str | None = Field(None, description="A hint only: the content is sniffed.")
-    access: str | None = None
+    access: Access = None
     folder: str | None = None
     meta: dict[str, Any] | None = None
     object_type_id: str | None = None
@@ -182,7 +194,7 @@ class UploadUrl(BaseModel):
 class FileUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     filename: str | None = None
-    access: str | None = None
+    access: Access = None
     folder: str | None = None
     meta: dict[str, Any] | None = None
     object_type_id: str | None = None
@@ -195,7 +207,7 @@ class BatchIds(BaseModel):
 
 
 class BatchUpdate(BatchIds):
-    access: str | None = None
+    access: Access = None
     folder: str | None = None
 
 
@@ -216,8 +228,10 @@ def check_id(file_id: str) -> str:
 @router.post("/upload-url", status_code=201, summary="Get presigned upload URL")
 async def upload_url(request: Request, body: UploadUrl, ctx: FilesWriteCtx) -> Any:
     """Reserve a pending file (its `size_bytes` count against the quota) and answer where to
-    PUT the bytes: the object store's presigned URL when the backend gives one, else this API's
-    `PUT /v1/files/{id}/upload-put`. Then call `upload-complete`."""
+    PUT the bytes (`upload_url`, also `upload_endpoint`): the object store's presigned URL when
+    the backend gives one, else this API's `PUT /v1/files/{id}/upload-put`. Then call
+    `upload-complete`. `r2_key` is the blob key the bytes go to; `expires_at` is when the URL
+    expires, or with this API's URL when the reservation may be swept as stale."""
     file_id = new_id("file")
     key = fresh_key(ctx, file_id)
     rec = await ctx.run(files.reserve_upload, file_id=file_id, blob_key=key,
@@ -229,8 +243,10 @@ async def upload_url(request: Request, body: UploadUrl, ctx: FilesWriteCtx) -> A
     direct = url is not None
     if not direct:
         url = f"{str(request.base_url).rstrip('/')}/v1/files/{file_id}/upload-put"
-    return {"file": rec, "upload_url": url, "method": "PUT", "direct": direct,
-            "expires_in": UPLOAD_URL_TTL if direct else None,
+    ttl = timedelta(seconds=UPLOAD_URL_TTL) if direct else files.STALE_AFTER
+    return {"file_id": file_id, "r2_key": key, "upload_endpoint": url,
+            "expires_at": iso(utcnow() + ttl), "file": rec, "upload_url": url, "method": "PUT",
+            "direct": direct, "expires_in": UPLOAD_URL_TTL if direct else None,
             "complete_url": f"/v1/files/{file_id}/upload-complete"}
 
 
@@ -242,19 +258,20 @@ async def list_trash(ctx: FilesReadCtx, limit: int | None = None,
 
 @router.post("/batch/delete", summary="Batch delete files")
 async def batch_delete(body: BatchIds, ctx: FilesWriteCtx) -> Any:
-    """Move up to 100 files to the trash; all or nothing."""
+    """Move up to 100 files to the trash; all or nothing. Answers their ids and count."""
     return await ctx.run(files.batch_delete_files, file_ids=body.file_ids)
 
 
 @router.post("/batch/read", summary="Batch read file metadata")
 async def batch_read(body: BatchIds, ctx: FilesReadCtx) -> Any:
-    """The live files among up to 100 ids, and the ids not found."""
+    """The live files among up to 100 ids, in the order asked (unknown or trashed ids are left
+    out)."""
     return await ctx.read(files.batch_read_files, file_ids=body.file_ids)
 
 
 @router.post("/batch/update", summary="Batch update file metadata")
 async def batch_update(body: BatchUpdate, ctx: FilesWriteCtx) -> Any:
-    """Set access and/or folder on up to 100 files; all or nothing."""
+    """Set access and/or folder on up to 100 files; all or nothing. Answers how many."""
     return await ctx.run(files.batch_update_files, file_ids=body.file_ids,
                          changes=_given(body, "file_ids"))
 

@@ -127,6 +127,7 @@ def test_trash_pages_with_a_cursor(tenant_db):
     first = call(tenant_db, files.list_trash, limit=2)
     second = call(tenant_db, files.list_trash, limit=2, cursor=first["next_cursor"])
     assert len(first["results"]) == 2 and second["next_cursor"] is None
+    assert first["total"] == second["total"] == 3
     assert {r["id"] for r in first["results"] + second["results"]} == set(ids)
     assert error(tenant_db, files.list_trash, cursor="junk").details["field"] == "cursor"
 
@@ -145,17 +146,19 @@ def test_force_delete_removes_rows_frees_quota_and_queues_blobs(tenant_db):
 def test_batches(tenant_db):
     a, b = upload(tenant_db), upload(tenant_db)
     read = call(tenant_db, files.batch_read_files, file_ids=[a["id"], "file_nope", b["id"]])
-    assert [f["id"] for f in read["files"]] == [a["id"], b["id"]]
-    assert read["missing"] == ["file_nope"]
+    assert [f["id"] for f in read] == [a["id"], b["id"]]  # unknown ids are left out
     assert error(tenant_db, files.batch_read_files,
                  file_ids=["x"] * 101).details["field"] == "file_ids"
     up = call(tenant_db, files.batch_update_files, file_ids=[a["id"], b["id"]],
               changes={"folder": "/x"})
-    assert {f["folder"] for f in up["updated"]} == {"/x"}
+    assert up == {"updated": 2, "file_ids": [a["id"], b["id"]]}
+    assert {f["folder"] for f in call(tenant_db, files.batch_read_files,
+                                      file_ids=[a["id"], b["id"]])} == {"/x"}
     assert error(tenant_db, files.batch_delete_files,
                  file_ids=[a["id"], "file_nope"]).code == Code.NOT_FOUND
     assert count(tenant_db, "files", "is_deleted") == 0
-    call(tenant_db, files.batch_delete_files, file_ids=[a["id"], b["id"]])
+    gone = call(tenant_db, files.batch_delete_files, file_ids=[a["id"], b["id"], a["id"]])
+    assert gone == {"deleted": [a["id"], b["id"]], "count": 2}
     assert count(tenant_db, "files", "is_deleted") == 2
 
 
@@ -164,7 +167,8 @@ def test_stale_cleanup_removes_old_pending_files(tenant_db):
          size_bytes=10, mime_type=None, fields={"filename": "o"})
     assert call(tenant_db, files.clean_stale_uploads)["count"] == 0
     done = call(tenant_db, files.clean_stale_uploads, older_than=timedelta(seconds=-1))
-    assert done["removed"] == ["file_old"] and count(tenant_db, "files") == 0
+    assert done == {"cleaned": 1, "removed": ["file_old"], "count": 1}
+    assert count(tenant_db, "files") == 0
     assert count(tenant_db, "blob_deletions") == 1
 
 

@@ -27,12 +27,12 @@ def test_folders_count_live_ready_files(tenant_db):
     call(tenant_db, files.delete_file, file_id=gone["id"])
     call(tenant_db, files.reserve_upload, file_id="file_p", blob_key="k/p", size_bytes=5,
          mime_type="image/png", fields={"filename": "p", "folder": "/e"})
-    assert call(tenant_db, file_queries.list_folders)["results"] == [
+    assert call(tenant_db, file_queries.list_folders) == [
         {"folder": "/a", "file_count": 2, "size_bytes": len(PNG) + len(TEXT)},
         {"folder": "/b/c", "file_count": 1, "size_bytes": len(PNG)}]
     page = call(tenant_db, file_queries.list_folders, limit=1, offset=1)
-    assert [f["folder"] for f in page["results"]] == ["/b/c"] and not page["has_more"]
-    assert call(tenant_db, file_queries.list_folders, limit=1)["has_more"]
+    assert [f["folder"] for f in page] == ["/b/c"]
+    assert call(tenant_db, file_queries.list_folders, limit=1, offset=2) == []
     assert error(tenant_db, file_queries.list_folders, offset=-1).details["field"] == "offset"
 
 
@@ -91,6 +91,9 @@ def test_search_filters(tenant_db):
     assert ids(search(tenant_db, mime_category="document")) == [doc["id"]]
     assert ids(search(tenant_db, mime_category="other")) == ["file_p"]
     assert ids(search(tenant_db, access="public")) == [img["id"]]
+    assert search(tenant_db, access="public")["total"] == 1
+    # the reference's example shows enum fields as {}: not given
+    assert search(tenant_db, access={}, status={}, sort_dir={})["total"] == 3
     assert ids(search(tenant_db, status="pending")) == ["file_p"]
     assert ids(search(tenant_db, folder="pics/")) == [img["id"]]
     assert ids(search(tenant_db, filename="holiday")) == [img["id"]]
@@ -117,6 +120,7 @@ def test_search_sorts_and_pages(tenant_db):
             seen, cursor = [], None
             while True:
                 page = search(tenant_db, sort=sort, sort_dir=direction, limit=2, cursor=cursor)
+                assert page["total"] == 5  # every match, on every page
                 seen += ids(page)
                 cursor = page["next_cursor"]
                 if cursor is None:
