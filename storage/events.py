@@ -98,12 +98,13 @@ def list_events(db: Tx, ctx: dict[str, Any], *, limit: int | None = None, offset
 
 
 def list_event_types(db: Tx, ctx: dict[str, Any]) -> list[dict[str, Any]]:
-    """The service's event types (`source: system`), then the tenant's (`source: custom`)."""
+    """The service's event types (`system: true`, `source: system`), then the tenant's
+    (`system: false`, `source: custom`)."""
     known = system_types()
-    system = [{"event_type": name, "source": "system", "resource_type": resource}
-              for name, resource in known.items()]
+    system = [{"event_type": name, "system": True, "source": "system",
+               "resource_type": resource} for name, resource in known.items()]
     # the events table also holds events the service stored itself (file.uploaded, ...)
-    custom = [{"event_type": r["event_type"], "source": "custom", "count": r["count"],
-               "last_seen": iso(r["last_seen"])} for r in db.query(CUSTOM_TYPES)
-              if r["event_type"] not in known]
+    custom = [{"event_type": r["event_type"], "system": False, "source": "custom",
+               "count": r["count"], "last_seen": iso(r["last_seen"])}
+              for r in db.query(CUSTOM_TYPES) if r["event_type"] not in known]
     return system + custom

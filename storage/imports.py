@@ -143,14 +143,14 @@ def _check_columns(t: dict[str, Any], props: dict[str, Any], columns: Any) -> li
 
 # -- the import (in the shard) ---------------------------------------------------------------
 def _counts(kw: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
-    return {"format": kw["format"], "imported": r["imported"], "rejected": len(r["rejected"]),
+    return {"format": kw["format"], "imported": r["imported"], "rejected": len(r["errors"]),
             "total": r["total"]}
 
 
 @audited("data.import", "object_type", "object_type_id", details=_counts)
 def import_objects(db: Tx, ctx: dict[str, Any], *, type_ref: str, format: str, rows: Any,
                    columns: list[str] | None = None) -> dict[str, Any]:
-    """Create an object per valid row; count them and report each rejected row.
+    """Create an object per valid row; count them and report each rejected row in `errors`.
 
     json: `rows` are the items; csv: `rows` are `[line, [cells]]` under `columns` (the header)."""
     t = schema.get_type(db, type_ref)
@@ -163,7 +163,7 @@ def import_objects(db: Tx, ctx: dict[str, Any], *, type_ref: str, format: str, r
         raise too_many("data")
     if format == "csv":
         columns = _check_columns(t, props, columns)
-    imported, rejected = 0, []
+    imported, errors = 0, []
     for i, row in enumerate(rows, 1):
         line = row[0] if format == "csv" else i
         try:
@@ -177,7 +177,7 @@ def import_objects(db: Tx, ctx: dict[str, Any], *, type_ref: str, format: str, r
                 objects.create_in(db, ctx, t, values)
             imported += 1
         except ApiError as exc:
-            rejected.append({"line": line, "reason": exc.message,
-                             "field": exc.details.get("field")})
-    return {"object_type_id": t["id"], "imported": imported, "rejected": rejected,
+            errors.append({"line": line, "reason": exc.message,
+                           "field": exc.details.get("field")})
+    return {"object_type_id": t["id"], "imported": imported, "errors": errors,
             "total": len(rows)}

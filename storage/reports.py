@@ -80,11 +80,9 @@ def _numeric(db: Tx, t: dict[str, Any], ref: Any, what: str) -> flt.Field:
 
 
 def _value_field(db: Tx, t: dict[str, Any], aggregation: str, ref: Any) -> flt.Field | None:
-    """The numeric property an aggregation reads: none for count, required otherwise."""
+    """The numeric property an aggregation reads: required, except for count, which counts
+    objects and ignores a value_property sent (the reference's examples send both)."""
     if aggregation == "count":
-        if ref is not None:
-            raise invalid("value_property is only for the sum, avg, min and max aggregations; "
-                          "count counts objects", "value_property")
         return None
     if ref is None:
         raise invalid(f"value_property is required for the {aggregation} aggregation",
@@ -222,7 +220,7 @@ def timeseries_report(db: Tx, ctx: dict[str, Any], *, object_type_id: str, date_
     counted = sum(r["counted"] for r in found.values())
     return {"object_type_id": t["id"], "date_property": at.name, "interval": interval,
             "aggregation": aggregation, "value_property": value.name if value else None,
-            "start": iso(buckets[0]), "end": iso(upper), "buckets": series,
+            "start": iso(buckets[0]), "end": iso(upper), "series": series,
             "total": {"count": n, "value": figure(n, total, counted)}}
 
 
@@ -252,14 +250,14 @@ def leaderboard_report(db: Tx, ctx: dict[str, Any], *, object_type_id: str, grou
                                  where=flt.live(where)), [t["id"], *params, limit])
     rest = db.query_one(UNGROUPED.format(group=group.sql, agg=agg, where=flt.live(where)),
                         [t["id"], *params])
-    results = [{"rank": r["rank"], "group": json_value(r["g"]), "value": _number(r["v"]),
+    entries = [{"rank": r["rank"], "group": json_value(r["g"]), "value": _number(r["v"]),
                 "count": r["n"]} for r in rows]
     ungrouped = None
     if rest and rest["n"]:
         ungrouped = {"count": rest["n"], "value": _number(rest["v"])}
     return {"object_type_id": t["id"], "group_by": group.name, "aggregation": aggregation,
             "value_property": value.name if value else None, "order": order,
-            "groups": rows[0]["groups"] if rows else 0, "results": results,
+            "groups": rows[0]["groups"] if rows else 0, "entries": entries,
             "ungrouped": ungrouped}
 
 

@@ -18,6 +18,7 @@ SELECT_ONE = "SELECT * FROM tenants WHERE id = ? AND status <> 'deleted'"
 SELECT_PAGE = """
 SELECT * FROM tenants WHERE status <> 'deleted' AND id > ? ORDER BY id LIMIT ?
 """
+SELECT_TWO = "SELECT id FROM tenants WHERE status <> 'deleted' ORDER BY id LIMIT 2"
 SELECT_BY_EMAIL = """
 SELECT t.* FROM tenant_emails e JOIN tenants t ON t.id = e.tenant_id
 WHERE e.email = ? AND t.status = 'active' ORDER BY t.created_at
@@ -132,6 +133,12 @@ def tenant_config(db: Tx, ctx: dict[str, Any], *, tenant_id: str) -> dict[str, A
     rec = _tenant(db, tenant_id)
     return {"tenant_id": rec["id"], "brand_name": rec["name"], "status": rec["status"],
             "plan": rec["plan"]}
+
+
+def sole_tenant(db: Tx, ctx: dict[str, Any]) -> str | None:
+    """The id of the only tenant, when exactly one exists (a single-tenant deployment)."""
+    rows = db.query(SELECT_TWO)
+    return rows[0]["id"] if len(rows) == 1 else None
 
 
 def tenant_usage_info(db: Tx, ctx: dict[str, Any], *, tenant_id: str) -> dict[str, Any]:

@@ -33,5 +33,6 @@ async def list_events(ctx: ReadCtx, limit: int | None = None, offset: int = 0,
 
 @router.get("/events/types", summary="List available event types")
 async def list_event_types(ctx: ReadCtx) -> Any:
-    """Every event type the service emits (`source: system`), then the tenant's own."""
+    """Every event type the service emits (`system: true`), then the tenant's own: a list of
+    objects naming the type in `event_type`."""
     return await ctx.read(events.list_event_types)

@@ -116,7 +116,7 @@ def _rows(fmt: str, data: Any, field: str) -> dict[str, Any]:
 @router.post("/import", summary="Import data", openapi_extra=IMPORT_BODY)
 async def import_data(request: Request, ctx: WriteCtx) -> Any:
     """Create objects from up to 10,000 rows (CSV, a JSON file, or inline JSON); valid rows
-    land, each invalid one is reported with its line and reason."""
+    land, each invalid one is reported in `errors` with its line and reason."""
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         type_ref, fmt, data, field = await _form(request)
     else:

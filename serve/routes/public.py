@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from serve.auth import authenticate
 from storage import tenants
 from storage.errors import ApiError, Code
 
@@ -70,13 +71,18 @@ async def readiness_probe(request: Request) -> Any:
 
 @router.get("/v1/tenant-config", summary="Get tenant config (public)")
 async def get_tenant_config(request: Request, tenant_id: str | None = None) -> Any:
-    """A tenant's public configuration, by ?tenant_id= or the X-Tenant-Id header."""
+    """A tenant's public configuration: the tenant named by ?tenant_id= or X-Tenant-Id, else
+    the caller's (Authorization: Bearer <api key>), else the only tenant if there is one."""
+    services = request.app.state.services
     tenant_id = tenant_id or request.headers.get("x-tenant-id")
+    if not tenant_id and request.headers.get("authorization"):
+        tenant_id = (await authenticate(request)).tenant_id
     if not tenant_id:
-        raise ApiError(Code.VALIDATION_ERROR, "name the tenant: ?tenant_id= or X-Tenant-Id",
-                       field="tenant_id")
-    return await request.app.state.services.control_run(tenants.tenant_config,
-                                                        tenant_id=tenant_id)
+        tenant_id = await services.control_run(tenants.sole_tenant)
+    if not tenant_id:
+        raise ApiError(Code.VALIDATION_ERROR, "name the tenant: ?tenant_id=, X-Tenant-Id or "
+                       "an API key (Authorization: Bearer)", field="tenant_id")
+    return await services.control_run(tenants.tenant_config, tenant_id=tenant_id)
 
 
 @router.post("/v1/tenants/lookup", summary="Lookup tenants by email")

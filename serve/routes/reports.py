@@ -30,7 +30,8 @@ class TimeseriesReport(BaseModel):
                                            "updated_at.")
     interval: Literal["hour", "day", "week", "month"]
     aggregation: Literal["count", "sum", "avg"] = "count"
-    value_property: str | None = Field(None, description="A numeric property; for sum and avg.")
+    value_property: str | None = Field(None, description="A numeric property; for sum and avg "
+                                                 "(ignored by count).")
     filters: Any = Field(None, description=FILTERS)
     start_date: str = Field(description="ISO 8601 date or date-time (UTC unless an offset).")
     end_date: str = Field(description="ISO 8601 date or date-time; its bucket is included.")
@@ -41,7 +42,8 @@ class LeaderboardReport(BaseModel):
     object_type_id: str
     group_by: str = Field(description="A single-valued property or system field.")
     aggregation: Literal["count", "sum", "avg", "min", "max"]
-    value_property: str | None = Field(None, description="A numeric property; not for count.")
+    value_property: str | None = Field(None, description="A numeric property; ignored by "
+                                                 "count.")
     limit: int = Field(reports.DEFAULT_BOARD, ge=1, le=reports.MAX_BOARD)
     filters: Any = Field(None, description=FILTERS)
     order: Literal["desc", "asc"] = "desc"
@@ -67,13 +69,14 @@ async def pipeline_report(body: PipelineReport, ctx: ReadCtx) -> Any:
 
 @router.post("/timeseries", summary="Time series report")
 async def timeseries_report(body: TimeseriesReport, ctx: ReadCtx) -> Any:
-    """Count, sum or average per hour, day, week or month; empty buckets answer zero."""
+    """Count, sum or average per hour, day, week or month (`series`); empty buckets answer
+    zero."""
     return await ctx.read(reports.timeseries_report, **body.model_dump())
 
 
 @router.post("/leaderboard", summary="Leaderboard report")
 async def leaderboard_report(body: LeaderboardReport, ctx: ReadCtx) -> Any:
-    """Groups ranked by an aggregate; ties share a rank."""
+    """Groups ranked by an aggregate (`entries`); ties share a rank."""
     return await ctx.read(reports.leaderboard_report, **body.model_dump())
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from serve.auth import ReadCtx
 from storage import search
@@ -29,8 +29,21 @@ class SearchBody(BaseModel):
 class Aggregation(BaseModel):
     model_config = ConfigDict(extra="forbid")
     function: Literal[search.FUNCTIONS]  # type: ignore[valid-type]
-    property: str | None = None
+    property_id: str | None = Field(None, description="The property, by id or name.")
+    property: str | None = Field(None, description="The same as property_id (an alias).")
     alias: str | None = Field(None, max_length=64)
+
+    @model_validator(mode="after")
+    def one_property(self) -> Aggregation:
+        if self.property_id is not None and self.property not in (None, self.property_id):
+            raise ValueError("property_id and property name different properties: send one")
+        return self
+
+    def item(self) -> dict[str, Any]:
+        """As storage/search.py takes it: `function`, `property`, `alias` (those given)."""
+        given = {"function": self.function, "property": self.property_id or self.property,
+                 "alias": self.alias}
+        return {k: v for k, v in given.items() if v is not None}
 
 
 class AggregateBody(BaseModel):
@@ -51,6 +64,6 @@ async def search_objects(object_type_id: str, body: SearchBody, ctx: ReadCtx) ->
 @router.post("/aggregate", summary="Aggregate objects")
 async def aggregate_objects(object_type_id: str, body: AggregateBody, ctx: ReadCtx) -> Any:
     """count, count_distinct, sum, avg, min, max over matching objects, optionally grouped."""
-    aggs = [a.model_dump(exclude_none=True) for a in body.aggregations]
+    aggs = [a.item() for a in body.aggregations]
     return await ctx.read(search.aggregate_objects, type_ref=object_type_id, aggregations=aggs,
                          filters_=body.filters, group_by=body.group_by)

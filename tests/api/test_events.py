@@ -52,8 +52,8 @@ TABLE = [
     Scenario("list offset text", "GET", "/v1/events/list", 400, "VALIDATION_ERROR",
              params={"offset": "x"}, field="offset"),
     Scenario("types", "GET", "/events/types", 200,
-             check=lambda d, w: {"event_type": "object.create", "source": "system",
-                                 "resource_type": "object"} in d),
+             check=lambda d, w: {"event_type": "object.create", "system": True,
+                                 "source": "system", "resource_type": "object"} in d),
     Scenario("types no token", "GET", "/events/types", 401, "UNAUTHORIZED", auth=NO_AUTH),
     Scenario("types write-only key", "GET", "/events/types", 403, "INSUFFICIENT_SCOPE",
              auth=("write",)),
@@ -127,7 +127,8 @@ def test_types_list_every_system_type_then_the_custom_ones(tenant):
     assert {"object_type.create", "property.create", "object.create", "object.update",
             "object.delete", "api_key.create", "api_key.rotate", "event.track",
             "error_report.create"} <= names
-    assert all(t["resource_type"] for t in system)
+    assert all(t["resource_type"] and t["system"] is True for t in system)
+    assert all(t["system"] is False for t in custom)
     assert [(t["event_type"], t["count"]) for t in custom] == [("alpha", 1), ("zeta.done", 2)]
     assert all(t["last_seen"].endswith("Z") for t in custom)
 

@@ -1,7 +1,7 @@
 """Import and export over HTTP: CSV and JSON files (multipart) and inline JSON, rejected rows
-by line, whole-input 400s, the import body limit; exports made by a Ray task in json, csv and
-parquet, read back and compared with the objects; polling, 404s and scopes (the rules in detail
-are tested in tests/storage/test_imports.py and test_exports.py)."""
+(`errors`) by line, whole-input 400s, the import body limit; exports made by a Ray task in json,
+csv and parquet, read back and compared with the objects; polling, 404s and scopes (the rules in
+detail are tested in tests/storage/test_imports.py and test_exports.py)."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def test_import_a_csv_file(tenant):
             "Di,five,,,,,,\n")
     data = ok(upload(tenant, "leads.csv", text))
     assert data["imported"] == 3 and data["total"] == 5
-    assert data["rejected"] == [
+    assert data["errors"] == [
         {"line": 5, "reason": "property 'title' is required", "field": "title"},
         {"line": 6, "reason": "property 'score' (integer) must be an integer", "field": "score"}]
     assert [o["properties"] for o in listed(tenant)] == ROWS
@@ -62,7 +62,7 @@ def test_import_a_csv_file(tenant):
 def test_import_a_json_file_with_the_format_inferred(tenant):
     lead(tenant)
     data = ok(upload(tenant, "leads.json", json.dumps(ROWS)))
-    assert (data["imported"], data["rejected"], data["total"]) == (3, [], 3)
+    assert (data["imported"], data["errors"], data["total"]) == (3, [], 3)
     # no telling name: JSON is recognised by its content; a named format wins
     ok(upload(tenant, "upload", json.dumps([{"title": "by content"}])))
     ok(upload(tenant, "x.txt", "title\nby field\n", format="csv"))
@@ -80,9 +80,9 @@ def test_inline_json_rows_with_rejections_by_item(tenant):
         "data": [ROWS[0], {"title": "dup", "code": "c1"}, {"score": 3}, "row", ROWS[2]]})
     data = ok(r)
     assert data["imported"] == 2 and data["total"] == 5
-    assert [(x["line"], x["field"]) for x in data["rejected"]] == [
+    assert [(x["line"], x["field"]) for x in data["errors"]] == [
         (2, "code"), (3, "title"), (4, None)]
-    assert "must be unique" in data["rejected"][0]["reason"]
+    assert "must be unique" in data["errors"][0]["reason"]
 
 
 def test_inline_csv_text(tenant):
@@ -90,8 +90,8 @@ def test_inline_csv_text(tenant):
     r = tenant.call("POST", "/v1/data/import", json={
         "object_type_id": "lead", "data": "title,hot\nA,true\nB,sometimes\n"})
     data = ok(r)
-    assert data["imported"] == 1 and data["rejected"][0]["line"] == 3
-    assert data["rejected"][0]["field"] == "hot"
+    assert data["imported"] == 1 and data["errors"][0]["line"] == 3
+    assert data["errors"][0]["field"] == "hot"
 
 
 def test_more_than_ten_thousand_rows_is_refused_whole(tenant):
@@ -111,7 +111,7 @@ def test_ten_thousand_rows_over_a_megabyte_import(tenant):
     text = "title,score\n" + "".join(f"{'x' * 150} {i},{i}\n" for i in range(10_000))
     assert len(text) > 1 << 20
     data = ok(upload(tenant, "big.csv", text))
-    assert (data["imported"], data["rejected"]) == (10_000, [])
+    assert (data["imported"], data["errors"]) == (10_000, [])
     big = json.dumps({"properties": {"title": "x" * (1 << 20)}})
     r = tenant.call("POST", "/v1/objects/lead", content=big,
                     headers={"Content-Type": "application/json"})

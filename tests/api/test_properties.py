@@ -206,7 +206,6 @@ def test_default_value_fills_new_objects_only(tenant):
     ({"data_type": "enum", "enum_values": []}, "enum_values"),
     ({"data_type": "multi_enum", "enum_values": ["a", "a"]}, "enum_values"),
     ({"data_type": "enum", "enum_values": ["a", ""]}, "enum_values"),
-    ({"data_type": "string", "enum_values": ["a"]}, "enum_values"),
     ({"data_type": "json", "is_unique": True}, "is_unique"),
     ({"data_type": "geo_point", "is_sortable": True}, "is_sortable"),
     ({"data_type": "string", "reference_type": "account"}, "reference_type"),
@@ -222,6 +221,20 @@ def test_inconsistent_settings_are_refused(tenant, body, field):
                         json={"name": "p", **body}), 400, "VALIDATION_ERROR")
     assert e["field"] == field
     assert ok(tenant.call("GET", "/v1/object-types/lead/properties")) == []
+
+
+def test_the_reference_example_string_with_enum_values_is_a_plain_string(tenant):
+    """The reference's create example sends enum_values with data_type string: ignored."""
+    make_type(tenant, "lead")
+    p = ok(tenant.call("POST", "/v1/object-types/lead/properties", json={
+        "name": "email", "data_type": "string", "is_indexed": False, "is_sortable": False,
+        "is_unique": False, "is_required": False, "default_value": None,
+        "enum_values": ["..."], "description": "..."}), 201)
+    assert (p["data_type"], p["enum_values"]) == ("string", None)
+    assert make_object(tenant, "lead", email="any")["properties"] == {"email": "any"}
+    p = ok(tenant.call("PATCH", "/v1/object-types/lead/properties/email",
+                       json={"enum_values": ["a"]}))
+    assert p["enum_values"] is None
 
 
 def test_enum_values_can_grow(tenant):

@@ -34,12 +34,21 @@ def test_unknown_route_is_enveloped_404(client):
     err(client.get("/v1/nothing-here"), 404, "NOT_FOUND")
 
 
-def test_tenant_config_by_query_or_header(client):
+def test_tenant_config_by_query_header_or_key(client):
     t = create_tenant(client, "Config Co")
     assert ok(client.get("/v1/tenant-config", params={"tenant_id": t.id}))["brand_name"] == \
         "Config Co"
     assert ok(client.get("/v1/tenant-config", headers={"X-Tenant-Id": t.id}))["tenant_id"] == t.id
-    err(client.get("/v1/tenant-config"), 400, "VALIDATION_ERROR")
+    # as the reference lists it, no parameter: the caller's key names the tenant
+    assert ok(client.get("/v1/tenant-config", headers=t.headers))["brand_name"] == "Config Co"
+    read_key = {"Authorization": f"Bearer {t.new_key(['read'])}"}
+    assert ok(client.get("/v1/tenant-config", headers=read_key))["tenant_id"] == t.id
+    err(client.get("/v1/tenant-config", headers={"Authorization": "Bearer rb_bogus"}), 401,
+        "UNAUTHORIZED")
+    # several tenants and nothing naming one (a single-tenant service answers its only one:
+    # tests/storage/test_tenants.py)
+    e = err(client.get("/v1/tenant-config"), 400, "VALIDATION_ERROR")
+    assert e["field"] == "tenant_id" and "API key" in e["message"]
     err(client.get("/v1/tenant-config", params={"tenant_id": "tn_missing"}), 404, "NOT_FOUND")
 
 

@@ -138,6 +138,26 @@ def test_aggregate_with_group_by(tenant):
     assert filtered["results"] == [{"count_distinct_stage": 2, "min_rank": 2}]
 
 
+def test_aggregate_takes_the_reference_property_id(tenant):
+    make_type(tenant, "deal", DEAL)
+    make_objects(tenant, "deal", [{"rank": 1}, {"rank": 5}])
+    rank_id = next(p["id"] for p in ok(tenant.call("GET", "/v1/object-types/deal/properties"))
+                   if p["name"] == "rank")
+    data = ok(aggregate(tenant, {"aggregations": [
+        {"function": "sum", "property_id": rank_id, "alias": "by_id"},
+        {"function": "max", "property_id": "rank"},
+        {"function": "min", "property": "rank", "property_id": "rank"},
+        {"function": "count", "property_id": None}], "filters": [], "group_by": None}))
+    assert data["results"] == [{"by_id": 6, "max_rank": 5, "min_rank": 1, "count": 2}]
+    e = err(aggregate(tenant, {"aggregations": [
+        {"function": "sum", "property_id": "rank", "property": "amount"}]}), 400,
+        "VALIDATION_ERROR")
+    assert "property_id" in e["message"]
+    e = err(aggregate(tenant, {"aggregations": [{"function": "sum", "property_id": "ghost"}]}),
+            400, "VALIDATION_ERROR")
+    assert e["field"] == "aggregations[0].property"
+
+
 def _world(tenant) -> dict:
     t = make_type(tenant, "deal", DEAL)
     make_type(tenant, "plain", [("n", "integer")])

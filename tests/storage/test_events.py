@@ -97,7 +97,9 @@ def test_types_list_the_service_actions_then_the_tenant_types(tenant_db):
     for action, resource in [("object.create", "object"), ("object_type.delete", "object_type"),
                              ("property.create", "property"), ("api_key.rotate", "api_key"),
                              ("event.track", "event"), ("error_report.create", "error_report")]:
-        assert {"event_type": action, "source": "system", "resource_type": resource} in system
+        assert {"event_type": action, "system": True, "source": "system",
+                "resource_type": resource} in system
+    assert all(t["system"] is False for t in custom)
     assert [(t["event_type"], t["count"]) for t in custom] == [("alpha", 1), ("zeta.x", 2)]
     assert all(t["last_seen"].endswith("Z") for t in custom)
 

@@ -102,7 +102,7 @@ def test_csv_cells_take_their_property_types(db):
             "Cy,,1e3,,1,,,,,,\n"
             "Di,,,,no,,,,,,\n")
     r = run_csv(db, text)
-    assert r["imported"] == 4 and r["rejected"] == [] and r["total"] == 4
+    assert r["imported"] == 4 and r["errors"] == [] and r["total"] == 4
     assert stored(db) == [
         {"title": "Ada", "score": 42, "rating": 2.5, "price": "10.25", "hot": True,
          "born": "1815-12-10", "tags": ["a", "c"], "extra": {"k": [1]}, "list": [1],
@@ -127,10 +127,10 @@ def test_bad_rows_are_rejected_with_their_line_reason_and_field(db):
             "ok too,8,0,,c2\n")
     r = run_csv(db, text)
     assert r["imported"] == 2 and r["total"] == 9
-    assert [(x["line"], x["field"]) for x in r["rejected"]] == [
+    assert [(x["line"], x["field"]) for x in r["errors"]] == [
         (3, "score"), (5, "title"), (6, "hot"), (7, "tags"), (8, "tags"), (9, "code"),
         (10, None)]
-    reasons = [x["reason"] for x in r["rejected"]]
+    reasons = [x["reason"] for x in r["errors"]]
     assert reasons[0] == "property 'score' (integer) must be an integer"
     assert reasons[1] == "property 'title' is required"
     assert "true or false" in reasons[2] and "must be JSON text" in reasons[4]
@@ -163,17 +163,17 @@ def test_json_items_are_checked_like_object_creates(db):
              {"title": "E", "code": "taken"}, {"title": None}, {"title": "F", "score": None}]
     r = run_json(db, items)
     assert r["imported"] == 3 and r["total"] == 8
-    assert [(x["line"], x["field"]) for x in r["rejected"]] == [
+    assert [(x["line"], x["field"]) for x in r["errors"]] == [
         (2, None), (3, "colour"), (5, "owner"), (6, "code"), (7, "title")]
-    assert r["rejected"][0]["reason"] == "the item must be an object of property values"
-    assert r["rejected"][1]["reason"] == "unknown property 'colour' on 'lead'"
+    assert r["errors"][0]["reason"] == "the item must be an object of property values"
+    assert r["errors"][1]["reason"] == "unknown property 'colour' on 'lead'"
     assert sorted(p["title"] for p in stored(db)) == ["A", "C", "F", "existing"]
 
 
 def test_an_empty_import_imports_nothing(db):
     assert run_json(db, [])["imported"] == 0
     assert run_csv(db, "title\n") == {"object_type_id": run_csv(db, "title\n")["object_type_id"],
-                                      "imported": 0, "rejected": [], "total": 0}
+                                      "imported": 0, "errors": [], "total": 0}
 
 
 # -- what lands ------------------------------------------------------------------------------
@@ -181,7 +181,7 @@ def test_rejected_rows_leave_nothing_and_free_what_they_claimed(db):
     # Row 2 claims code "x" and then fails on title: the claim is undone, so row 3 may take it.
     r = run_json(db, [{"title": "A", "code": "a"}, {"code": "x"}, {"title": "C", "code": "x"},
                       {"title": "D", "code": "a"}])
-    assert [x["line"] for x in r["rejected"]] == [2, 4]
+    assert [x["line"] for x in r["errors"]] == [2, 4]
     assert count(db, "objects") == 2 and count(db, "object_versions") == 2
     ids = [row[0] for row in sql(db, "SELECT id FROM objects ORDER BY id")]
     assert count(db, "search_terms", "object_id NOT IN (SELECT id FROM objects)") == 0
@@ -215,7 +215,7 @@ def test_an_import_is_audited_once_with_its_counts(db):
 def test_ten_thousand_rows_import_in_one_call(db):
     text = "title,score,code\n" + "".join(f"t{i},{i},c{i}\n" for i in range(imports.MAX_ROWS))
     r = run_csv(db, text)
-    assert r["imported"] == imports.MAX_ROWS and r["rejected"] == []
+    assert r["imported"] == imports.MAX_ROWS and r["errors"] == []
     assert count(db, "objects") == imports.MAX_ROWS
 
 

@@ -117,6 +117,16 @@ def test_delete_revokes_keys(control_db):
     assert resolve(control_db, other["api_key"])["key"]["status"] == "active"
 
 
+def test_the_sole_tenant(control_db):
+    assert call(control_db, tn.sole_tenant) is None
+    made = make_tenant(control_db)
+    assert call(control_db, tn.sole_tenant) == made["tenant_id"]
+    other = make_tenant(control_db, "Other")
+    assert call(control_db, tn.sole_tenant) is None
+    call(control_db, tn.delete_tenant, tenant_id=other["tenant_id"])
+    assert call(control_db, tn.sole_tenant) == made["tenant_id"]
+
+
 def test_list_pages(control_db):
     ids = sorted(make_tenant(control_db, f"T{i}")["tenant_id"] for i in range(5))
     seen, cursor = [], None
