@@ -1,4 +1,4 @@
-"""The response envelope, request ids, body limits and the one error handler."""
+"""The response envelope, request ids, body limits, hostile input and the one error handler."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from serve import hostile
 from storage.errors import ApiError, Code
 from storage.ids import new_id
 
@@ -23,12 +24,24 @@ log = logging.getLogger("raybase.gateway")
 _request_id: ContextVar[str] = ContextVar("request_id", default="")
 
 
+def _dumps(body: Any) -> bytes:
+    """JSON as UTF-8; text holding a lone surrogate (which UTF-8 cannot carry) goes out escaped."""
+    try:
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    except UnicodeEncodeError:
+        return json.dumps(body, separators=(",", ":")).encode()
+
+
 class Envelope(JSONResponse):
     """The default response class: wraps what a handler returns in the success envelope."""
 
     def render(self, content: Any) -> bytes:
-        body = {"success": True, "data": content, "request_id": _request_id.get()}
-        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        return _dumps({"success": True, "data": content, "request_id": _request_id.get()})
+
+
+class _ErrorJSON(JSONResponse):
+    def render(self, content: Any) -> bytes:
+        return _dumps(content)
 
 
 def request_id(request: Request) -> str:
@@ -42,7 +55,7 @@ def error_response(rid: str, exc: ApiError, echo_id: bool = False) -> Response:
     retry = exc.details.get("retry_after")
     if retry is not None:
         headers["Retry-After"] = str(max(1, int(retry + 0.999)))
-    return JSONResponse(body, status_code=exc.status, headers=headers)
+    return _ErrorJSON(body, status_code=exc.status, headers=headers)
 
 
 def _field(loc: tuple) -> str:
@@ -106,7 +119,8 @@ class RequestContext:
     response (`echo_id=False`), so both layers report the same id, once.
     Bodies over the limit answer 413 before the handler runs, whether or not Content-Length was
     sent. `path_limits` gives some paths a limit of their own (imports and uploads take files):
-    keys are exact paths or compiled patterns.
+    keys are exact paths or compiled patterns. A JSON body, the path and the query string are
+    checked for input nothing downstream can carry (`serve.hostile`): 400 before the handler.
     """
 
     def __init__(self, app: ASGIApp, max_body_bytes: int, echo_id: bool = True,
@@ -116,15 +130,15 @@ class RequestContext:
         self.pattern_limits = [(k, v) for k, v in (path_limits or {}).items()
                                if isinstance(k, re.Pattern)]
 
-    def _limit(self, path: str) -> int:
-        """The body limit of a path: its own (an exact path, else the first pattern matching
-        the whole path), else the default."""
+    def _limit(self, path: str) -> tuple[int, bool]:
+        """The body limit of a path and whether it is its own (an exact path, else the first
+        pattern matching the whole path), else the default."""
         if path in self.path_limits:
-            return self.path_limits[path]
+            return self.path_limits[path], True
         for pattern, limit in self.pattern_limits:
             if pattern.fullmatch(path):
-                return limit
-        return self.max_body
+                return limit, True
+        return self.max_body, False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -137,10 +151,15 @@ class RequestContext:
         scope.setdefault("state", {})["request_id"] = rid
         _request_id.set(rid)
         echo = self.echo_id
-        limit = self._limit(scope["path"])
+        limit, own_limit = self._limit(scope["path"])
         length = headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > limit):
             await error_response(rid, _too_large(limit), echo)(scope, receive, send)
+            return
+        problem = hostile.url_problem(scope.get("raw_path") or scope["path"].encode(),
+                                      scope.get("query_string", b""))
+        if problem is not None:
+            await error_response(rid, problem, echo)(scope, receive, send)
             return
         received = 0
 
@@ -159,9 +178,54 @@ class RequestContext:
             await send(message)
 
         try:
+            if _json_body(scope, headers.get("content-type"), own_limit):
+                body = await _read_body(limited_receive)
+                problem = None if body is None else hostile.body_problem(body)
+                if problem is not None:
+                    await error_response(rid, problem, echo)(scope, receive, send)
+                    return
+                limited_receive = _replay(body, receive)
             await self.app(scope, limited_receive, send_with_id)
         except _BodyTooLarge:
             await error_response(rid, _too_large(limit), echo)(scope, receive, send)
+
+
+def _json_body(scope: Scope, content_type: str | None, own_limit: bool) -> bool:
+    """Whether the request's body is JSON to check: a JSON content type, or none at all where
+    FastAPI parses a body as JSON anyway (not on paths taking raw file bytes: `own_limit`)."""
+    if scope["method"] not in ("POST", "PUT", "PATCH", "DELETE"):
+        return False
+    if content_type is None:
+        return not own_limit
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/")
+                                           and media.endswith("+json"))
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    """The whole body (None if the client went away first)."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes | None, receive: Receive) -> Receive:
+    """A receive that gives the body already read as one message, then the client's messages."""
+    pending = body is not None
+
+    async def replay() -> Message:
+        nonlocal pending
+        if pending:
+            pending = False
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 class _BodyTooLarge(StarletteHTTPException):
