@@ -346,6 +346,10 @@ class _Fault:
     rows: list[Any] = field(default_factory=list)
 
 
+class _Parts(list):
+    """A failed group's calls split into parts, to run in this order (`Database._isolate`)."""
+
+
 def _answer(fn: Callable[..., Any], exc: Exception) -> ApiError:
     """The answer to a storage function that raised something other than an ApiError."""
     err = faults.answer(exc)
@@ -406,7 +410,20 @@ class Database:
         """Run calls serially in one transaction; answer `(ok, result|ApiError)` per call.
 
         If the transaction itself fails (a `_Fault`), nobody is answered from it: it is rolled
-        back and the calls run again in parts that leave out the one at fault (`_isolate`)."""
+        back and the calls run again in parts that leave out the one at fault (`_isolate`), in
+        order, each part committed on its own (a loop, not recursion: culprits may be many)."""
+        answers: list[tuple[bool, Any]] = []
+        todo = [calls]
+        while todo:
+            outcome = self._attempt(todo.pop(0))
+            if isinstance(outcome, _Parts):
+                todo[:0] = [part for part in outcome if part]
+            else:
+                answers.extend(outcome)
+        return answers
+
+    def _attempt(self, calls: list[Call]) -> list[tuple[bool, Any]] | _Parts:
+        """One transaction over `calls`: their answers, or the parts to run instead."""
         group, results = _Changes(), []
         self._fault, self.cached_now = None, []
         for i, (fn, ctx, kwargs) in enumerate(calls):
@@ -442,7 +459,8 @@ class Database:
         self._apply_cache(group)
         return results
 
-    def _isolate(self, calls: list[Call], results: list[tuple[bool, Any]] = ()) -> list:
+    def _isolate(self, calls: list[Call],
+                 results: list[tuple[bool, Any]]) -> list[tuple[bool, Any]] | _Parts:
         """Roll back a failed group and answer its calls by running them again in parts: the
         calls before the one whose statement failed, that one alone, the rest; halves when the
         last flush failed and it is unknown whose write it was. A call alone takes the blame."""
@@ -462,7 +480,7 @@ class Database:
             parts = [calls[:j], calls[j:]]  # flushing the writes of the calls before j failed
         else:
             parts = [calls[:len(calls) // 2], calls[len(calls) // 2:]]
-        return [answer for part in parts if part for answer in self.run_group(part)]
+        return _Parts(parts)
 
     def note_read_failure(self, exc: Exception) -> None:
         """A read of the current call raised: if it aborted the transaction, that call is at

@@ -253,6 +253,17 @@ def test_poisoned_calls_among_many_good_ones(tenant_db):
     assert len(runs) < 33 * 5  # bisection, not one group per call per culprit
 
 
+def test_a_full_group_of_alternating_culprits_is_answered_in_order(tenant_db):
+    def abort(db, ctx):
+        return db.query("SELECT CAST('zz' AS INTEGER) AS n")
+
+    calls = [(abort, CTX, {}) if i % 2 else (put, CTX, {"name": f"n{i:03d}"}) for i in range(256)]
+    results = tenant_db.run_group(calls)  # 128 splits: a loop, not 128 nested recursions
+    assert [v for ok, v in results if ok] == [f"n{i:03d}" for i in range(0, 256, 2)]
+    assert {v.code for ok, v in results if not ok} == {Code.VALIDATION_ERROR}
+    assert len(committed_names(tenant_db)) == 128
+
+
 def test_values_cached_at_once_in_a_rolled_back_group_are_dropped(tenant_db):
     def now_then_bad(db, ctx):
         db.put_cache_now("probe", "derived", "from rows flushed in this group")
