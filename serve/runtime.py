@@ -26,6 +26,11 @@ RAY_ENV = {
     # peer: the gateway alone reads X-Forwarded-For, and only with RAYBASE_TRUST_FORWARDED_FOR.
     "FORWARDED_ALLOW_IPS": "",
 }
+# A local Ray of our own is one machine serving a few long-lived actors. Its raylet would keep
+# idle worker processes (num_cpus of them prestarted, and as many idle ones kept, ~40 MiB each);
+# raybase's actors start their own and the rare task (an export) starts one on demand.
+LEAN_SYSTEM_CONFIG = {"num_workers_soft_limit": 0, "enable_worker_prestart": False,
+                      "prestart_worker_first_driver": False}
 HAPROXY_ENV = {
     "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
     "RAY_SERVE_ENABLE_HA_PROXY": "1",
@@ -143,8 +148,22 @@ def start_ray(settings: Settings) -> dict[str, Any]:
     ray.init(address="local", num_cpus=settings.ray_num_cpus, include_dashboard=False,
              namespace="raybase", object_store_memory=settings.ray_object_store_mb * 1024 * 1024,
              _node_ip_address="127.0.0.1", runtime_env=runtime_env, log_to_driver=False,
-             _temp_dir=os.path.join(run_dir(settings), "ray"))
+             _temp_dir=os.path.join(run_dir(settings), "ray"), _system_config=LEAN_SYSTEM_CONFIG)
+    _stop_unused_head_processes()
     return {"started": True}
+
+
+def _stop_unused_head_processes() -> None:
+    """Stop what ray.init starts and a single-machine raybase never uses (about 160 MiB): the
+    dashboard head (usage-stats module only: include_dashboard=False, usage stats off), the
+    autoscaler's monitor (one fixed node) and the log monitor (log_to_driver=False: nobody reads
+    what it forwards). ray.init has no option for them; for a dashboard, start Ray yourself
+    (`ray start --head`) and let raybase join it with RAY_ADDRESS."""
+    from ray._private import worker
+
+    node = worker._global_node
+    for stop in (node.kill_dashboard, node.kill_monitor, node.kill_log_monitor):
+        stop(check_alive=False)
 
 
 def deploy(settings: Settings, timeout: float = 120.0) -> None:
