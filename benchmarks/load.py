@@ -11,8 +11,13 @@ the end. Without it the harness drives the raybase at --base-url with --api-key 
 
 Scenario `objects` creates an object type with three properties, seeds objects with batch
 create and runs one phase after another, each --duration seconds after a --warmup: create,
-get, list, update. The `--baseline` (on by default) measures a bare Ray Serve FastAPI
-hello-world before and after those phases. It is deployed as a second Serve application
+get, list, update. Scenario `contacts` seeds 10,000 contacts (name, email, score 0..99,
+created) and runs create, get, list (a search: score > 50 by score desc, limit 20), count
+(grouped by score: 100 groups) and update (one property). Each phase also reports the CPU the
+service spent per request: its processes' CPU time (with --start, or --credentials of a running
+`raybase up`), else the whole machine's less the generator's. The `--baseline` (on by
+default for objects) measures a bare Ray Serve FastAPI hello-world before and after those
+phases. It is deployed as a second Serve application
 (route prefix /hello) on the same Serve instance, so it goes through the same proxy (HAProxy
 or the default one), with the gateway's replica settings. Each phase is reported as a ratio
 of the mean hello-world rate; if the two hello-world runs drift apart, the machine was noisy.
@@ -34,9 +39,11 @@ import socket
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from benchmarks import procs
 from benchmarks.loadgen import PhaseResult, Pool, render
 from serve.runtime import wait_ok
 
@@ -45,6 +52,12 @@ TARGETS = {"get": 0.5, "create": 1 / 3}
 STARTUP_TARGET_S = 30.0
 DRIFT_WARN = 0.10  # hello-world runs further apart than this: warn of a noisy machine
 OBJECT_PHASES = ("create", "get", "list", "update")
+CONTACT_PHASES = ("create", "get", "list", "count", "update")
+CONTACTS_SEARCH = {"filters": [{"property": "score", "operator": "gt", "value": 50}],
+                   "sort": "score", "order": "desc", "limit": 20}
+CONTACTS_COUNT = {"aggregations": [{"function": "count"}], "group_by": "score"}
+CONTACTS_EPOCH = 1_767_225_600  # 2026-01-01T00:00:00Z: `created` falls in the year after
+Probe = Callable[[], dict[int, float]]  # CPU seconds by process (procs.tree)
 HELLO_PHASES = ("hello", "hello-end")  # the baseline, run first and again last
 STATUSES = ("todo", "doing", "done")  # enum_values of the seeded type's `status` property
 
@@ -186,15 +199,23 @@ def leave_ray() -> None:
         ray.shutdown()  # a driver that joined: disconnects, the cluster stays
 
 
-# -- scenario: objects -------------------------------------------------------------------------
-class ObjectsScenario:
-    def __init__(self, base_url: str, api_key: str, seed_objects: int) -> None:
+# -- scenarios: an object type, seeded, and the requests of each phase ---------------------------
+class Scenario:
+    """A type with PROPERTIES seeded through batch create (100 a call); `requests` renders each
+    phase: create, get, update by id, and the scenario's fixed reads (`reads`)."""
+
+    NAME = ""
+    PROPERTIES: tuple[dict[str, Any], ...] = ()
+    PHASES: tuple[str, ...] = ()
+    SEED = 1000
+
+    def __init__(self, base_url: str, api_key: str, seed_objects: int | None = None) -> None:
         import httpx
 
         self.base_url = base_url
         self.auth = {"Authorization": f"Bearer {api_key}"}
         self.client = httpx.Client(base_url=base_url, headers=self.auth, timeout=120)
-        self.seed_objects = seed_objects
+        self.seed_objects = self.SEED if seed_objects is None else seed_objects
         self.type_id = ""
         self.ids: list[str] = []
         self.rng = random.Random(1)
@@ -202,32 +223,33 @@ class ObjectsScenario:
     def setup(self) -> dict[str, Any]:
         c = self.client
         t0 = time.monotonic()
-        name = f"bench_{secrets.token_hex(4)}"
+        name = f"{self.NAME}_{secrets.token_hex(4)}"
         self.type_id = _check(c.post("/v1/object-types", json={
             "name": name, "display_name": "Load benchmark",
             "description": "created by benchmarks.load"}), "create object type")["id"]
-        for prop in ({"name": "title", "data_type": "string"},
-                     {"name": "rank", "data_type": "integer", "is_sortable": True},
-                     {"name": "status", "data_type": "enum", "enum_values": list(STATUSES)}):
+        for prop in self.PROPERTIES:
             _check(c.post(f"/v1/object-types/{self.type_id}/properties", json=prop),
                    f"create property {prop['name']}")
         t1 = time.monotonic()
-        left = self.seed_objects
-        while left > 0:
-            n = min(100, left)
-            data = _check(c.post(f"/v1/objects/{self.type_id}/batch/create",
-                                 json={"objects": [self.props(i) for i in range(n)]}),
-                          "seed objects")
-            self.ids.extend(data["ids"])
-            left -= n
+        for start in range(0, self.seed_objects, 100):
+            batch = [self.props(i) for i in range(start, min(start + 100, self.seed_objects))]
+            self.ids.extend(_check(c.post(f"/v1/objects/{self.type_id}/batch/create",
+                                          json={"objects": batch}), "seed objects")["ids"])
         t2 = time.monotonic()
         return {"object_type": name, "object_type_id": self.type_id, "schema_s": round(t1 - t0, 2),
                 "seeded": len(self.ids), "seed_s": round(t2 - t1, 2)}
 
     def props(self, i: int) -> dict[str, Any]:
-        return {"properties": {"title": f"item {i} {secrets.token_hex(4)}",
-                               "rank": self.rng.randrange(1_000_000),
-                               "status": self.rng.choice(STATUSES)}}
+        """The i-th new object's body."""
+        raise NotImplementedError
+
+    def change(self) -> dict[str, Any]:
+        """The properties an update sends."""
+        raise NotImplementedError
+
+    def reads(self, base: str) -> dict[str, Req]:
+        """The scenario's fixed read requests by phase; base is the type's objects path."""
+        return {}
 
     def requests(self, phase: str) -> list[Req]:
         base = f"/v1/objects/{self.type_id}"
@@ -236,13 +258,12 @@ class ObjectsScenario:
             return [Req("POST", base, self.props(i), h) for i in range(500)]
         if phase == "get":
             return [Req("GET", f"{base}/{oid}", headers=h) for oid in self.ids]
-        if phase == "list":
-            return [Req("GET", f"{base}/list?limit=20", headers=h)]
         if phase == "update":
-            return [Req("PATCH", f"{base}/{oid}",
-                        {"properties": {"rank": self.rng.randrange(1_000_000),
-                                        "status": self.rng.choice(STATUSES)}}, h)
+            return [Req("PATCH", f"{base}/{oid}", {"properties": self.change()}, h)
                     for oid in self.ids for _ in range(2)]
+        reads = self.reads(base)
+        if phase in reads:
+            return [reads[phase]]
         raise ValueError(f"unknown phase {phase!r}")
 
     def smoke(self, req: Req) -> None:
@@ -265,19 +286,97 @@ class ObjectsScenario:
         self.client.close()
 
 
+class ObjectsScenario(Scenario):
+    """title, rank (sortable), status (enum); lists the first page by creation."""
+
+    NAME = "bench"
+    PROPERTIES = ({"name": "title", "data_type": "string"},
+                  {"name": "rank", "data_type": "integer", "is_sortable": True},
+                  {"name": "status", "data_type": "enum", "enum_values": list(STATUSES)})
+    PHASES = OBJECT_PHASES
+
+    def props(self, i: int) -> dict[str, Any]:
+        return {"properties": {"title": f"item {i} {secrets.token_hex(4)}",
+                               "rank": self.rng.randrange(1_000_000),
+                               "status": self.rng.choice(STATUSES)}}
+
+    def change(self) -> dict[str, Any]:
+        return {"rank": self.rng.randrange(1_000_000), "status": self.rng.choice(STATUSES)}
+
+    def reads(self, base: str) -> dict[str, Req]:
+        return {"list": Req("GET", f"{base}/list?limit=20", headers=self.auth)}
+
+
+class ContactsScenario(Scenario):
+    """10,000 contacts: name, email, score (0..99, sortable), created; the peer comparison's
+    operations (shared/MEASURED.md): a filtered, sorted search and a count in 100 groups."""
+
+    NAME = "contacts"
+    PROPERTIES = ({"name": "name", "data_type": "string"},
+                  {"name": "email", "data_type": "email"},
+                  {"name": "score", "data_type": "integer", "is_sortable": True},
+                  {"name": "created", "data_type": "datetime"})
+    PHASES = CONTACT_PHASES
+    SEED = 10_000
+
+    def props(self, i: int) -> dict[str, Any]:
+        created = CONTACTS_EPOCH + self.rng.randrange(365 * 86_400)
+        return {"properties": {
+            "name": f"Contact {i}", "email": f"contact{i}.{secrets.token_hex(3)}@example.com",
+            "score": self.rng.randrange(100),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(created))}}
+
+    def change(self) -> dict[str, Any]:
+        return {"score": self.rng.randrange(100)}
+
+    def reads(self, base: str) -> dict[str, Req]:
+        return {"list": Req("POST", f"{base}/search", CONTACTS_SEARCH, self.auth),
+                "count": Req("POST", f"{base}/aggregate", CONTACTS_COUNT, self.auth)}
+
+
+SCENARIOS: dict[str, type[Scenario]] = {"objects": ObjectsScenario,
+                                        "contacts": ContactsScenario}
+
+
 # -- running and reporting ---------------------------------------------------------------------
 def run_phase(pool: Pool, name: str, base_url: str, reqs: list[Req], args: argparse.Namespace,
-              smoke: Any = None) -> PhaseResult:
+              smoke: Any = None, probe: Probe | None = None) -> PhaseResult:
     if smoke is not None:
         smoke(reqs[0])
     log(f"phase {name}: {args.concurrency} connections, {args.warmup:g} s warm-up + "
         f"{args.duration:g} s …")
     result = pool.run(name, base_url, [r.raw(base_url) for r in reqs], args.concurrency,
-                      args.duration, args.warmup, args.timeout)
+                      args.duration, args.warmup, args.timeout, probe)
     s = result.summary()
     log(f"  {s['rps']:.0f} req/s, p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms, "
-        f"{s['errors']} errors")
+        f"{s['errors']} errors, {s['server_cpu_ms_per_request']} ms CPU a request")
     return result
+
+
+def server_probe(pool: Pool, root: int | None) -> tuple[Probe, str]:
+    """How the service's CPU is counted: the processes under `root` (the harness's own Ray
+    with --start, or the `raybase up` of --credentials) without the load generator; else the
+    whole machine's busy time less this harness and its generator."""
+    me, generator = os.getpid(), [proc.pid for proc in pool.procs]
+    if root is not None:
+        def tree() -> dict[int, float]:
+            cpu = procs.tree(root, exclude=generator)
+            cpu.pop(me, None)  # the harness itself, when it is the Ray driver
+            return cpu
+
+        return tree, "raybase processes"
+    return (lambda: {-1: procs.machine_cpu() - sum(procs.tree(me).values())},
+            "whole machine less the generator")
+
+
+def up_pid(credentials: str | None) -> int | None:
+    """The pid `raybase up` recorded beside its dev credentials, if it runs."""
+    try:
+        pid = int((Path(credentials or "").parent / "raybase.pid").read_text())
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError):
+        return None
 
 
 def baseline_rps(results: dict[str, PhaseResult]) -> float:
@@ -294,8 +393,8 @@ def ratios(results: dict[str, PhaseResult]) -> dict[str, float]:
 
 
 def table(summaries: list[dict[str, Any]], rel: dict[str, float]) -> str:
-    cols = ("phase", "conns", "req/s", "p50 ms", "p99 ms", "errors", "gen cpu", "vs hello",
-            "target")
+    cols = ("phase", "conns", "req/s", "p50 ms", "p99 ms", "errors", "cpu ms/req", "gen cpu",
+            "vs hello", "target")
     rows = []
     for s in summaries:
         name = s["phase"]
@@ -306,7 +405,8 @@ def table(summaries: list[dict[str, Any]], rel: dict[str, float]) -> str:
             verdict = f">= {target:.2f} {'ok' if ratio >= target else 'MISSED'}"
         rows.append((name, str(s["connections"]), f"{s['rps']:.1f}", f"{s['p50_ms']:.2f}",
                      f"{s['p99_ms']:.2f}", str(s["errors"]),
-                     "" if s["client_cpu_cores"] is None else f"{s['client_cpu_cores']:.2f}",
+                     _num(s["server_cpu_ms_per_request"]),
+                     _num(s["client_cpu_cores"]),
                      "" if ratio is None else f"{ratio:.2f}", verdict))
     widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c)
               for i, c in enumerate(cols)]
@@ -317,6 +417,10 @@ def table(summaries: list[dict[str, Any]], rel: dict[str, float]) -> str:
         lines.append("  ".join(v.ljust(w) if i == 0 else v.rjust(w)
                                for i, (v, w) in enumerate(zip(r, widths, strict=True))).rstrip())
     return "\n".join(lines)
+
+
+def _num(x: float | None) -> str:
+    return "" if x is None else f"{x:.2f}"
 
 
 def scenario_ceiling(pool: Pool, args: argparse.Namespace) -> list[PhaseResult]:
@@ -339,7 +443,7 @@ def scenario_ceiling(pool: Pool, args: argparse.Namespace) -> list[PhaseResult]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.load", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--scenario", choices=("objects", "hello", "ceiling"), default="objects")
+    p.add_argument("--scenario", choices=(*SCENARIOS, "hello", "ceiling"), default="objects")
     p.add_argument("--base-url", help="raybase to drive (without --start)")
     p.add_argument("--api-key", help="tenant API key with read, write and schema scopes")
     p.add_argument("--credentials", help="dev-credentials.json written by `raybase up`")
@@ -353,9 +457,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds per phase")
     p.add_argument("--workers", type=int, default=2, help="load generator processes")
     p.add_argument("--timeout", type=float, default=30.0, help="per-request timeout, seconds")
-    p.add_argument("--phases", default=",".join(OBJECT_PHASES),
-                   help="objects phases to run, in order")
-    p.add_argument("--seed-objects", type=int, default=1000)
+    p.add_argument("--phases", help="the scenario's phases to run, in order (default: all)")
+    p.add_argument("--seed-objects", type=int,
+                   help="objects seeded (default: 1,000 for objects, 10,000 for contacts)")
     p.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=None,
                    help="measure the hello-world baseline (default: on for objects)")
     p.add_argument("--keep-data", action="store_true",
@@ -363,22 +467,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", dest="json_path", help="also write the results to this file")
     args = p.parse_args(argv)
 
-    phases = [x.strip() for x in args.phases.split(",") if x.strip()]
+    kind = SCENARIOS.get(args.scenario)
+    known = kind.PHASES if kind else ()
+    phases = [x.strip() for x in (args.phases or ",".join(known)).split(",") if x.strip()]
     for ph in phases:
-        if ph not in OBJECT_PHASES:
-            p.error(f"unknown phase {ph!r} (choose from {', '.join(OBJECT_PHASES)})")
+        if ph not in known:
+            p.error(f"unknown phase {ph!r} (choose from {', '.join(known)})")
     baseline = args.baseline if args.baseline is not None else args.scenario in ("objects",
                                                                                   "hello")
     if args.scenario == "hello":
         baseline = True
-    needs_service = args.scenario in ("objects", "hello")
+    needs_service = args.scenario != "ceiling"
     api_key = args.api_key
     if args.credentials and not api_key:
         api_key = json.loads(Path(args.credentials).read_text())["api_key"]
     if needs_service and not args.start:
         if not args.base_url:
             p.error("give --base-url (and --api-key), or --start")
-        if args.scenario == "objects" and not api_key:
+        if kind is not None and not api_key:
             p.error("give --api-key or --credentials, or --start")
 
     report: dict[str, Any] = {
@@ -390,7 +496,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     results: dict[str, PhaseResult] = {}
     started: Started | None = None
-    scenario: ObjectsScenario | None = None
+    scenario: Scenario | None = None
     hello_deployed = False
     interrupted = False
     trap_sigterm()
@@ -411,12 +517,15 @@ def main(argv: list[str] | None = None) -> int:
                 api_key = started.create_tenant()
                 base_url = started.base_url
             settings = started.settings if started else None
+            probe, probed = server_probe(pool, os.getpid() if started else
+                                         up_pid(args.credentials))
+            report["config"]["server_cpu"] = probed
             report["config"].update(base_url=base_url,
                                     proxy=settings.proxy if settings else "(as running)",
                                     replicas=settings.replicas if settings else None)
-            if args.scenario == "objects":
-                scenario = ObjectsScenario(base_url, api_key or "", args.seed_objects)
-                log("setting up: object type, properties, seed objects …")
+            if kind is not None:
+                scenario = kind(base_url, api_key or "", args.seed_objects)
+                log(f"setting up: object type, properties, {scenario.seed_objects} objects …")
                 report["setup"] = scenario.setup()
                 log(f"  {report['setup']}")
             gateway = None
@@ -435,14 +544,14 @@ def main(argv: list[str] | None = None) -> int:
                 report["baseline_deploy_s"] = round(time.monotonic() - t0, 2)
                 hello_req = [Req("GET", hello.ROUTE_PREFIX + "/")]
                 results["hello"] = run_phase(pool, "hello", base_url, hello_req, args,
-                                             smoke=_smoke_plain(base_url))
+                                             smoke=_smoke_plain(base_url), probe=probe)
             if scenario is not None:
                 for ph in phases:
                     results[ph] = run_phase(pool, ph, base_url, scenario.requests(ph), args,
-                                            smoke=scenario.smoke)
+                                            smoke=scenario.smoke, probe=probe)
                 if hello_deployed:  # again at the end: drift between the two shows noise
                     results["hello-end"] = run_phase(pool, "hello-end", base_url, hello_req,
-                                                     args)
+                                                     args, probe=probe)
             if hello_deployed:
                 hello.delete_hello()
                 hello_deployed = False

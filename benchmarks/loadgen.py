@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from benchmarks.procs import cpu_delta
+
 
 # -- requests --------------------------------------------------------------------------------
 def render(method: str, base_url: str, path: str, headers: dict[str, str] | None = None,
@@ -72,6 +74,7 @@ class PhaseResult:
     latencies: array = field(default_factory=lambda: array("d"))  # seconds, every response
     transport_errors: Counter = field(default_factory=Counter)  # timeout / closed / connect
     client_cpu: float = 0.0  # CPU seconds the workers spent in the window
+    server_cpu: float | None = None  # CPU seconds the service spent in the window, if probed
     connections: int = 0
     _sorted: list[float] | None = field(default=None, repr=False, compare=False)
 
@@ -125,6 +128,10 @@ class PhaseResult:
             "transport_errors": dict(self.transport_errors),
             "client_cpu_cores": round(self.client_cpu / self.window, 3) if self.window else None,
             "client_cpu_us_per_request": (round(self.client_cpu / n * 1e6, 1) if n else None),
+            "server_cpu_cores": (round(self.server_cpu / self.window, 3)
+                                 if self.server_cpu is not None and self.window else None),
+            "server_cpu_ms_per_request": (round(self.server_cpu / n * 1e3, 2)
+                                          if self.server_cpu is not None and n else None),
         }
 
 
@@ -427,7 +434,10 @@ class Pool:
             self.procs.append(p)
 
     def run(self, name: str, base_url: str, requests: list[bytes], concurrency: int,
-            duration: float, warmup: float = 1.0, timeout: float = 30.0) -> PhaseResult:
+            duration: float, warmup: float = 1.0, timeout: float = 30.0,
+            probe: Callable[[], dict[int, float]] | None = None) -> PhaseResult:
+        """Run a phase; `probe` answers the service's CPU seconds by process, sampled at the
+        start and the end of the measured window (procs.tree)."""
         host, port = address(base_url)
         n = len(self.pipes)
         shares = [concurrency // n + (1 if i < concurrency % n else 0) for i in range(n)]
@@ -442,6 +452,11 @@ class Pool:
         for pipe, _ in active:
             pipe.send("go")
         total = PhaseResult(name=name)
+        if probe is not None:  # the workers' window starts `warmup` after their go
+            time.sleep(warmup)
+            before = probe()
+            time.sleep(duration)
+            total.server_cpu = cpu_delta(before, probe())
         failures = []
         for pipe, _ in active:
             tag, value = pipe.recv()
