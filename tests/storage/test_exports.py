@@ -184,7 +184,7 @@ def test_csv_file_has_system_columns_then_properties_and_reimports(db):
     csv.writer(text).writerows(r[4:] for r in rows)
     parsed = imports.parse_csv(text.getvalue())
     r = call(db, imports.import_objects, type_ref="copy", format="csv", **parsed)
-    assert r["imported"] == 2 and r["rejected"] == []
+    assert r["imported"] == 2 and r["errors"] == []
     copies = call(db, objects.list_objects, type_ref="copy", order="asc")["results"]
     assert [c["properties"] for c in copies] == [a["properties"], b["properties"]]
 
