@@ -11,6 +11,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlparse
 
+from storage.faults import lone_surrogate
+
 DATA_TYPES = (
     "string", "text", "rich_text", "integer", "number", "currency", "percent", "boolean",
     "date", "datetime", "time", "email", "url", "phone", "enum", "multi_enum", "json", "array",
@@ -218,6 +220,20 @@ CHECKS: dict[str, Callable[[Any, dict], Any]] = {
 assert set(CHECKS) == set(DATA_TYPES)
 
 
+def _unencodable(value: Any) -> bool:
+    """True if a string in the value holds a lone UTF-16 surrogate (no UTF-8 can carry it)."""
+    if isinstance(value, str):
+        return lone_surrogate(value)
+    if isinstance(value, dict):
+        return any(_unencodable(k) or _unencodable(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_unencodable(v) for v in value)
+    return False
+
+
 def check_value(prop: dict, value: Any) -> Any:
-    """The value as stored, or `Invalid` naming the rule it breaks (null is checked elsewhere)."""
+    """The value as stored, or `Invalid` naming the rule it breaks (null is checked elsewhere).
+    Text must be valid Unicode whatever the path it came by (a JSON file in an import too)."""
+    if _unencodable(value):
+        raise Invalid("must be valid Unicode text (it holds a lone surrogate)")
     return CHECKS[prop["data_type"]](value, prop)
