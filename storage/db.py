@@ -98,12 +98,15 @@ def apply_migrations(conn: duckdb.DuckDBPyConnection, kind: str) -> list[str]:
     folder = resources.files("storage") / "migrations" / kind
     applied = []
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
-        version = entry.name.removesuffix(".sql")
-        if not entry.name.endswith(".sql") or version in done:
+        version, kind_of = entry.name.rsplit(".", 1) if "." in entry.name else (entry.name, "")
+        if kind_of not in ("sql", "py") or version in done or version.startswith("_"):
             continue
         conn.execute("BEGIN")
         try:
-            conn.execute(entry.read_text())
+            if kind_of == "sql":
+                conn.execute(entry.read_text())
+            else:  # a migration SQL alone cannot write: `migrate(conn)` of a Python module
+                _python_migration(entry, version)(conn)
             conn.execute("INSERT INTO _migrations VALUES (?, ?)", [version, utcnow()])
             conn.execute("COMMIT")
         except Exception:
@@ -111,6 +114,13 @@ def apply_migrations(conn: duckdb.DuckDBPyConnection, kind: str) -> list[str]:
             raise
         applied.append(version)
     return applied
+
+
+def _python_migration(entry: Any, version: str) -> Callable[[duckdb.DuckDBPyConnection], None]:
+    """The `migrate(conn)` of a migration written in Python (it imports what it needs)."""
+    namespace: dict[str, Any] = {"__name__": f"_migration_{version}"}
+    exec(compile(entry.read_text(), str(entry), "exec"), namespace)  # our own packaged file
+    return namespace["migrate"]
 
 
 class Cache:
@@ -212,6 +222,17 @@ class Tx:
         conn = self._connection()
         try:
             return conn.sql(sql, params=list(params)).to_arrow_table()
+        except Exception as exc:
+            self._read_failed(exc)
+            raise
+
+    def ddl(self, sql: str, params: Iterable[Any] = ()) -> None:
+        """Change the schema now, in the group's transaction, after the earlier calls' writes (a
+        type's table, a property's column). Not undone if the function raises later: call it
+        after every check."""
+        conn = self._connection()
+        try:
+            conn.execute(sql, list(params))
         except Exception as exc:
             self._read_failed(exc)
             raise
@@ -329,7 +350,7 @@ class ReadTx(Tx):
     def _refuse(self, *args: Any, **kwargs: Any) -> None:
         raise RuntimeError("a read-only storage function tried to write")
 
-    insert = update = delete = execute = put_cache_now = _refuse
+    insert = update = delete = execute = put_cache_now = ddl = _refuse
 
 
 Call = tuple[Callable[..., Any], dict[str, Any], dict[str, Any]]  # (fn, ctx, kwargs)
@@ -396,15 +417,22 @@ class Database:
         """Run a read-only storage function on a connection of its own, concurrently with the
         group writer and other reads (lists, searches, reports, SQL: scans that would otherwise
         hold up the tenant's writes)."""
-        conn = self.conn.cursor()
-        try:
-            return fn(ReadTx(self, conn), ctx, **kwargs)
-        except ApiError:
-            raise
-        except Exception as exc:
-            raise _answer(fn, exc) from None
-        finally:
-            conn.close()
+        for retry in (True, False):
+            conn = self.conn.cursor()
+            try:
+                return fn(ReadTx(self, conn), ctx, **kwargs)
+            except ApiError:
+                raise
+            except (duckdb.CatalogException, duckdb.BinderException) as exc:
+                # The cached schema may be newer than the snapshot (a type's table or a column
+                # committed since it began): once more, on a fresh snapshot.
+                if not retry:
+                    raise _answer(fn, exc) from None
+            except Exception as exc:
+                raise _answer(fn, exc) from None
+            finally:
+                conn.close()
+        raise AssertionError("unreachable")
 
     def run_group(self, calls: list[Call]) -> list[tuple[bool, Any]]:
         """Run calls serially in one transaction; answer `(ok, result|ApiError)` per call.

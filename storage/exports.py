@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 
 from storage import filters, objects, schema
 from storage.audit import audited
+from storage.columns import SYSTEM_NAMES, column, table
 from storage.db import Tx, iso, utcnow
 from storage.errors import invalid, not_found
 from storage.ids import new_id
@@ -40,11 +41,11 @@ SYSTEM_COLUMNS = ("id", "created_at", "updated_at", "version")
 MAX_ERROR = 500  # characters of a failure's message kept
 
 SELECT = "SELECT * FROM exports WHERE id = ?"
-COUNT = "SELECT count(*) FROM objects WHERE {where}"
+COUNT = "SELECT count(*) FROM {table} WHERE {where}"
 # Times as the API shows them (to the millisecond), in UTC.
 TYPED_SYSTEM = ("id, timezone('UTC', date_trunc('millisecond', created_at)) AS created_at, "
                 "timezone('UTC', date_trunc('millisecond', updated_at)) AS updated_at, version")
-PAGE = "SELECT {columns} FROM objects WHERE {where} AND id > ? ORDER BY id LIMIT ?"
+PAGE = "SELECT {columns} FROM {table} WHERE {where} AND id > ? ORDER BY id LIMIT ?"
 
 
 def out(row: dict[str, Any]) -> dict[str, Any]:
@@ -80,7 +81,8 @@ def start_export(db: Tx, ctx: dict[str, Any], *, type_ref: str, format: str,
     if format not in FORMATS:
         raise invalid(f"format must be one of {', '.join(FORMATS)}", "format")
     sql, params = filters.compile_filters(db, t, filters_)
-    matched = db.scalar(COUNT.format(where=filters.live(sql)), [t["id"], *params])
+    matched = db.scalar(COUNT.format(table=table(t["id"]), where=filters.live(sql)),
+                        [t["id"], *params])
     if matched > MAX_OBJECTS:
         raise invalid(f"{matched} objects match; an export takes at most {MAX_OBJECTS}: narrow "
                       "it with filters (e.g. on created_at) and export in parts", "filters")
@@ -104,7 +106,7 @@ def begin_export(db: Tx, ctx: dict[str, Any], *, export_id: str) -> dict[str, An
     row = _find(db, export_id)
     t = schema.get_type(db, row["object_type_id"])
     db.update("exports", {**row, "status": "running"})
-    columns = [{"name": p["name"], "data_type": p["data_type"]}
+    columns = [{"id": p["id"], "name": p["name"], "data_type": p["data_type"]}
                for p in schema.load(db).properties(t["id"])]
     return {"export_id": export_id, "object_type_id": t["id"], "format": row["format"],
             "columns": columns, "blob_key": blob_key(ctx["tenant_id"], export_id, row["format"])}
@@ -124,21 +126,18 @@ def finish_export(db: Tx, ctx: dict[str, Any], *, export_id: str, row_count: int
     return out(row)
 
 
-def _typed(column: dict[str, Any]) -> str:
-    """SQL for a property's value as its parquet column holds it."""
-    name, kind = column["name"], column["data_type"]
-    text, value = filters.raw(name), f"json_extract(properties, '$.\"{name}\"')"
+def _typed(prop: dict[str, Any]) -> str:
+    """SQL for a property's value as its parquet column holds it, from its typed column (times
+    and the text types as the JSON holds them)."""
+    name, kind, col = prop["name"], prop["data_type"], column(prop)
     expr = {
-        "integer": f"TRY_CAST({text} AS BIGINT)",
-        "number": f"TRY_CAST({text} AS DOUBLE)", "percent": f"TRY_CAST({text} AS DOUBLE)",
-        "currency": f"TRY_CAST({text} AS DECIMAL(19, 4))",  # < 10^15, 4 decimals
-        "boolean": f"TRY_CAST({text} AS BOOLEAN)",
-        "date": f"TRY_CAST({text} AS DATE)",
-        "datetime": f"TRY_CAST({text} AS TIMESTAMPTZ)",
-        "multi_enum": f"TRY_CAST({value} AS VARCHAR[])",
-        "geo_point": f"json_transform({value}, '{{\"lat\": \"DOUBLE\", \"lng\": \"DOUBLE\"}}')",
-        "json": f"CAST({value} AS VARCHAR)", "array": f"CAST({value} AS VARCHAR)",
-    }.get(kind, text)
+        "integer": col, "number": col, "percent": col, "boolean": col, "date": col,
+        "currency": f"CAST({col} AS DECIMAL(19, 4))",  # < 10^15, 4 decimals
+        "datetime": f"timezone('UTC', {col})",
+        "multi_enum": f"TRY_CAST({col} AS VARCHAR[])",
+        "geo_point": f"json_transform({col}, '{{\"lat\": \"DOUBLE\", \"lng\": \"DOUBLE\"}}')",
+        "json": f"CAST({col} AS VARCHAR)", "array": f"CAST({col} AS VARCHAR)",
+    }.get(kind, filters.raw(name))
     return f'{expr} AS "{name}"'
 
 
@@ -149,8 +148,8 @@ def export_page(db: Tx, ctx: dict[str, Any], *, type_id: str, filters_: Any, aft
     rows, or (`typed`) the system columns and one typed column per property."""
     t = schema.get_type(db, type_id)
     sql, params = filters.compile_filters(db, t, filters_)
-    cols = ", ".join([TYPED_SYSTEM, *map(_typed, columns)]) if typed else "*"
-    query = PAGE.format(columns=cols, where=filters.live(sql))
+    cols = ", ".join([TYPED_SYSTEM, *map(_typed, columns)]) if typed else ", ".join(SYSTEM_NAMES)
+    query = PAGE.format(columns=cols, table=table(t["id"]), where=filters.live(sql))
     return db.arrow(query, [t["id"], *params, after, limit])
 
 

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, time
 from decimal import Decimal
 from typing import Any
 
-from storage import schema
+from storage import columns, schema
 from storage.datatypes import NUMERIC_TYPES, SCALAR_TYPES, Invalid, check_value
 from storage.db import Tx
 from storage.errors import invalid
@@ -74,24 +74,7 @@ def field(db: Tx, t: dict[str, Any], ref: Any, what: str = "property") -> Field:
                 None)
     if prop is None:
         raise invalid(f"{what} '{ref}' is not a property of '{t['name']}'", what)
-    kind, text = prop["data_type"], raw(prop["name"])
-    if kind in FLOAT_TYPES:  # any double: DECIMAL(38, 6) would round them and overflow past 1e32
-        sql = f"TRY_CAST({text} AS DOUBLE)"
-    elif kind in NUMERIC_TYPES:
-        sql = f"TRY_CAST({text} AS DECIMAL(38, 6))"
-    elif kind == "boolean":
-        sql = f"TRY_CAST({text} AS BOOLEAN)"
-    elif kind == "date":
-        sql = f"TRY_CAST({text} AS DATE)"
-    elif kind == "datetime":
-        sql = f"(TRY_CAST({text} AS TIMESTAMPTZ) AT TIME ZONE 'UTC')"
-    elif kind == "time":
-        sql = f"TRY_CAST({text} AS TIME)"
-    elif kind in LIST_TYPES | {"json", "geo_point"}:
-        sql = f"json_extract(properties, '$.\"{prop['name']}\"')"
-    else:
-        sql = text
-    return Field(prop["name"], sql, kind, prop)
+    return Field(prop["name"], columns.column(prop), prop["data_type"], prop)
 
 
 # -- values ----------------------------------------------------------------------------------
@@ -251,7 +234,8 @@ def _group(db: Tx, t: dict[str, Any], items: Any, joiner: str, where: str, param
 
 def compile_filters(db: Tx, t: dict[str, Any], filters: Any,
                     where: str = "filters") -> tuple[str, list[Any]]:
-    """SQL (a boolean expression over `objects`) and its parameters; 400 naming a bad filter."""
+    """SQL (a boolean expression over the type's table) and its parameters; 400 naming a bad
+    filter."""
     params: list[Any] = []
     if filters is None:
         return "TRUE", params

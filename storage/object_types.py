@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from storage import confirm, schema
+from storage import columns, confirm, schema
 from storage.audit import audited
 from storage.db import Tx, iso, utcnow
 from storage.errors import ApiError, Code, invalid
@@ -14,7 +14,7 @@ from storage.ids import new_id
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 COUNT_DEPENDENTS = """
-SELECT (SELECT count(*) FROM objects WHERE object_type_id = $1) AS objects,
+SELECT (SELECT count(*) FROM {objects}) AS objects,
        (SELECT count(*) FROM object_versions WHERE object_type_id = $1) AS versions,
        (SELECT count(*) FROM saved_views WHERE object_type_id = $1) AS views,
        (SELECT count(*) FROM associations WHERE from_type_id = $1 OR to_type_id = $1)
@@ -22,7 +22,8 @@ SELECT (SELECT count(*) FROM objects WHERE object_type_id = $1) AS objects,
        (SELECT count(*) FROM comments WHERE object_type_id = $1) AS comments
 """
 # What a forced delete removes with the type: (table, column holding the type id).
-CASCADE = (("objects", "object_type_id"), ("object_versions", "object_type_id"),
+# (Its objects go with its table.)
+CASCADE = (("object_versions", "object_type_id"),
            ("properties", "object_type_id"), ("search_terms", "object_type_id"),
            ("saved_views", "object_type_id"), ("associations", "from_type_id"),
            ("associations", "to_type_id"), ("comments", "object_type_id"))
@@ -71,7 +72,9 @@ def create_object_type(db: Tx, ctx: dict[str, Any], *, body: dict[str, Any]) -> 
            "display_name": body.get("display_name") or display_name(name),
            "description": body.get("description"), "created_at": now, "updated_at": now}
     db.insert("object_types", row)
-    schema.save(db, schema.load(db).with_type(row))
+    types = schema.load(db).with_type(row)
+    columns.create_table(db, row["id"], list(types.types))
+    schema.save(db, types)
     return out(row, ctx)
 
 
@@ -97,7 +100,8 @@ def delete_object_type(db: Tx, ctx: dict[str, Any], *, type_ref: str, force: boo
     """Delete a type; with dependents only by `force` and a confirm token, cascading."""
     row = schema.get_type(db, type_ref)
     type_id = row["id"]
-    counts = db.query_one(COUNT_DEPENDENTS, [type_id]) or {}
+    counts = db.query_one(COUNT_DEPENDENTS.format(objects=columns.table(type_id)),
+                          [type_id]) or {}
     deps = [
         confirm.dependency("properties", len(schema.load(db).properties(type_id)), "Properties"),
         confirm.dependency("objects", counts.get("objects", 0), "Objects"),
@@ -113,5 +117,7 @@ def delete_object_type(db: Tx, ctx: dict[str, Any], *, type_ref: str, force: boo
     for prop in schema.load(db).properties(type_id):
         db.drop_cache(f"unique:{prop['id']}")
     db.drop_cache("objects")  # records of the type are gone; others reload on demand
-    schema.save(db, schema.load(db).without_type(type_id))
+    remaining = schema.load(db).without_type(type_id)
+    columns.drop_table(db, type_id, list(remaining.types))
+    schema.save(db, remaining)
     return {"id": type_id, "deleted": True}

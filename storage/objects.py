@@ -4,36 +4,30 @@ version snapshot and is atomic inside the shard (uniqueness included)."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
+import math
+from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
-from storage import confirm, schema, text_index
+from storage import columns, confirm, schema, text_index
 from storage.audit import audited
-from storage.datatypes import NUMERIC_TYPES, Invalid, check_value
+from storage.datatypes import Invalid, check_value
 from storage.db import Tx, iso, utcnow
 from storage.errors import ApiError, Code, invalid, not_found
 from storage.ids import new_id
-from storage.paging import (
-    clamp_limit,
-    decode_cursor,
-    encode_cursor,
-    keyset_after,
-    keyset_params,
-    page_total,
-    total_column,
-)
+from storage.paging import clamp_limit, decode_cursor, encode_cursor, keyset_after, keyset_params
 
 NS = "objects"
+COUNTS_NS = "object_counts"  # type id -> {"live": n, "trash": n}
 MAX_BATCH = 100
 LOADED = "\x00loaded"  # marker key of a complete unique-value index
 
-SELECT_ONE = "SELECT * FROM objects WHERE id = ?"
-SELECT_UNIQUE = """
-SELECT id, json_extract(properties, ?) AS v FROM objects
-WHERE object_type_id = ? AND NOT is_deleted
-"""
-COUNT = "SELECT count(*) FROM objects WHERE object_type_id = ? AND is_deleted = ? AND {match}"
+SELECT_ONE = "SELECT * FROM {table} WHERE id = ?"  # the type's table, or the `objects` view
+SELECT_MANY = "SELECT * FROM {table} WHERE id IN ({marks})"
+SELECT_UNIQUE = "SELECT id, json_extract(properties, ?) AS v FROM {table} WHERE NOT is_deleted"
+COUNT = "SELECT count(*) FROM {table} WHERE object_type_id = ? AND is_deleted = ? AND {match}"
+COUNTS = "SELECT count(*) FILTER (NOT is_deleted) AS live, count(*) FILTER (is_deleted) AS trash " \
+    "FROM {table}"
 LIST_VERSIONS = """
 SELECT * FROM object_versions WHERE object_id = ? ORDER BY version DESC, created_at DESC LIMIT ?
 """
@@ -44,12 +38,7 @@ COUNT_LINKS = "SELECT count(*) FROM associations WHERE from_id = $1 OR to_id = $
 
 
 # -- records ---------------------------------------------------------------------------------
-def record(row: dict[str, Any]) -> dict[str, Any]:
-    return {**row, "properties": json.loads(row["properties"])}
-
-
-def _stored(rec: dict[str, Any]) -> dict[str, Any]:
-    return {**rec, "properties": json.dumps(rec["properties"])}
+record = columns.record
 
 
 def out(rec: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
@@ -62,16 +51,19 @@ def out(rec: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _load(db: Tx, object_id: str) -> dict[str, Any] | None:
+def _load(db: Tx, object_id: str, type_id: str | None = None) -> dict[str, Any] | None:
+    """An object's record, from the cache or its type's table (any type's, without one)."""
+
     def read() -> dict[str, Any] | None:
-        row = db.query_one(SELECT_ONE, [object_id])
+        table = columns.table(type_id) if type_id else "objects"
+        row = db.query_one(SELECT_ONE.format(table=table), [object_id])
         return None if row is None else record(row)
 
     return db.cached(NS, object_id, read)
 
 
 def _find(db: Tx, type_id: str, object_id: str, deleted: bool = False) -> dict[str, Any]:
-    rec = _load(db, object_id)
+    rec = _load(db, object_id, type_id)
     if rec is None or rec["object_type_id"] != type_id:
         raise not_found("object", object_id)
     if bool(rec["is_deleted"]) != deleted:
@@ -85,9 +77,35 @@ def live_object(db: Tx, t: dict[str, Any], object_id: str) -> dict[str, Any]:
     return _find(db, t["id"], object_id)
 
 
-def _put(db: Tx, rec: dict[str, Any], new: bool) -> None:
-    (db.insert if new else db.update)("objects", _stored(rec))
+def _put(db: Tx, rec: dict[str, Any], new: bool, was: dict[str, Any] | None = None) -> None:
+    """Write a record (`was`: the record it replaces) and keep the type's counts."""
+    type_id = rec["object_type_id"]
+    stored = columns.row(rec, schema.load(db).properties(type_id))
+    (db.insert if new else db.update)(columns.name(type_id), stored)
     db.put_cache(NS, rec["id"], rec)
+    _count(db, type_id, was, rec)
+
+
+def _state(rec: dict[str, Any] | None) -> str | None:
+    return None if rec is None else "trash" if rec["is_deleted"] else "live"
+
+
+def counts(db: Tx, type_id: str) -> dict[str, int]:
+    """How many live and trashed objects the type has: kept by the shard as writes commit, so
+    an unfiltered list knows its total without a scan."""
+    return db.cached(COUNTS_NS, type_id, lambda: db.query_one(
+        COUNTS.format(table=columns.table(type_id))))
+
+
+def _count(db: Tx, type_id: str, was: dict[str, Any] | None, now: dict[str, Any] | None) -> None:
+    before, after = _state(was), _state(now)
+    if before == after:
+        return
+    n = dict(counts(db, type_id))
+    for state, step in ((before, -1), (after, 1)):
+        if state is not None:
+            n[state] += step
+    db.put_cache(COUNTS_NS, type_id, n)
 
 
 def _snapshot(db: Tx, rec: dict[str, Any], change: str) -> None:
@@ -147,7 +165,8 @@ def _unique_index(db: Tx, t: dict[str, Any], prop: dict[str, Any]) -> str:
     ns = f"unique:{prop['id']}"
     if db.cached(ns, LOADED) is None:
         # Derived from committed-or-flushed rows: cached at once, kept even if the caller raises.
-        for row in db.query(SELECT_UNIQUE, [f'$."{prop["name"]}"', t["id"]]):
+        for row in db.query(SELECT_UNIQUE.format(table=columns.table(t["id"])),
+                            [f'$."{prop["name"]}"']):
             if row["v"] is not None and row["v"] != "null":
                 db.put_cache_now(ns, _vkey(json.loads(row["v"])), row["id"])
         db.put_cache_now(ns, LOADED, True)
@@ -207,7 +226,7 @@ def _update(db: Tx, ctx: dict[str, Any], t: dict[str, Any], object_id: str, prop
     _claim_unique(db, t, object_id, rec["properties"], merged)
     new = {**rec, "properties": merged, "version": rec["version"] + 1, "updated_at": utcnow(),
            "updated_by": ctx.get("actor_id")}
-    _put(db, new, new=False)
+    _put(db, new, new=False, was=rec)
     _snapshot(db, new, "update")
     text_index.index(db, new, replaces_version=True)
     return new
@@ -235,14 +254,15 @@ def delete_object(db: Tx, ctx: dict[str, Any], *, type_ref: str, object_id: str,
                   force: bool = False, confirm_token: str | None = None) -> dict[str, Any]:
     """Soft delete to the trash; `force` deletes permanently, with the object's versions."""
     t = schema.get_type(db, type_ref)
-    rec = _load(db, object_id)
+    rec = _load(db, object_id, t["id"])
     if rec is None or rec["object_type_id"] != t["id"] or (rec["is_deleted"] and not force):
         raise not_found("object", object_id)
     _require_unlinked(db, object_id, force, confirm_token)
     if not rec["is_deleted"]:
         _release_unique(db, t, rec)
     if force:
-        db.delete("objects", "id", object_id)
+        db.delete(columns.name(t["id"]), "id", object_id)
+        _count(db, t["id"], rec, None)
         db.delete("object_versions", "object_id", object_id)
         for table, column in LINKED:
             db.delete(table, column, object_id)
@@ -251,7 +271,7 @@ def delete_object(db: Tx, ctx: dict[str, Any], *, type_ref: str, object_id: str,
         return {"id": object_id, "deleted": True, "permanent": True}
     now = utcnow()
     _put(db, {**rec, "is_deleted": True, "deleted_at": now, "updated_at": now,
-              "updated_by": ctx.get("actor_id")}, new=False)
+              "updated_by": ctx.get("actor_id")}, new=False, was=rec)
     return {"id": object_id, "deleted": True, "permanent": False}
 
 
@@ -278,7 +298,7 @@ def restore_object(db: Tx, ctx: dict[str, Any], *, type_ref: str,
     _claim_unique(db, t, object_id, {}, rec["properties"])
     new = {**rec, "is_deleted": False, "deleted_at": None, "updated_at": utcnow(),
            "updated_by": ctx.get("actor_id")}
-    _put(db, new, new=False)
+    _put(db, new, new=False, was=rec)
     return out(new, ctx)
 
 
@@ -339,16 +359,24 @@ def batch_read_objects(db: Tx, ctx: dict[str, Any], *, type_ref: str,
     for oid in _each(object_ids, "object_ids"):
         if not isinstance(oid, str):
             raise invalid("object_ids must be strings", "object_ids")
-        rec = _load(db, oid)
+        rec = _load(db, oid, t["id"])
         if rec is not None and rec["object_type_id"] == t["id"] and not rec["is_deleted"]:
             found.append(out(rec, ctx))
     return found
 
 
 # -- lists -----------------------------------------------------------------------------------
+# Sort kinds of the typed columns: (the null-free blank, the cursor's kind of value).
+SORT_KINDS = {"BIGINT": ("0", "number"), "DECIMAL(38, 4)": ("0", "number"),
+              "DOUBLE": ("0", "double"), "BOOLEAN": ("false", "boolean"),
+              "DATE": ("DATE '1970-01-01'", "date"), "TIME": ("TIME '00:00:00'", "time"),
+              "TIMESTAMP": ("TIMESTAMP '1970-01-01'", "timestamp")}
+
+
 def _sort_expr(db: Tx, t: dict[str, Any], sort: str) -> tuple[str, str, str]:
     """SQL for (sort key, its null-free form) of a system field or sortable property, and the
-    kind of value the null-free form holds."""
+    kind of value the null-free form holds. Properties sort by their typed column: numbers as
+    numbers, date-times by time."""
     if sort in SYSTEM_SORTS or sort == "deleted_at":
         return sort, f"COALESCE({sort}, TIMESTAMP '1970-01-01')", "timestamp"
     prop = next((p for p in schema.load(db).properties(t["id"]) if sort in (p["id"], p["name"])),
@@ -356,14 +384,40 @@ def _sort_expr(db: Tx, t: dict[str, Any], sort: str) -> tuple[str, str, str]:
     if prop is None or not prop["is_sortable"]:
         raise invalid(f"sort must be created_at, updated_at or a sortable property of "
                       f"'{t['name']}'", "sort")
-    raw = f"json_extract_string(properties, '$.\"{prop['name']}\"')"
-    if prop["data_type"] in NUMERIC_TYPES:
-        expr, blank, kind = f"TRY_CAST({raw} AS DECIMAL(38, 6))", "0", "number"
-    elif prop["data_type"] == "boolean":
-        expr, blank, kind = f"TRY_CAST({raw} AS BOOLEAN)", "false", "boolean"
-    else:
-        expr, blank, kind = raw, "''", "text"
+    expr = columns.column(prop)
+    blank, kind = SORT_KINDS.get(columns.sql_type(prop["data_type"]), ("''", "text"))
+    if kind == "text" and prop["data_type"] in columns.JSON_TYPES:
+        expr = f"CAST({expr} AS VARCHAR)"
     return expr, f"COALESCE({expr}, {blank})", kind
+
+
+def _cursor_value(value: Any, kind: str) -> Any:
+    """A cursor's sort key as the keyset SQL compares it; ValueError/TypeError if it is not."""
+    if kind == "timestamp":
+        parsed = datetime.fromisoformat(value)
+    elif kind == "date":
+        return date.fromisoformat(value)
+    elif kind == "time":
+        parsed = time.fromisoformat(value)
+    elif kind == "number":
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise ValueError(value)
+        number = Decimal(value)
+        if not number.is_finite() or abs(number) >= 10**32:
+            raise ValueError(value)
+        return number
+    elif kind == "double":
+        if isinstance(value, bool) or not isinstance(value, int | float) \
+                or not math.isfinite(value):
+            raise ValueError(value)
+        return float(value)
+    else:
+        if not isinstance(value, bool if kind == "boolean" else str):
+            raise ValueError(value)
+        return value
+    if parsed.tzinfo is not None:
+        raise ValueError(value)
+    return parsed
 
 
 def _cursor_keys(after: dict[str, Any], sort: str, order: str, kind: str) -> list[Any]:
@@ -376,27 +430,42 @@ def _cursor_keys(after: dict[str, Any], sort: str, order: str, kind: str) -> lis
     if not (isinstance(k, list) and len(k) == 3 and type(k[0]) is int and k[0] in (0, 1)
             and isinstance(k[2], str)):
         raise bad
-    value = k[1]
     try:
-        if kind == "timestamp":
-            value = datetime.fromisoformat(value)
-            ok = value.tzinfo is None
-        elif kind == "number":
-            value = Decimal(value if isinstance(value, str) else "x")
-            ok = value.is_finite() and abs(value) < 10**32
-        else:
-            ok = isinstance(value, bool if kind == "boolean" else str)
-    except (TypeError, ValueError, ArithmeticError):
-        ok = False
-    if not ok:
-        raise bad
-    return [k[0], value, k[2]]
+        return [k[0], _cursor_value(k[1], kind), k[2]]
+    except (TypeError, ValueError, ArithmeticError, OverflowError):
+        raise bad from None
+
+
+def _total(db: Tx, t: dict[str, Any], deleted: bool, match: str, head: list[Any],
+           after: dict[str, Any] | None) -> int:
+    """How many objects the list holds: the shard's count when unfiltered; else counted once,
+    on the first page, and carried by the cursor to the next ones."""
+    if match == "TRUE":
+        return counts(db, t["id"])["trash" if deleted else "live"]
+    if after is not None:
+        n = after.get("n")
+        if type(n) is not int or n < 0:
+            raise invalid("cursor is not valid for this list", "cursor")
+        return n
+    return db.scalar(COUNT.format(table=columns.table(t["id"]), match=match), head)
+
+
+def records(db: Tx, type_id: str, ids: list[str]) -> list[dict[str, Any]]:
+    """The records of these objects of one type, in order: from the shard's cache, the others in
+    one read of the type's table (ids it no longer has are left out)."""
+    found = {i: db.cached(NS, i) for i in ids}
+    missing = [i for i, rec in found.items() if rec is None]
+    if missing:
+        sql = SELECT_MANY.format(table=columns.table(type_id), marks=", ".join("?" * len(missing)))
+        found.update((r["id"], record(r)) for r in db.query(sql, missing))
+    return [found[i] for i in ids if found.get(i) is not None]
 
 
 def page(db: Tx, ctx: dict[str, Any], t: dict[str, Any], *, deleted: bool, limit: int | None,
          cursor: str | None, sort: str, order: str, match: str = "TRUE",
          match_params: list[Any] | None = None) -> dict[str, Any]:
-    """A page of the type's objects (live or trashed) matching the SQL condition `match`."""
+    """A page of the type's objects (live or trashed) matching the SQL condition `match`: the
+    keyset scan reads the typed columns only, then the page's records are fetched."""
     limit = clamp_limit(limit)
     if order not in ("asc", "desc"):
         raise invalid("order must be asc or desc", "order")
@@ -409,31 +478,29 @@ def page(db: Tx, ctx: dict[str, Any], t: dict[str, Any], *, deleted: bool, limit
     if after is not None:
         where += " AND " + keyset_after(keys, order == "desc")
         params += keyset_params(_cursor_keys(after, sort, order, kind))
+    total = _total(db, t, deleted, match, head, after)
     direction = "DESC" if order == "desc" else "ASC"
     order_by = ", ".join(f"{k} {direction}" for k in keys)
-    sql = (f"SELECT *, {keys[0]} AS _k0, {keys[1]} AS _k1{total_column(after is None)} "
-           f"FROM objects WHERE {where} ORDER BY {order_by} LIMIT {limit + 1}")
+    sql = (f"SELECT id, {keys[0]} AS _k0, {keys[1]} AS _k1 FROM {columns.table(t['id'])} "
+           f"WHERE {where} ORDER BY {order_by} LIMIT {limit + 1}")
     rows = db.query(sql, params)
-    total = page_total(db, rows, first=after is None, count_sql=COUNT.format(match=match),
-                       params=head)
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = None
     if more:
         last = rows[-1]
-        next_cursor = encode_cursor({"s": sort, "o": order,
+        next_cursor = encode_cursor({"s": sort, "o": order, "n": total,
                                      "k": [last["_k0"], _plain(last["_k1"]), last["id"]]})
-    results = []
-    for row in rows:
-        row.pop("_k0"), row.pop("_k1")
-        results.append(out(record(row), ctx))
+    results = [out(rec, ctx) for rec in records(db, t["id"], [r["id"] for r in rows])]
     return {"results": results, "next_cursor": next_cursor, "total": total}
 
 
 def _plain(value: Any) -> Any:
     """A sort key as JSON can carry it and DuckDB can compare it back."""
-    if hasattr(value, "isoformat"):
+    if isinstance(value, datetime):
         return value.isoformat(sep=" ")
+    if isinstance(value, date | time):
+        return value.isoformat()
     if isinstance(value, Decimal):
         return str(value)
     return value
@@ -457,7 +524,7 @@ def list_object_versions(db: Tx, ctx: dict[str, Any], *, type_ref: str, object_i
                          limit: int | None = None) -> list[dict[str, Any]]:
     """Every stored version of the object, newest first (the current one included)."""
     t = schema.get_type(db, type_ref)
-    rec = _load(db, object_id)
+    rec = _load(db, object_id, t["id"])
     if rec is None or rec["object_type_id"] != t["id"]:
         raise not_found("object", object_id)
     rows = db.query(LIST_VERSIONS, [object_id, clamp_limit(limit)])

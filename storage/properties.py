@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from storage import schema, text_index
+from storage import columns, schema, text_index
 from storage.audit import audited
 from storage.datatypes import DATA_TYPES, SCALAR_TYPES, Invalid, check_value
 from storage.db import Tx, iso, utcnow
@@ -117,6 +117,7 @@ def create_property(db: Tx, ctx: dict[str, Any], *, type_ref: str,
            "created_at": now, "updated_at": now}
     _check_rules(db, row)
     db.insert("properties", _stored(row))
+    columns.add_column(db, row)
     schema.save(db, schema.load(db).with_property(row))
     if row["data_type"] in text_index.TEXT_TYPES and db.scalar(HAS_VALUES, [t["id"], name]):
         # values kept from an earlier property of this name become searchable again
@@ -166,6 +167,7 @@ def delete_property(db: Tx, ctx: dict[str, Any], *, type_ref: str,
     t = schema.get_type(db, type_ref)
     row = get_property(db, t["id"], prop_ref)
     db.delete("properties", "id", row["id"])
+    columns.drop_column(db, row)
     db.drop_cache(f"unique:{row['id']}")
     schema.save(db, schema.load(db).without_property(t["id"], row["id"]))
     if row["data_type"] in text_index.TEXT_TYPES:  # its words must stop matching

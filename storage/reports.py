@@ -16,8 +16,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
+from storage import columns, schema
 from storage import filters as flt
-from storage import schema
 from storage.db import Tx, iso, json_value
 from storage.errors import invalid
 
@@ -35,24 +35,29 @@ Amount = Decimal | float | int  # DECIMAL for integer and currency, DOUBLE for n
 _STEP = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(days=7)}
 
 PIPELINE = """
-SELECT {stage} AS stage, count(*) AS n, {value} AS v FROM objects WHERE {where} GROUP BY 1
+SELECT {stage} AS stage, count(*) AS n, {value} AS v FROM {table} WHERE {where} GROUP BY 1
 """
 SERIES = """
 SELECT CAST(date_trunc('{interval}', {at}) AS TIMESTAMP) AS bucket, count(*) AS n,
        {total} AS total, {counted} AS counted
-FROM objects WHERE {where} AND {at} >= ? AND {at} < ? GROUP BY 1
+FROM {table} WHERE {where} AND {at} >= ? AND {at} < ? GROUP BY 1
 """
 BOARD = """
 SELECT g, v, n, rank() OVER (ORDER BY v {order} NULLS LAST) AS rank, count(*) OVER () AS groups
-FROM (SELECT {group} AS g, {agg} AS v, count(*) AS n FROM objects
+FROM (SELECT {group} AS g, {agg} AS v, count(*) AS n FROM {table}
       WHERE {where} AND {group} IS NOT NULL GROUP BY 1)
 ORDER BY rank, g LIMIT ?
 """
-UNGROUPED = "SELECT count(*) AS n, {agg} AS v FROM objects WHERE {where} AND {group} IS NULL"
-FUNNEL = "SELECT {counts} FROM (SELECT {matches} FROM objects WHERE {where})"
+UNGROUPED = "SELECT count(*) AS n, {agg} AS v FROM {table} WHERE {where} AND {group} IS NULL"
+FUNNEL = "SELECT {counts} FROM (SELECT {matches} FROM {table} WHERE {where})"
 
 
 # -- shared checks and values ----------------------------------------------------------------
+def _sql(template: str, t: dict[str, Any], **parts: str) -> str:
+    """A report's SQL over the type's table."""
+    return template.format(table=columns.table(t["id"]), **parts)
+
+
 def _number(value: Any) -> int | float | None:
     """A computed amount as a JSON number: integral values as integers, others rounded to 6
     decimal places; None for a double sum past the double range (JSON has no infinity)."""
@@ -102,7 +107,7 @@ def pipeline_report(db: Tx, ctx: dict[str, Any], *, object_type_id: str, stage_p
                       f"{stage.kind}", "stage_property")
     value = None if value_property is None else _numeric(db, t, value_property, "value_property")
     where, params = flt.compile_filters(db, t, filters)
-    sql = PIPELINE.format(stage=stage.sql, value=f"sum({value.sql})" if value else "NULL",
+    sql = _sql(PIPELINE, t, stage=stage.sql, value=f"sum({value.sql})" if value else "NULL",
                           where=flt.live(where))
     found = {r["stage"]: r for r in db.query(sql, [t["id"], *params])}
     enum = list(stage.prop["enum_values"] or [])
@@ -200,7 +205,7 @@ def timeseries_report(db: Tx, ctx: dict[str, Any], *, object_type_id: str, date_
         raise invalid("start_date must not be after end_date", "start_date")
     buckets, upper = _buckets(start, end, interval)
     where, params = flt.compile_filters(db, t, filters)
-    sql = SERIES.format(interval=interval, at=at.sql, where=flt.live(where),
+    sql = _sql(SERIES, t, interval=interval, at=at.sql, where=flt.live(where),
                         total=f"sum({value.sql})" if value else "NULL",
                         counted=f"count({value.sql})" if value else "0")
     found = {r["bucket"]: r for r in db.query(sql, [t["id"], *params, buckets[0], upper])}
@@ -246,9 +251,9 @@ def leaderboard_report(db: Tx, ctx: dict[str, Any], *, object_type_id: str, grou
     else:  # averages rounded as answered, so that equal answers tie
         agg = f"round(avg({value.sql}), 6)" if aggregation == "avg" \
             else f"{aggregation}({value.sql})"
-    rows = db.query(BOARD.format(group=group.sql, agg=agg, order=order.upper(),
+    rows = db.query(_sql(BOARD, t, group=group.sql, agg=agg, order=order.upper(),
                                  where=flt.live(where)), [t["id"], *params, limit])
-    rest = db.query_one(UNGROUPED.format(group=group.sql, agg=agg, where=flt.live(where)),
+    rest = db.query_one(_sql(UNGROUPED, t, group=group.sql, agg=agg, where=flt.live(where)),
                         [t["id"], *params])
     entries = [{"rank": r["rank"], "group": json_value(r["g"]), "value": _number(r["v"]),
                 "count": r["n"]} for r in rows]
@@ -290,7 +295,7 @@ def funnel_report(db: Tx, ctx: dict[str, Any], *, object_type_id: str,
     counts = ", ".join(
         "count(*) FILTER (WHERE " + " AND ".join(f"m{j}" for j in range(i + 1)) + f") AS s{i}"
         for i in range(len(steps)))
-    row = db.query_one(FUNNEL.format(counts=counts, matches=", ".join(matches),
+    row = db.query_one(_sql(FUNNEL, t, counts=counts, matches=", ".join(matches),
                                      where=flt.live()), [*params, t["id"]])
     reached = [row[f"s{i}"] if row else 0 for i in range(len(steps))]
     out = []

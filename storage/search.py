@@ -12,7 +12,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from storage import filters, objects, schema, text_index
+from storage import columns, filters, objects, schema, text_index
 from storage.db import Tx, json_value
 from storage.errors import invalid
 from storage.paging import clamp_limit, decode_cursor, encode_cursor
@@ -27,13 +27,13 @@ RELEVANCE = "relevance"
 # exact: only the current version of a live object matching the filters is scored.
 RANKED = """
 WITH stats AS (
-    SELECT (SELECT count(*) FROM objects WHERE object_type_id = ? AND NOT is_deleted) AS n,
+    SELECT (SELECT count(*) FROM {table} WHERE object_type_id = ? AND NOT is_deleted) AS n,
            (SELECT avg(doc_len) FROM search_terms WHERE object_type_id = ? AND term = '')
            AS avgdl),
 df AS (
     SELECT term, count(*) AS df FROM search_terms
     WHERE object_type_id = ? AND term IN ({terms}) GROUP BY term),
-cand AS (SELECT id, version FROM objects WHERE {where}),
+cand AS (SELECT id, version FROM {table} WHERE {where}),
 postings AS (
     SELECT s.object_id, s.term, s.tf, s.doc_len FROM search_terms s
     JOIN cand ON cand.id = s.object_id AND cand.version = s.version
@@ -44,10 +44,10 @@ scored AS (
         * p.tf * {k1p1} / (p.tf + {k1} * (1 - {b} + {b} * p.doc_len / greatest(stats.avgdl, 1)))
     ) AS _score, count(*) OVER () AS _total
     FROM postings p JOIN df USING (term), stats GROUP BY p.object_id)
-SELECT * FROM scored JOIN objects USING (id) WHERE {after}
+SELECT scored.* FROM scored WHERE {after}
 ORDER BY _score DESC, id ASC LIMIT {limit}
 """
-MATCHES = """id IN (SELECT s.object_id FROM search_terms s JOIN objects o
+MATCHES = """id IN (SELECT s.object_id FROM search_terms s JOIN {table} o
     ON o.id = s.object_id AND o.version = s.version
     WHERE s.object_type_id = ? AND s.term IN ({terms}))"""
 
@@ -82,7 +82,8 @@ def search_objects(db: Tx, ctx: dict[str, Any], *, type_ref: str, filters_: Any 
     marks = ", ".join("?" * len(terms))
     if sort is not None and sort != RELEVANCE:
         return objects.page(db, ctx, t, deleted=False, limit=limit, cursor=cursor, sort=sort,
-                            order=order, match=f"{where} AND {MATCHES.format(terms=marks)}",
+                            order=order, match=f"{where} AND "
+                            f"{MATCHES.format(table=columns.table(t['id']), terms=marks)}",
                             match_params=[*params, t["id"], *terms])
     return _ranked(db, ctx, t, where, params, terms, limit, cursor)
 
@@ -99,7 +100,8 @@ def _ranked(db: Tx, ctx: dict[str, Any], t: dict[str, Any], where: str, params: 
             raise invalid("cursor is not valid for this search", "cursor")
         after = "(_score < ? OR (_score = ? AND id > ?))"
         after_params = [float(score), float(score), last_id]
-    sql = RANKED.format(terms=", ".join("?" * len(terms)), where=filters.live(where), k1=K1,
+    sql = RANKED.format(table=columns.table(t["id"]), terms=", ".join("?" * len(terms)),
+                        where=filters.live(where), k1=K1,
                         k1p1=K1 + 1, b=B, after=after, limit=limit + 1)
     tid = t["id"]
     rows = db.query(sql, [tid, tid, tid, *terms, tid, *params, tid, *terms, *after_params])
@@ -109,11 +111,9 @@ def _ranked(db: Tx, ctx: dict[str, Any], t: dict[str, Any], where: str, params: 
     next_cursor = None
     if more:
         next_cursor = encode_cursor({"score": rows[-1]["_score"], "id": rows[-1]["id"]})
-    results = []
-    for row in rows:
-        score = row.pop("_score")
-        row.pop("_total")
-        results.append({**objects.out(objects.record(row), ctx), "score": round(score, 6)})
+    recs = objects.records(db, t["id"], [row["id"] for row in rows])
+    scores = {row["id"]: row["_score"] for row in rows}
+    results = [{**objects.out(rec, ctx), "score": round(scores[rec["id"]], 6)} for rec in recs]
     return {"results": results, "next_cursor": next_cursor, "total": total}
 
 
@@ -193,7 +193,8 @@ def aggregate_objects(db: Tx, ctx: dict[str, Any], *, type_ref: str, aggregation
     where, params = filters.compile_filters(db, t, filters_)
     cols = [f"{sql} AS _a{i}" for i, (_, sql, _) in enumerate(aggs)]
     keys = [f"{f.sql} AS _g{i}" for i, f in enumerate(groups)]
-    sql = f"SELECT {', '.join(keys + cols)} FROM objects WHERE {filters.live(where)}"
+    sql = (f"SELECT {', '.join(keys + cols)} FROM {columns.table(t['id'])} "
+           f"WHERE {filters.live(where)}")
     if groups:
         positions = ", ".join(str(i + 1) for i in range(len(groups)))
         sql += f" GROUP BY {positions} ORDER BY {positions} NULLS LAST LIMIT {MAX_GROUPS + 1}"

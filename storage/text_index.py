@@ -17,7 +17,7 @@ import unicodedata
 from collections import Counter
 from typing import Any
 
-from storage import schema
+from storage import columns, schema
 from storage.db import Tx
 
 TEXT_TYPES = frozenset({"string", "text", "rich_text"})
@@ -92,8 +92,7 @@ def reindex_type(db: Tx, type_id: str, props: list[dict[str, Any]]) -> None:
     drop_type(db, type_id)
     if not props:
         return
-    rows = db.query("SELECT id, version, properties FROM objects WHERE object_type_id = ?",
-                    [type_id])
+    rows = db.query(f"SELECT id, version, properties FROM {columns.table(type_id)}")
     for row in rows:
         index_with(db, props, {"id": row["id"], "version": row["version"],
                                "object_type_id": type_id,

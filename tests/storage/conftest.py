@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from storage import object_types, objects, properties
+from storage import columns, object_types, objects, properties
 from storage.db import Database
 from storage.errors import ApiError
 
@@ -70,3 +70,11 @@ def make_prop(db: Database, type_ref: str, name: str, data_type: str = "string",
 
 def make_obj(db: Database, type_ref: str = "item", **props: Any) -> dict[str, Any]:
     return call(db, objects.create_object, type_ref=type_ref, properties=props)
+
+
+def set_created_at(db: Database, object_id: str, when: Any) -> None:
+    """Backdate an object in its type's table (the shard's cache is cleared after)."""
+    (type_id,), = sql(db, "SELECT object_type_id FROM objects WHERE id = ?", [object_id])
+    db.conn.execute(f"UPDATE {columns.table(type_id)} SET created_at = ? WHERE id = ?",
+                    [when, object_id])
+    db.cache.clear()

@@ -11,7 +11,8 @@ from storage.db import Database, apply_migrations, ident, iso, utcnow
 from storage.errors import ApiError, Code
 from tests.storage.conftest import CTX, call, count, make_type, sql
 
-MIGRATIONS = {"tenant": ["202611281400_init", "202611290100_analysis", "202611290200_files"],
+MIGRATIONS = {"tenant": ["202611281400_init", "202611290100_analysis", "202611290200_files",
+                         "202612040100_typed_tables"],
               "control": ["202611281400_init", "202611290100_audit"]}
 
 

@@ -10,7 +10,7 @@ import pytest
 from storage import objects, search
 from storage.db import iso
 from storage.errors import ApiError, Code
-from tests.storage.conftest import CTX, call, count, error, make_type, sql
+from tests.storage.conftest import CTX, call, count, error, make_type, set_created_at, sql
 
 PROPS = [
     {"name": "label", "data_type": "string"},
@@ -202,8 +202,7 @@ def test_system_fields_id_version_and_times(db):
     assert labels(db, [f("version", "eq", 2)]) == ["b"]
     assert labels(db, [f("version", "gte", 2), f("qty", "eq", 6)]) == ["b"]
     for i, label in enumerate("abcd"):  # distinct milliseconds, microseconds below them
-        db.conn.execute("UPDATE objects SET created_at = ? WHERE id = ?",
-                        [datetime(2026, 1, 2, 10, 0, 0, (i + 1) * 1000 + 456), ids[label]])
+        set_created_at(db, ids[label], datetime(2026, 1, 2, 10, 0, 0, (i + 1) * 1000 + 456))
     updated = sql(db, "SELECT updated_at FROM objects WHERE id = ?", [ids["b"]])[0][0]
     c_at = "2026-01-02T10:00:00.003Z"  # as the API shows c's created_at
     assert labels(db, [f("created_at", "gte", c_at)]) == ["c", "d"]

@@ -9,7 +9,7 @@ from storage import objects as ob
 from storage import properties
 from storage import reports as rp
 from storage.errors import ApiError, Code
-from tests.storage.conftest import CTX, call, make_type
+from tests.storage.conftest import CTX, call, make_type, set_created_at
 
 STAGES = ["lead", "qualified", "proposal", "won", "lost"]
 
@@ -197,7 +197,7 @@ def test_timeseries_on_created_at_with_filters(db):
     ids = deals(db, {"owner": "ann"}, {"owner": "bob"}, {"owner": "ann"})
     for i, day in zip(ids, ("2024-06-01 09:00", "2024-06-01 10:00", "2024-06-03 10:00"),
                       strict=True):
-        db.conn.execute("UPDATE objects SET created_at = ? WHERE id = ?", [day, i])
+        set_created_at(db, i, day)
     db.cache.clear()
     _, got = series(db, date_property="created_at", interval="day", start_date="2024-06-01",
                     end_date="2024-06-03T00:00:00Z",
