@@ -199,6 +199,7 @@ class Host:
         self.kv = KvFile(self.data_dir / "durable" / f"{namespace}.sqlite3")
         self.config = config or {}
         self.slots: dict[str, _Slot] = {}
+        self.guests: dict[str, Host] = {}  # co-hosted namespaces (NamespaceSpec.cohost)
         self._activating: dict[str, asyncio.Lock] = {}
         self._closing: dict[str, asyncio.Task] = {}
         self._loop_task: asyncio.Task | None = None
@@ -237,6 +238,21 @@ class Host:
                 r = (False, ApiError(Code.INTERNAL, "internal error"))
             out.append(r)
         return out
+
+    async def invoke_guest(self, guest: tuple, calls: list[tuple]) -> list[tuple[bool, Any]]:
+        """`invoke_many` for a namespace co-hosted in this actor (`NamespaceSpec.guest()`)."""
+        return await self._guest(guest).invoke_many(calls)
+
+    async def ping_guest(self, guest: tuple) -> dict[str, Any]:
+        return await self._guest(guest).ping()
+
+    def _guest(self, guest: tuple) -> Host:
+        name, cls, config, idle_timeout = guest
+        host = self.guests.get(name)
+        if host is None:
+            host = self.guests[name] = Host(name, self.index, cls, str(self.data_dir), config,
+                                            idle_timeout, self.clock, self.background)
+        return host
 
     async def ping(self) -> dict[str, Any]:
         """Start the background loop (alarms after a restart) and report."""
@@ -311,6 +327,8 @@ class Host:
 
     async def shutdown(self) -> None:
         """Evict every object (closing files) and stop; used before a host is killed on purpose."""
+        for guest in self.guests.values():
+            await guest.shutdown()
         for key in list(self.slots):
             await self.evict(key)
         if self._loop_task:
@@ -331,6 +349,14 @@ class NamespaceSpec:
     hosts: int = 1
     idle_timeout: float = 300.0
     config: dict[str, Any] = field(default_factory=dict)
+    # On Ray: run this namespace's hosts inside the host actors of the namespace named here (same
+    # index), one process fewer each. A guest host starts with its first call, so only for kinds
+    # whose objects set no alarms (rate-limit buckets).
+    cohost: str | None = None
+
+    def guest(self) -> tuple[str, type[DurableObject], dict[str, Any], float]:
+        """What a host actor needs to host this namespace as a guest."""
+        return self.name, self.cls, self.config, self.idle_timeout
 
     def owner(self, key: str) -> int:
         return stable_hash(key) % self.hosts
@@ -404,10 +430,15 @@ class RayNamespace(BaseNamespace):
         self._pending: dict[int, list[tuple[tuple, asyncio.Future]]] = {}
 
     def actor_name(self, index: int) -> str:
-        return f"{self.spec.name}-host-{index}"
+        return f"{self.spec.cohost or self.spec.name}-host-{index}"
 
     def handle(self, index: int) -> Any:
         h = self._handles.get(index)
+        if h is None and self.spec.cohost:  # the owner made it (services ping it first)
+            import ray
+
+            h = self._handles[index] = ray.get_actor(self.actor_name(index),
+                                                     namespace=RAY_NAMESPACE)
         if h is None:
             import ray
 
@@ -429,6 +460,9 @@ class RayNamespace(BaseNamespace):
 
     async def ping_hosts(self) -> list[dict[str, Any]]:
         """Create (if need be) and ping every host, so alarms fire after a restart."""
+        if self.spec.cohost:
+            return await asyncio.gather(*(self.handle(i).ping_guest.remote(self.spec.guest())
+                                          for i in range(self.spec.hosts)))
         return await asyncio.gather(*(self.handle(i).ping.remote() for i in range(self.spec.hosts)))
 
     async def _invoke(self, host: int, key: str, method: str, args: tuple, kwargs: dict):
@@ -457,6 +491,8 @@ class RayNamespace(BaseNamespace):
         import ray.exceptions as rex
 
         try:
+            if self.spec.cohost:
+                return await self.handle(host).invoke_guest.remote(self.spec.guest(), calls)
             return await self.handle(host).invoke_many.remote(calls)
         except rex.RayActorError as exc:
             # ActorUnavailableError included: Ray says the calls "may or may not have been

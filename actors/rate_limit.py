@@ -32,5 +32,8 @@ class RateLimit(DurableObject):
                 "retry_after": (cost - self.tokens) / rate}
 
 
-def spec(hosts: int = 1) -> NamespaceSpec:
+def spec(hosts: int = 1, cohost: str | None = None) -> NamespaceSpec:
+    """`hosts` actors of their own, or (`cohost`) one host inside that namespace's first actor."""
+    if cohost is not None:
+        return NamespaceSpec(NAME, RateLimit, hosts=1, idle_timeout=600.0, cohost=cohost)
     return NamespaceSpec(NAME, RateLimit, hosts=hosts, idle_timeout=600.0)

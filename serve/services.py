@@ -20,7 +20,8 @@ class Services:
         self.shards = make(tenant_shard.spec(settings.shard_hosts, settings.shard_idle_timeout),
                            settings.data_dir)
         self.control = make(control_plane.spec(), settings.data_dir)
-        self.limits = make(rate_limit.spec(settings.rate_limit_hosts), settings.data_dir)
+        cohost = control_plane.NAME if settings.rate_limit_hosts == 0 else None
+        self.limits = make(rate_limit.spec(settings.rate_limit_hosts, cohost), settings.data_dir)
 
     async def control_run(self, fn: Callable[..., Any], ctx: dict[str, Any] | None = None,
                           **kwargs: Any) -> Any:

@@ -55,7 +55,8 @@ class Settings(BaseSettings):
     # Durable objects
     shard_hosts: int = Field(2, description="Ray actors hosting tenant shards.")
     shard_idle_timeout: float = Field(600.0, description="Seconds before an idle shard is evicted.")
-    rate_limit_hosts: int = Field(1, description="Ray actors hosting rate-limit buckets.")
+    rate_limit_hosts: int = Field(0, ge=0, description="Ray actors hosting rate-limit buckets; "
+                                  "0: inside the control plane's actor (one process fewer).")
     # Ray
     ray_num_cpus: int = Field(4, description="Logical CPUs of a local Ray started by raybase.")
     ray_object_store_mb: int = Field(128, description="Object store of a local Ray, MiB.")

@@ -123,6 +123,19 @@ async def test_api_errors_cross_the_actor_boundary(make_ns):
     assert await ns.get("a").call("incr") == 1
 
 
+async def test_a_cohosted_namespace_runs_in_its_owners_actor(make_ns, tmp_path):
+    owner = make_ns(Counter)
+    await owner.ping_hosts()  # the owner makes its actor; the guest only looks it up
+    guest = RayNamespace(NamespaceSpec(f"{owner.spec.name}-guest", Slow,
+                                       cohost=owner.spec.name), tmp_path)
+    assert [p["namespace"] for p in await guest.ping_hosts()] == [guest.spec.name]
+    mine = await owner.get("a").call("info")
+    theirs = await guest.get("a").call("work", 0)
+    assert theirs["pid"] == mine["pid"]  # one process: no actor of the guest's own
+    assert (await guest.get("a").call("work", 0))["instance"] == theirs["instance"]
+    assert await owner.get("a").call("incr") == 1  # the owner's objects are apart
+
+
 # -- (b) acknowledged writes survive a host kill ---------------------------------------------------
 async def write_through_a_kill(ns: RayNamespace, write, before: int = 20, after: int = 20):
     """Run 4 writers; kill the host (it restarts) after `before` acks; stop `after` acks later.
