@@ -53,7 +53,8 @@ class Settings(BaseSettings):
     sql_max_rows: int = Field(1000, description="Most rows one `POST /v1/sql` answers.")
     sql_timeout: float = Field(5.0, description="Seconds a `POST /v1/sql` query may run.")
     # Durable objects
-    shard_hosts: int = Field(2, description="Ray actors hosting tenant shards.")
+    shard_hosts: int = Field(1, description="Ray actors hosting tenant shards (each runs its "
+                             "tenants' DuckDB work in threads; more for a bigger machine).")
     shard_idle_timeout: float = Field(600.0, description="Seconds before an idle shard is evicted.")
     rate_limit_hosts: int = Field(0, ge=0, description="Ray actors hosting rate-limit buckets; "
                                   "0: inside the control plane's actor (one process fewer).")

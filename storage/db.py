@@ -51,7 +51,9 @@ _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Cache sizes: hot records per namespace; namespaces not named here are unbounded (schema,
 # unique-value indexes), which the owner keeps complete or absent, never partial.
 CACHE_LIMITS = {"objects": 50_000}
-MEMORY_LIMIT = "512MB"  # DuckDB buffer memory per database (its default is 80% of the machine)
+# DuckDB buffer memory per tenant database (its default is 80% of the machine): many tenants
+# share a host process; past this a sort or aggregate spills to disk.
+MEMORY_LIMIT = "128MB"
 
 MIGRATIONS_TABLE = """
 CREATE TABLE IF NOT EXISTS _migrations (version VARCHAR PRIMARY KEY, applied_at TIMESTAMP)
