@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import logging
 import os
+import random
 import socket
 import tempfile
 import time
@@ -66,8 +67,27 @@ INSTANCE_PORTS = ("haproxy_metrics_port", "haproxy_stats_port", "haproxy_fallbac
 MAX_RUN_DIR = 37
 
 
+def _ephemeral_low() -> int:
+    """The lowest port the kernel hands to outgoing connections (Linux: 32768 by default)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A port nobody listens on now (the OS's pick; its user binds it moments later)."""
+    """A port nobody listens on now, which its user binds moments later. Drawn below the
+    kernel's ephemeral range, so the outgoing connections of a busy machine cannot take it in
+    between (the OS's own pick, port 0, comes from that range)."""
+    low, rng = 10_000, random.Random()
+    for _ in range(200):
+        port = rng.randrange(low, max(low + 1000, _ephemeral_low()))
+        with socket.socket() as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])

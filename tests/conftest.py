@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,9 +12,9 @@ ADMIN_KEY = "test-admin-key"
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    from serve.runtime import free_port as pick
+
+    return pick()
 
 
 @pytest.fixture(scope="session")

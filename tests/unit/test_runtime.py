@@ -30,3 +30,11 @@ def test_haproxy_mode_gets_the_instance_ports_and_files(tmp_path):
     assert env["RAY_SERVE_HAPROXY_SOCKET_PATH"] == "/tmp/rb-x/admin.sock"
     assert "RAY_SERVE_HAPROXY_STATS_PORT" not in ray_environment(settings.model_copy(
         update={"proxy": "default"}))
+
+
+def test_free_ports_are_drawn_below_the_ephemeral_range():
+    from serve.runtime import _ephemeral_low, free_port
+
+    ports = {free_port() for _ in range(20)}
+    assert all(10_000 <= p < max(11_000, _ephemeral_low()) for p in ports)
+    assert len(ports) > 1  # drawn at random, not the same one each time
