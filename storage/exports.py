@@ -82,7 +82,7 @@ def start_export(db: Tx, ctx: dict[str, Any], *, type_ref: str, format: str,
         raise invalid(f"format must be one of {', '.join(FORMATS)}", "format")
     sql, params = filters.compile_filters(db, t, filters_)
     matched = db.scalar(COUNT.format(table=table(t["id"]), where=filters.live(sql)),
-                        [t["id"], *params])
+                        params)
     if matched > MAX_OBJECTS:
         raise invalid(f"{matched} objects match; an export takes at most {MAX_OBJECTS}: narrow "
                       "it with filters (e.g. on created_at) and export in parts", "filters")
@@ -150,7 +150,7 @@ def export_page(db: Tx, ctx: dict[str, Any], *, type_id: str, filters_: Any, aft
     sql, params = filters.compile_filters(db, t, filters_)
     cols = ", ".join([TYPED_SYSTEM, *map(_typed, columns)]) if typed else ", ".join(SYSTEM_NAMES)
     query = PAGE.format(columns=cols, table=table(t["id"]), where=filters.live(sql))
-    return db.arrow(query, [t["id"], *params, after, limit])
+    return db.arrow(query, [*params, after, limit])
 
 
 # -- files -----------------------------------------------------------------------------------

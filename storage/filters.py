@@ -245,6 +245,6 @@ def compile_filters(db: Tx, t: dict[str, Any], filters: Any,
 
 
 def live(filters_sql: str = "TRUE") -> str:
-    """The WHERE clause of a type's live objects matching compiled filters; its first parameter
-    is the type id."""
-    return f"object_type_id = ? AND NOT is_deleted AND {filters_sql}"
+    """The WHERE clause of the live objects matching compiled filters, over the type's table
+    (it holds that type's objects only)."""
+    return f"NOT is_deleted AND {filters_sql}"

@@ -25,7 +25,7 @@ LOADED = "\x00loaded"  # marker key of a complete unique-value index
 SELECT_ONE = "SELECT * FROM {table} WHERE id = ?"  # the type's table, or the `objects` view
 SELECT_MANY = "SELECT * FROM {table} WHERE id IN ({marks})"
 SELECT_UNIQUE = "SELECT id, json_extract(properties, ?) AS v FROM {table} WHERE NOT is_deleted"
-COUNT = "SELECT count(*) FROM {table} WHERE object_type_id = ? AND is_deleted = ? AND {match}"
+COUNT = "SELECT count(*) FROM {table} WHERE is_deleted = ? AND {match}"
 COUNTS = "SELECT count(*) FILTER (NOT is_deleted) AS live, count(*) FILTER (is_deleted) AS trash " \
     "FROM {table}"
 LIST_VERSIONS = """
@@ -371,6 +371,9 @@ SORT_KINDS = {"BIGINT": ("0", "number"), "DECIMAL(38, 4)": ("0", "number"),
               "DOUBLE": ("0", "double"), "BOOLEAN": ("false", "boolean"),
               "DATE": ("DATE '1970-01-01'", "date"), "TIME": ("TIME '00:00:00'", "time"),
               "TIMESTAMP": ("TIMESTAMP '1970-01-01'", "timestamp")}
+# The same blanks as the cursor carries them (see _plain), by kind.
+BLANKS = {"number": "0", "double": 0.0, "boolean": False, "date": "1970-01-01",
+          "time": "00:00:00", "timestamp": "1970-01-01 00:00:00", "text": ""}
 
 
 def _sort_expr(db: Tx, t: dict[str, Any], sort: str) -> tuple[str, str, str]:
@@ -471,8 +474,8 @@ def page(db: Tx, ctx: dict[str, Any], t: dict[str, Any], *, deleted: bool, limit
         raise invalid("order must be asc or desc", "order")
     expr, filled, kind = _sort_expr(db, t, sort)
     keys = [f"({expr} IS NULL)::INTEGER", filled, "id"]
-    where = f"object_type_id = ? AND is_deleted = ? AND {match}"
-    head = [t["id"], deleted, *(match_params or [])]
+    where = f"is_deleted = ? AND {match}"
+    head = [deleted, *(match_params or [])]
     params = list(head)
     after = decode_cursor(cursor, ("k", "s", "o"))
     if after is not None:
@@ -480,17 +483,20 @@ def page(db: Tx, ctx: dict[str, Any], t: dict[str, Any], *, deleted: bool, limit
         params += keyset_params(_cursor_keys(after, sort, order, kind))
     total = _total(db, t, deleted, match, head, after)
     direction = "DESC" if order == "desc" else "ASC"
-    order_by = ", ".join(f"{k} {direction}" for k in keys)
-    sql = (f"SELECT id, {keys[0]} AS _k0, {keys[1]} AS _k1 FROM {columns.table(t['id'])} "
-           f"WHERE {where} ORDER BY {order_by} LIMIT {limit + 1}")
+    # The keys' order, on the column itself (DuckDB's top-N on it is cheaper): nulls sort as
+    # the greater keys, first descending and last ascending.
+    nulls = "FIRST" if order == "desc" else "LAST"
+    sql = (f"SELECT id, {expr} AS _v FROM {columns.table(t['id'])} WHERE {where} "
+           f"ORDER BY {expr} {direction} NULLS {nulls}, id {direction} LIMIT {limit + 1}")
     rows = db.query(sql, params)
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = None
     if more:
-        last = rows[-1]
+        last = rows[-1]["_v"]
+        key = [0, _plain(last)] if last is not None else [1, BLANKS[kind]]
         next_cursor = encode_cursor({"s": sort, "o": order, "n": total,
-                                     "k": [last["_k0"], _plain(last["_k1"]), last["id"]]})
+                                     "k": [*key, rows[-1]["id"]]})
     results = [out(rec, ctx) for rec in records(db, t["id"], [r["id"] for r in rows])]
     return {"results": results, "next_cursor": next_cursor, "total": total}
 

@@ -109,7 +109,7 @@ def pipeline_report(db: Tx, ctx: dict[str, Any], *, object_type_id: str, stage_p
     where, params = flt.compile_filters(db, t, filters)
     sql = _sql(PIPELINE, t, stage=stage.sql, value=f"sum({value.sql})" if value else "NULL",
                           where=flt.live(where))
-    found = {r["stage"]: r for r in db.query(sql, [t["id"], *params])}
+    found = {r["stage"]: r for r in db.query(sql, params)}
     enum = list(stage.prop["enum_values"] or [])
     order = enum + sorted(s for s in found if s is not None and s not in enum)
     if None in found:
@@ -208,7 +208,7 @@ def timeseries_report(db: Tx, ctx: dict[str, Any], *, object_type_id: str, date_
     sql = _sql(SERIES, t, interval=interval, at=at.sql, where=flt.live(where),
                         total=f"sum({value.sql})" if value else "NULL",
                         counted=f"count({value.sql})" if value else "0")
-    found = {r["bucket"]: r for r in db.query(sql, [t["id"], *params, buckets[0], upper])}
+    found = {r["bucket"]: r for r in db.query(sql, [*params, buckets[0], upper])}
 
     def figure(n: int, total: Amount | None, counted: int) -> int | float | None:
         if aggregation == "count":
@@ -252,9 +252,9 @@ def leaderboard_report(db: Tx, ctx: dict[str, Any], *, object_type_id: str, grou
         agg = f"round(avg({value.sql}), 6)" if aggregation == "avg" \
             else f"{aggregation}({value.sql})"
     rows = db.query(_sql(BOARD, t, group=group.sql, agg=agg, order=order.upper(),
-                                 where=flt.live(where)), [t["id"], *params, limit])
+                                 where=flt.live(where)), [*params, limit])
     rest = db.query_one(_sql(UNGROUPED, t, group=group.sql, agg=agg, where=flt.live(where)),
-                        [t["id"], *params])
+                        params)
     entries = [{"rank": r["rank"], "group": json_value(r["g"]), "value": _number(r["v"]),
                 "count": r["n"]} for r in rows]
     ungrouped = None
@@ -296,7 +296,7 @@ def funnel_report(db: Tx, ctx: dict[str, Any], *, object_type_id: str,
         "count(*) FILTER (WHERE " + " AND ".join(f"m{j}" for j in range(i + 1)) + f") AS s{i}"
         for i in range(len(steps)))
     row = db.query_one(_sql(FUNNEL, t, counts=counts, matches=", ".join(matches),
-                                     where=flt.live()), [*params, t["id"]])
+                                     where=flt.live()), params)
     reached = [row[f"s{i}"] if row else 0 for i in range(len(steps))]
     out = []
     for i, name in enumerate(names):

@@ -27,7 +27,7 @@ RELEVANCE = "relevance"
 # exact: only the current version of a live object matching the filters is scored.
 RANKED = """
 WITH stats AS (
-    SELECT (SELECT count(*) FROM {table} WHERE object_type_id = ? AND NOT is_deleted) AS n,
+    SELECT (SELECT count(*) FROM {table} WHERE NOT is_deleted) AS n,
            (SELECT avg(doc_len) FROM search_terms WHERE object_type_id = ? AND term = '')
            AS avgdl),
 df AS (
@@ -104,7 +104,7 @@ def _ranked(db: Tx, ctx: dict[str, Any], t: dict[str, Any], where: str, params: 
                         where=filters.live(where), k1=K1,
                         k1p1=K1 + 1, b=B, after=after, limit=limit + 1)
     tid = t["id"]
-    rows = db.query(sql, [tid, tid, tid, *terms, tid, *params, tid, *terms, *after_params])
+    rows = db.query(sql, [tid, tid, *terms, *params, tid, *terms, *after_params])
     more = len(rows) > limit
     rows = rows[:limit]
     total = rows[0]["_total"] if rows else 0
@@ -198,7 +198,7 @@ def aggregate_objects(db: Tx, ctx: dict[str, Any], *, type_ref: str, aggregation
     if groups:
         positions = ", ".join(str(i + 1) for i in range(len(groups)))
         sql += f" GROUP BY {positions} ORDER BY {positions} NULLS LAST LIMIT {MAX_GROUPS + 1}"
-    rows = db.query(sql, [t["id"], *params])
+    rows = db.query(sql, params)
     truncated = len(rows) > MAX_GROUPS
     results = []
     for row in rows[:MAX_GROUPS]:
