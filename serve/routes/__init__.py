@@ -21,6 +21,9 @@ from serve.routes import (
     tenants,
     views,
 )
+from serve.routes.auth import account as auth_account
+from serve.routes.auth import signin as auth_signin
+from serve.routes.auth import users as auth_users
 
 ROUTERS = (
     public.router,
@@ -42,4 +45,9 @@ ROUTERS = (
     audit.router,
     events.router,
     error_reports.router,
+    auth_signin.router,
+    auth_account.router,
+    auth_account.sessions_router,
+    auth_users.router,
+    auth_users.governance_router,
 )
