@@ -40,12 +40,12 @@ _NOT_IN_SEGMENT = "/?#@\\\\"
 
 def merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
     """`patch` merged into a copy of `base` (RFC 7396: objects merge, None removes)."""
-    out = dict(base)
+    out = copy.deepcopy(base)
     for key, value in patch.items():
         if value is None:
             out.pop(key, None)
-        elif isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value)
+        elif isinstance(value, dict):
+            out[key] = merge(out[key] if isinstance(out.get(key), dict) else {}, value)
         else:
             out[key] = copy.deepcopy(value)
     return out

@@ -236,19 +236,18 @@ def check_patch(patch: dict[str, Any]) -> dict[str, Any]:
 
 def check_whole(config: dict[str, Any]) -> None:
     """400 when an enabled provider or feature lacks what it needs (after the merge)."""
+    for section in ("oauth", "saml"):
+        if len(config[section]) > MAX_PROVIDERS:
+            raise invalid(f"{section} holds at most {MAX_PROVIDERS} providers", section)
     for name, entry in config["oauth"].items():
-        if len(config["oauth"]) > MAX_PROVIDERS:
-            raise invalid(f"at most {MAX_PROVIDERS} OAuth providers", "oauth")
         if entry["enabled"] and not entry["client_id"]:
             raise invalid(f"oauth.{name}.client_id is required to enable it",
                           f"oauth.{name}.client_id")
         if entry["enabled"] and not (entry["issuer"] or (entry["authorize_url"] and
                                                          entry["token_url"])):
-            raise invalid(f"oauth.{name} needs issuer, or authorize_url and token_url",
-                          f"oauth.{name}.issuer")
+            raise invalid(f"oauth.{name}.issuer is required to enable it (or authorize_url "
+                          "and token_url)", f"oauth.{name}.issuer")
     for name, entry in config["saml"].items():
-        if len(config["saml"]) > MAX_PROVIDERS:
-            raise invalid(f"at most {MAX_PROVIDERS} SAML providers", "saml")
         complete = entry["idp_entity_id"] and entry["idp_sso_url"] and entry["idp_x509_cert"]
         if entry["enabled"] and not (complete or entry["idp_metadata_xml"]):
             raise invalid(f"saml.{name} needs idp_metadata_xml, or idp_entity_id, idp_sso_url "
