@@ -517,6 +517,9 @@ SHAPES: dict[tuple[str, str], Shape] = {
     ("PATCH", "/v1/governance"): Shape(
         {"audit_retention_days": 30, "session_duration_secs": 3600, "password_min_length": 8,
          "ip_allowlist": ["0.0.0.0/0", "::/0"]}),
+    ("GET", "/v1/auth-config"): Shape(),
+    ("PATCH", "/v1/auth-config"): Shape({"site_url": "https://shapes.example.com",
+                                         "password": {"min_length": 8}}),
     ("POST", "/admin/v1/tenants"): Shape({"name": "Admin made"}, auth="admin", status=201),
     ("GET", "/admin/v1/tenants"): Shape(auth="admin"),
     ("GET", "/admin/v1/tenants/{tenant_id}"): Shape(
