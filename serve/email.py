@@ -121,3 +121,16 @@ async def send_sms(settings: Settings, to: str, body: str) -> None:
               "created_at": datetime.now(UTC).isoformat().replace("+00:00", "Z")}
     path = outbox_dir(settings, "sms") / f"{_stamp()}.json"
     await asyncio.to_thread(_write_atomically, path, json.dumps(record).encode())
+
+
+def describe(settings: Settings) -> list[str]:
+    """Where auth email and SMS go, for `raybase up` to print (never a password)."""
+    if settings.smtp_url:
+        server = parse_smtp_url(settings.smtp_url)
+        email = f"auth email: SMTP at {server.host}:{server.port}"
+    else:
+        email = f"auth email: outbox {outbox_dir(settings, 'email')} (one .eml file per message)"
+    sms_host = urlsplit(settings.sms_url).netloc.rpartition("@")[2] if settings.sms_url else None
+    sms = f"auth SMS: POST to {sms_host}" if sms_host else \
+        f"auth SMS: outbox {outbox_dir(settings, 'sms')} (one .json file per message)"
+    return [email, sms]

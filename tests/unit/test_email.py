@@ -122,3 +122,13 @@ async def test_without_an_sms_url_messages_go_to_the_outbox(tmp_path):
     record = json.loads(path.read_text())
     assert record["to"] == "+15555550123" and "654321" in record["body"]
     assert record["created_at"].endswith("Z")
+
+
+def test_raybase_up_says_where_messages_go_without_secrets(tmp_path):
+    local = mailer.describe(Settings(data_dir=str(tmp_path)))
+    assert local == [f"auth email: outbox {tmp_path}/outbox/email (one .eml file per message)",
+                     f"auth SMS: outbox {tmp_path}/outbox/sms (one .json file per message)"]
+    remote = mailer.describe(Settings(data_dir=str(tmp_path),
+                                      smtp_url="smtp://u:pw@mail.test:2525?starttls=true",
+                                      sms_url="https://k:secret@sms.test/send"))
+    assert remote == ["auth email: SMTP at mail.test:2525", "auth SMS: POST to sms.test"]
