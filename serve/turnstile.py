@@ -5,16 +5,35 @@ siteverify by default) through the outbound guard before anything else happens."
 from __future__ import annotations
 
 import logging
+import time
+from collections import OrderedDict
 from typing import Any
 
 import httpx
 
 from serve import outbound
 from serve.settings import Settings
+from storage.auth.config import get_turnstile
 from storage.errors import ApiError, Code, invalid
 
 log = logging.getLogger("raybase.auth")
 FIELD = "turnstile_token"
+CACHED_TENANTS = 10_000  # per replica: tenant id -> (read at, turnstile section)
+_sections: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
+
+
+async def check_request(ctx: Any, settings: Settings, token: Any) -> None:
+    """`verify_turnstile` for a pre-login request of `ctx` (a serve.auth.Caller): the tenant's
+    turnstile settings are cached per replica for `key_cache_ttl` seconds, so a route pays no
+    shard call for them on most requests, and a config change applies within that time."""
+    hit = _sections.get(ctx.tenant_id)
+    if hit is None or time.monotonic() - hit[0] > settings.key_cache_ttl:
+        hit = (time.monotonic(), await ctx.read(get_turnstile))
+        _sections[ctx.tenant_id] = hit
+        _sections.move_to_end(ctx.tenant_id)
+        while len(_sections) > CACHED_TENANTS:
+            _sections.popitem(last=False)
+    await verify_turnstile(settings, {"turnstile": hit[1]}, token, ctx.ip)
 
 
 async def verify_turnstile(settings: Settings, config: dict[str, Any], token: Any,

@@ -196,3 +196,8 @@ def render_email(config: dict[str, Any], kind: str, link: str, user: dict[str, A
     return {"subject": " ".join(subject.split()), "text": _fill(template["text"], values, False),
             "html": _fill(template["html"], values, True),
             "from": section.get("from") or DEFAULTS["email"]["from"]}
+
+
+def get_turnstile(db: Tx, ctx: dict[str, Any]) -> dict[str, Any]:
+    """The `turnstile` section with its secret, for the gateway's check (never answered)."""
+    return load_config(db)["turnstile"]

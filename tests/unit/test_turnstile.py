@@ -7,7 +7,7 @@ from urllib.parse import parse_qs
 import pytest
 
 from serve.settings import Settings
-from serve.turnstile import verify_turnstile
+from serve.turnstile import check_request, verify_turnstile
 from storage.errors import ApiError
 from tests.unit.loopback import http_server, json_answer
 
@@ -71,3 +71,28 @@ async def test_a_verifier_answering_garbage_is_a_refusal(settings):
         with pytest.raises(ApiError) as info:
             await verify_turnstile(settings, config(peer["url"]), "good-token", None)
     assert info.value.status == 400
+
+
+class FakeCaller:
+    """What check_request uses of a serve.auth.Caller: the tenant, the client IP, a shard read."""
+
+    def __init__(self, section: dict) -> None:
+        self.tenant_id, self.ip, self.section, self.reads = f"tn_{id(self)}", "198.51.100.4", \
+            section, 0
+
+    async def read(self, fn, **kwargs):
+        self.reads += 1
+        return self.section
+
+
+async def test_check_request_reads_the_tenants_settings_once_per_ttl(tmp_path):
+    settings = Settings(data_dir=str(tmp_path), allow_private_urls=True, key_cache_ttl=60)
+    with http_server(verifier) as peer:
+        caller = FakeCaller(config(peer["url"])["turnstile"])
+        await check_request(caller, settings, "good-token")
+        with pytest.raises(ApiError):
+            await check_request(caller, settings, None)
+        assert caller.reads == 1 and len(peer["requests"]) == 1
+        assert parse_qs(peer["requests"][0]["body"].decode())["remoteip"] == ["198.51.100.4"]
+    off = FakeCaller({"enabled": False})
+    await check_request(off, settings, None)
