@@ -9,17 +9,11 @@ from typing import Any
 
 import httpx
 import jwt
-import pytest
 
 from tests.api.builders import make_object, make_type, poll
 from tests.api.conftest import Tenant, create_tenant, err, ok
 
 PASSWORD = "correct horse 1"
-
-
-@pytest.fixture
-def mailbox(service: dict) -> Any:
-    return service["mailbox"]
 
 
 def auth_key(tenant: Tenant) -> str:
