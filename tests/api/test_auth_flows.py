@@ -207,4 +207,5 @@ def test_forged_and_foreign_tokens_are_refused(tenant, client):
     make_type(other, "secrets", [("v", "string")])
     obj = make_object(other, "secrets", v="b only")
     err(tenant.call("GET", f"/v1/objects/secrets/{obj['id']}", token), 404, "NOT_FOUND")
+    err(other.call("GET", f"/v1/users/{session['user']['id']}"), 404, "NOT_FOUND")
     assert ok(tenant.call("GET", "/v1/auth/user", token))["id"] == session["user"]["id"]

@@ -64,3 +64,16 @@ def test_links_use_an_allowed_redirect_or_the_site_url(tenant, mailbox):
     assert url.startswith("https://app.example.com/?") or url.startswith(
         "https://app.example.com?")
     assert parse_qs(urlparse(url.strip("<>\"'")).query)["type"] == ["recovery"]
+
+
+def test_turnstile_guards_sign_up_and_sign_in_when_on(tenant):
+    configure(tenant, turnstile={"enabled": True, "secret": "s",
+                                 "verify_url": "https://challenges.cloudflare.com/x"})
+    key = auth_key(tenant)
+    for path in ("/v1/auth/signup", "/v1/auth/login", "/v1/auth/magic-link",
+                 "/v1/auth/forgot-password", "/v1/auth/anonymous"):
+        body = {"email": uniq("ts")} if "auth/" in path and "anonymous" not in path else {}
+        if path.endswith(("signup", "login")):
+            body["password"] = PASSWORD
+        refused = err(tenant.call("POST", path, key, json=body), 400, "VALIDATION_ERROR")
+        assert refused["field"] == "turnstile_token", path

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from serve.auth import AuthCtx, UserOrAuthCtx
 from serve.routes.auth.support import deliver, hash_password, limit, verify_password
+from serve.turnstile import check_request
 from storage.auth import sessions, signin
 from storage.errors import ApiError, Code
 
@@ -73,15 +74,17 @@ class Anonymous(Body):
 async def sign_up(body: SignUp, request: Request, ctx: AuthCtx) -> Any:
     """A new user; a session too unless the tenant requires a confirmed email first."""
     await limit(ctx, "sign_up")
+    await check_request(ctx, request.app.state.settings, body.turnstile_token)
     digest = await hash_password(body.password)
     return deliver(request, await ctx.run(signin.sign_up, body=body.model_dump(),
                                           password_hash=digest, client=ctx.client))
 
 
 @router.post("/login", summary="Log in")
-async def log_in(body: LogIn, ctx: AuthCtx) -> Any:
+async def log_in(body: LogIn, request: Request, ctx: AuthCtx) -> Any:
     """A session, or `{mfa_required, mfa_ticket, factors}`; one 401 for any wrong pair."""
     await limit(ctx, "sign_in", body.email)
+    await check_request(ctx, request.app.state.settings, body.turnstile_token)
     found = await ctx.read(signin.begin_login, email=body.email.strip().lower())
     stored = found["password_hash"] if found else None
     if not await verify_password(stored, body.password) or found is None:
@@ -125,6 +128,7 @@ async def verify_email(body: Verify, ctx: AuthCtx) -> Any:
 async def request_password_reset(body: EmailRequest, request: Request, ctx: AuthCtx) -> Any:
     """Always the same answer, whether or not the address has an account."""
     await limit(ctx, "email", body.email)
+    await check_request(ctx, request.app.state.settings, body.turnstile_token)
     return deliver(request, await ctx.run(signin.request_password_reset, email=body.email,
                                           redirect_to=body.redirect_to))
 
@@ -142,6 +146,7 @@ async def reset_password(body: ResetPassword, ctx: AuthCtx) -> Any:
 async def send_magic_link(body: EmailRequest, request: Request, ctx: AuthCtx) -> Any:
     """Always the same answer, whether or not the address has an account."""
     await limit(ctx, "email", body.email)
+    await check_request(ctx, request.app.state.settings, body.turnstile_token)
     return deliver(request, await ctx.run(signin.send_magic_link, email=body.email,
                                           redirect_to=body.redirect_to))
 
@@ -153,8 +158,10 @@ async def verify_magic_link(body: MagicVerify, ctx: AuthCtx) -> Any:
 
 
 @router.post("/anonymous", summary="Create anonymous session")
-async def sign_in_anonymously(ctx: AuthCtx, body: Anonymous | None = None) -> Any:
+async def sign_in_anonymously(request: Request, ctx: AuthCtx,
+                              body: Anonymous | None = None) -> Any:
     """A new anonymous user and session (auth config `anonymous.enabled`)."""
     await limit(ctx, "sign_up")
+    await check_request(ctx, request.app.state.settings, body.turnstile_token if body else None)
     return await ctx.run(signin.sign_in_anonymously,
                          user_metadata=body.user_metadata if body else None, client=ctx.client)
