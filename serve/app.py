@@ -15,11 +15,12 @@ from serve.routes import ROUTERS, admin, files, import_export
 from serve.routes.public import VERSION
 from serve.services import Services, ray_services
 from serve.settings import Settings
+from serve.user_tokens import UserTokens
 
 DESCRIPTION = (
     "raybase: a multi-tenant backend-as-a-service. Authenticate with "
-    "`Authorization: Bearer <api key>`. Every JSON answer is an envelope "
-    '`{"success", "data", "request_id"}`; errors carry `{"code", "message"}`.'
+    "`Authorization: Bearer <api key>` or an end user's access token. Every JSON answer is an "
+    'envelope `{"success", "data", "request_id"}`; errors carry `{"code", "message"}`.'
 )
 
 
@@ -37,6 +38,7 @@ def build_app(settings: Settings, services: Callable[[Settings], Services] = ray
     app.state.settings = settings
     app.state.services = services(settings)
     app.state.keys = KeyCache(app.state.services, settings.key_cache_ttl)
+    app.state.user_tokens = UserTokens(app.state.services, settings.key_cache_ttl)
     app.state.request_log = request_log.RequestLog(app.state.services)
     app.state.started_at = {"monotonic": time.monotonic(),
                             "iso": datetime.now(UTC).isoformat().replace("+00:00", "Z")}

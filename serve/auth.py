@@ -3,12 +3,15 @@
 Handlers get a `Caller` from their signature (`ReadCtx`, `WriteCtx`, `SchemaCtx`, `KeysCtx`,
 ...). Key lookups are cached per replica for `key_cache_ttl` seconds, so a revoked key, a
 suspended tenant or a changed scope takes effect everywhere within that time.
+
+The Bearer is an API key or an end user's access token (a JWT: serve/user_tokens.py). End users
+reach only the routes that say so (`users=True`: objects, comments, files, and the self-service
+auth routes), with the scopes of `USER_SCOPES`; roles and row policies will narrow them there.
 """
 
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -18,7 +21,9 @@ from fastapi import Depends, Request
 
 from actors.durable import Stub
 from serve.services import Services
+from serve.user_tokens import USER_SCOPES, looks_like_jwt
 from storage import api_keys
+from storage.auth.sessions import ip_allowed
 from storage.db import utcnow
 from storage.errors import ApiError, Code
 
@@ -38,12 +43,23 @@ class Caller:
     request_id: str
     ip: str
     user_id: str | None = None  # the signed-in end user (a user token); API keys have none
+    role: str | None = None  # the end user's role
+    session_id: str | None = None
+    aal: int | None = None  # authenticator assurance level of the session (1, or 2 after MFA)
+    user_agent: str | None = None
     ctx: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        # A user's own actions are recorded as theirs (audit actor, comment author).
         self.ctx = {"tenant_id": self.tenant_id, "actor_id": self.key_id,
                     "request_id": self.request_id, "ip": self.ip, "plan": self.plan,
-                    "user_id": self.user_id}
+                    "user_id": self.user_id, "role": self.role, "session_id": self.session_id,
+                    "aal": self.aal}
+
+    @property
+    def client(self) -> dict[str, Any]:
+        """Where the request came from, as sessions record it."""
+        return {"ip": self.ip, "user_agent": self.user_agent}
 
     async def run(self, fn: Any, **kwargs: Any) -> Any:
         """Run a storage function in this tenant's shard."""
@@ -94,22 +110,22 @@ def _unauthorized(message: str) -> ApiError:
     return ApiError(Code.UNAUTHORIZED, message)
 
 
-def _ip_allowed(ip: str, allowlist: list[str]) -> bool:
-    try:
-        addr = ipaddress.ip_address(ip)
-    except ValueError:
-        return False
-    return any(addr in ipaddress.ip_network(c) for c in allowlist)
-
-
-async def authenticate(request: Request) -> Caller:
-    """The caller of a bearer-authenticated request, or 401/403/429."""
+async def authenticate(request: Request, users: bool = False) -> Caller:
+    """The caller of a bearer-authenticated request (an end user only where `users`), or
+    401/403/429."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise _unauthorized("missing credentials: send Authorization: Bearer <api key>")
+    token = token.strip()
+    if looks_like_jwt(token):
+        caller = await _user_caller(request, token)
+        if not users:
+            raise ApiError(Code.INSUFFICIENT_SCOPE, "an end user's token cannot call this "
+                           "route: it takes an API key", required_scope="api_key")
+        return caller
     state = request.app.state
-    resolved = await state.keys.resolve(api_keys.hash_token(token.strip()))
+    resolved = await state.keys.resolve(api_keys.hash_token(token))
     if resolved is None or resolved["key"]["status"] != "active":
         raise _unauthorized("invalid or revoked API key")
     key, tenant = resolved["key"], resolved["tenant"]
@@ -123,7 +139,7 @@ async def authenticate(request: Request) -> Caller:
     request.state.tenant_id, request.state.key_id = tenant["id"], key["id"]
     request.state.shard_host = tenant["shard_host"]
     ip = client_ip(request)
-    if key["ip_allowlist"] and not _ip_allowed(ip, key["ip_allowlist"]):
+    if key["ip_allowlist"] and not ip_allowed(ip, key["ip_allowlist"]):
         raise ApiError(Code.FORBIDDEN, f"client address {ip} is not in this key's ip_allowlist")
     if key["rate_limit"]:
         verdict = await state.services.take_token(f"key:{key['id']}", key["rate_limit"])
@@ -132,14 +148,27 @@ async def authenticate(request: Request) -> Caller:
                            "per minute exceeded", retry_after=verdict["retry_after"])
     return Caller(tenant["id"], key["id"], key["scopes"], tenant["plan"],
                   state.services.shard(tenant["id"], tenant["shard_host"]), state.services,
-                  request.state.request_id, ip)
+                  request.state.request_id, ip, user_agent=request.headers.get("user-agent"))
 
 
-def require(scope: str | None):
-    """A dependency: an authenticated caller holding `scope` (or `*`)."""
+async def _user_caller(request: Request, token: str) -> Caller:
+    """The end user whose access token this is (verified, session live), or 401/403."""
+    state, ip = request.app.state, client_ip(request)
+    found = await state.user_tokens.authenticate(request, token, ip)
+    tenant, claims = found["tenant"], found["claims"]
+    return Caller(tenant["id"], claims["sub"], list(USER_SCOPES), tenant["plan"],
+                  state.services.shard(tenant["id"], tenant["shard_host"]), state.services,
+                  request.state.request_id, ip, user_id=claims["sub"], role=found["role"],
+                  session_id=str(claims["sid"]), aal=claims.get("aal"),
+                  user_agent=request.headers.get("user-agent"))
+
+
+def require(scope: str | None, users: bool = False):
+    """A dependency: an authenticated caller holding `scope` (or `*`); end users only where
+    `users`."""
 
     async def dependency(request: Request) -> Caller:
-        caller = await authenticate(request)
+        caller = await authenticate(request, users)
         if scope is not None and scope not in caller.scopes and "*" not in caller.scopes:
             raise ApiError(Code.INSUFFICIENT_SCOPE, f"this API key lacks the '{scope}' scope",
                            required_scope=scope)
@@ -148,11 +177,11 @@ def require(scope: str | None):
     return dependency
 
 
-def require_any(*scopes: str):
+def require_any(*scopes: str, users: bool = False):
     """A dependency: an authenticated caller holding one of `scopes` (or `*`)."""
 
     async def dependency(request: Request) -> Caller:
-        caller = await authenticate(request)
+        caller = await authenticate(request, users)
         if "*" not in caller.scopes and not any(s in caller.scopes for s in scopes):
             wanted = " or ".join(f"'{s}'" for s in scopes)
             raise ApiError(Code.INSUFFICIENT_SCOPE, f"this API key lacks the {wanted} scope",
@@ -167,8 +196,33 @@ ReadCtx = Annotated[Caller, Depends(require("read"))]
 WriteCtx = Annotated[Caller, Depends(require("write"))]
 SchemaCtx = Annotated[Caller, Depends(require("schema"))]
 KeysCtx = Annotated[Caller, Depends(require("*"))]
-FilesReadCtx = Annotated[Caller, Depends(require_any("files", "read"))]
-FilesWriteCtx = Annotated[Caller, Depends(require_any("files", "write"))]
+FilesReadCtx = Annotated[Caller, Depends(require_any("files", "read", users=True))]
+FilesWriteCtx = Annotated[Caller, Depends(require_any("files", "write", users=True))]
+# Tenant data end users reach too (objects, associations, comments, object search).
+DataReadCtx = Annotated[Caller, Depends(require("read", users=True))]
+DataWriteCtx = Annotated[Caller, Depends(require("write", users=True))]
+AuthCtx = Annotated[Caller, Depends(require("auth"))]  # pre-login, users admin, governance
+
+
+async def signed_in(request: Request) -> Caller:
+    """A dependency: an end user's access token (self-service routes); 401 for anything else."""
+    caller = await authenticate(request, users=True)
+    if caller.user_id is None:
+        raise _unauthorized("this route takes an end user's access token, not an API key")
+    return caller
+
+
+async def user_or_auth_key(request: Request) -> Caller:
+    """A dependency: an end user's access token, or an API key with `auth` (or `*`)."""
+    caller = await authenticate(request, users=True)
+    if caller.user_id is None and "auth" not in caller.scopes and "*" not in caller.scopes:
+        raise ApiError(Code.INSUFFICIENT_SCOPE, "this API key lacks the 'auth' scope",
+                       required_scope="auth")
+    return caller
+
+
+UserCtx = Annotated[Caller, Depends(signed_in)]
+UserOrAuthCtx = Annotated[Caller, Depends(user_or_auth_key)]
 
 
 async def admin(request: Request) -> None:

@@ -69,6 +69,10 @@ def up(host: str | None, port: int | None, data_dir: str | None, replicas: int |
         click.echo(f"development tenant: {tenant['tenant_id']}")
         click.echo(f"development API key: {tenant['api_key']}")
     click.echo(f"credentials: {creds}")
+    from serve.email import describe
+
+    for line in describe(settings):
+        click.echo(line)
     (data / PID_FILE).write_text(str(os.getpid()))
     stop = {"now": False}
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -50,6 +50,17 @@ class Settings(BaseSettings):
     s3_bucket: str = Field("raybase", description="S3 bucket (created if missing).")
     s3_region: str | None = Field("us-east-1", description="S3 region.")
     s3_secure: bool = Field(True, description="Use HTTPS to the S3 endpoint.")
+    smtp_url: str | None = Field(
+        None, description="Mail server for end-user auth emails, `smtp://[user:password@]host:port"
+        "[?starttls=true]` (unset: a local outbox under the data dir).")
+    sms_url: str | None = Field(
+        None, description="HTTP endpoint receiving end-user SMS as `POST {\"to\", \"body\"}` "
+        "(unset: a local outbox under the data dir).")
+    allow_private_urls: bool = Field(
+        False, validation_alias=AliasChoices(
+            "RAYBASE_ALLOW_PRIVATE_URLS", "RAYBASE_WEBHOOKS_ALLOW_PRIVATE", "allow_private_urls"),
+        description="Let tenant-configured outbound URLs (OAuth/OIDC, Turnstile, webhooks) "
+        "reach loopback and private addresses (alias `RAYBASE_WEBHOOKS_ALLOW_PRIVATE`).")
     sql_max_rows: int = Field(1000, description="Most rows one `POST /v1/sql` answers.")
     sql_timeout: float = Field(5.0, description="Seconds a `POST /v1/sql` query may run.")
     # Durable objects

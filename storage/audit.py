@@ -95,14 +95,21 @@ def _out(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def list_audit_logs(db: Tx, ctx: dict[str, Any], *, limit: int, offset: int = 0,
-                    action: str | None = None,
-                    resource_type: str | None = None) -> dict[str, Any]:
+                    action: str | None = None, resource_type: str | None = None,
+                    retention_days: int | None = None, governed: bool = False) -> dict[str, Any]:
     """The newest `offset + limit` rows kept for the caller's tenant, and their count; the
-    gateway merges the tenant's and the control plane's lists."""
+    gateway merges the tenant's and the control plane's lists. Rows are kept for the plan's days,
+    or fewer: `retention_days`, or (`governed`, a tenant database) governance's, which the answer
+    reports as `retention_days` for the control plane's list."""
     if offset < 0 or offset > MAX_OFFSET:
         raise invalid(f"offset must be between 0 and {MAX_OFFSET}", "offset")
     days = plan(ctx.get("plan") or "").get("limits", {}).get("audit_retention_days",
                                                                LONGEST_RETENTION_DAYS)
+    if governed:
+        from storage.auth.governance import load_governance  # it imports this module: late
+
+        retention_days = load_governance(db, ctx.get("plan"))["audit_retention_days"]
+    days = min(days, retention_days or days)
     since = utcnow() - timedelta(days=days)
     tenant = ctx.get("tenant_id")
     where, params = "", []
@@ -115,4 +122,4 @@ def list_audit_logs(db: Tx, ctx: dict[str, Any], *, limit: int, offset: int = 0,
     head = [since, tenant, tenant]
     rows = db.query(LIST.format(where=where), [*head, *params, offset + limit])
     total = db.scalar(COUNT.format(where=where), [*head, *params])
-    return {"rows": [_out(r) for r in rows], "total": total}
+    return {"rows": [_out(r) for r in rows], "total": total, "retention_days": days}

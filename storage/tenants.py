@@ -152,3 +152,10 @@ def tenant_usage_info(db: Tx, ctx: dict[str, Any], *, tenant_id: str) -> dict[st
 def ping(db: Tx, ctx: dict[str, Any]) -> bool:
     """The database answers a query."""
     return db.scalar("SELECT 1") == 1
+
+
+def resolve_tenant(db: Tx, ctx: dict[str, Any], *, tenant_id: str) -> dict[str, Any] | None:
+    """What a gateway needs of a tenant to accept its end users' tokens, or None."""
+    rec = load_tenant(db, tenant_id) if isinstance(tenant_id, str) else None
+    return rec and {"id": rec["id"], "status": rec["status"], "plan": rec["plan"],
+                    "shard_host": rec["shard_host"]}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,6 +32,35 @@ def s3_server() -> Iterator[dict]:
     server.stop()
 
 
+class Mailbox:
+    """What a loopback SMTP server received (aiosmtpd), for tests to follow links in mail."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        from email import message_from_bytes, policy
+
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        return "250 OK"
+
+    def to(self, address: str) -> list[Any]:
+        return [m for m in self.messages if address.lower() in str(m["To"]).lower()]
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[dict]:
+    """A real SMTP server (aiosmtpd) on a free loopback port for the whole session: the service
+    sends its auth emails there."""
+    from aiosmtpd.controller import Controller
+
+    mailbox = Mailbox()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield {"url": f"smtp://127.0.0.1:{controller.port}", "mailbox": mailbox}
+    controller.stop()
+
+
 @pytest.fixture(scope="session")
 def ray_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """A small local Ray on loopback for the whole session (started once, stopped at the end),
@@ -52,7 +82,7 @@ def ray_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def service(ray_session: None, s3_server: dict,
+def service(ray_session: None, s3_server: dict, smtp_server: dict,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """raybase deployed on Serve at a free loopback port, with the admin API on and blobs
     (files, exports) in a bucket of the session's moto S3 server."""
@@ -66,7 +96,8 @@ def service(ray_session: None, s3_server: dict,
                         blob_backend="s3", s3_endpoint=s3_server["endpoint"],
                         s3_access_key=s3_server["access_key"],
                         s3_secret_key=s3_server["secret_key"], s3_bucket="raybase-test",
-                        s3_region=s3_server["region"], s3_secure=False)
+                        s3_region=s3_server["region"], s3_secure=False,
+                        smtp_url=smtp_server["url"])
     deploy(settings)
     yield {"base_url": f"http://127.0.0.1:{settings.port}", "settings": settings,
-           "data_dir": data_dir}
+           "data_dir": data_dir, "mailbox": smtp_server["mailbox"]}

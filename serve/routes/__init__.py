@@ -5,6 +5,7 @@ from serve.routes import (
     api_keys,
     associations,
     audit,
+    auth_config,
     comments,
     error_reports,
     events,
@@ -21,6 +22,9 @@ from serve.routes import (
     tenants,
     views,
 )
+from serve.routes.auth import account as auth_account
+from serve.routes.auth import signin as auth_signin
+from serve.routes.auth import users as auth_users
 
 ROUTERS = (
     public.router,
@@ -40,6 +44,12 @@ ROUTERS = (
     sql.router,
     analytics.router,
     audit.router,
+    auth_config.router,
     events.router,
     error_reports.router,
+    auth_signin.router,
+    auth_account.router,
+    auth_account.sessions_router,
+    auth_users.router,
+    auth_users.governance_router,
 )

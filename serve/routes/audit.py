@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from fastapi import APIRouter
@@ -17,12 +16,13 @@ router = APIRouter(prefix="/v1", tags=["Audit"])
 @router.get("/audit-logs", summary="List audit logs")
 async def list_audit_logs(ctx: KeysCtx, limit: int | None = None, offset: int = 0,
                           action: str | None = None, resource_type: str | None = None) -> Any:
-    """Newest first; the tenant's rows and its control-plane rows, merged."""
+    """Newest first; the tenant's rows and its control-plane rows, merged; both kept for the
+    tenant's governance `audit_retention_days`."""
     kw = {"limit": clamp_limit(limit), "offset": offset, "action": action,
           "resource_type": resource_type}
-    pages = await asyncio.gather(ctx.read(audit.list_audit_logs, **kw),
-                                 ctx.control(audit.list_audit_logs, **kw))
-    return merge(pages, kw["limit"], offset)
+    own = await ctx.read(audit.list_audit_logs, **kw, governed=True)
+    keys = await ctx.control(audit.list_audit_logs, **kw, retention_days=own["retention_days"])
+    return merge([own, keys], kw["limit"], offset)
 
 
 def merge(pages: list[dict[str, Any]], limit: int, offset: int) -> dict[str, Any]:

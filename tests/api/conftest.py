@@ -41,6 +41,12 @@ def client(service: dict) -> Iterator[httpx.Client]:
         yield c
 
 
+@pytest.fixture
+def mailbox(service: dict) -> Any:
+    """What the session's SMTP server received (tests.conftest.Mailbox)."""
+    return service["mailbox"]
+
+
 @pytest.fixture(scope="session")
 def admin_headers() -> dict[str, str]:
     return {"X-Admin-Key": ADMIN_KEY}

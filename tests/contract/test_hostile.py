@@ -16,7 +16,14 @@ import pytest
 
 from tests.api.builders import make_object, make_type
 from tests.api.conftest import ADMIN_KEY, Tenant, create_tenant, ok
-from tests.contract.test_routes import PARAM, _enveloped, _kind, operations, spec  # noqa: F401
+from tests.contract.test_routes import (  # noqa: F401
+    PARAM,
+    _enveloped,
+    _kind,
+    operations,
+    spec,
+    user_token,
+)
 
 pytestmark = pytest.mark.ray
 
@@ -146,6 +153,8 @@ def body_cases(doc: dict, op: dict) -> Iterator[tuple[str, bytes, str | None, st
 
 def _credentials(op: dict, tenant: Tenant) -> dict[str, str]:
     kind = _kind(op)
+    if kind == "user":
+        return {"Authorization": f"Bearer {user_token(tenant)}"}
     if kind == "admin":
         return {"X-Admin-Key": ADMIN_KEY}
     return {"Authorization": f"Bearer {tenant.key}"} if kind == "bearer" else {}

@@ -30,6 +30,7 @@ import pytest
 
 from tests.api.builders import make_key, make_object, make_objects, make_type, poll
 from tests.api.conftest import ADMIN_KEY, Tenant, create_tenant
+from tests.api.test_auth_flows import PASSWORD, mail_token, uniq
 from tests.contract.test_routes import CATALOG, colon, operations
 
 pytestmark = pytest.mark.ray
@@ -147,7 +148,7 @@ def put_bytes(tenant: Tenant, slot: dict[str, Any], content: bytes) -> None:
 
 
 @pytest.fixture(scope="module")
-def world(client: httpx.Client) -> tuple[Tenant, World]:
+def world(client: httpx.Client, service: dict) -> tuple[Tenant, World]:
     tenant = create_tenant(client, "Shapes", owner_email="shapes@example.com")
     make_type(tenant, "contacts", [
         {"name": "name", "data_type": "string", "is_sortable": True},
@@ -174,8 +175,12 @@ def world(client: httpx.Client) -> tuple[Tenant, World]:
                      (202,))["export_id"]
     ok_data(tenant.call("POST", "/v1/events", json={"event_type": "signup.done", "data": {}}))
     tenant.call("GET", "/v1/usage")  # a request for the analytics log to hold
+    user = fresh_user(tenant, {})  # an end user, author of a comment
+    ok_data(tenant.call("POST", f"/v1/objects/contacts/{contacts[0]}/comments",
+                        user["user_token"], json={"body": "first"}))
     w = {"tenant": tenant.id, "type": "contacts", "object": contacts[0], "objects": contacts,
-         "company": company, "view": view, "trashed": trashed, "file": image, "export": export}
+         "company": company, "view": view, "trashed": trashed, "file": image, "export": export,
+         "mailbox": service["mailbox"], **user}
     r = poll(lambda: tenant.call("GET", f"/v1/data/export/{export}"),
              lambda r: r.status_code != 202, timeout=30, interval=0.2)
     assert r.status_code == 200, r.text
@@ -245,6 +250,42 @@ def sent_file(t: Tenant, w: World) -> World:
     return {"file_id": slot["file_id"]}
 
 
+def fresh_user(t: Tenant, w: World) -> World:
+    """A signed-up end user: their tokens, session and ids."""
+    email = uniq("shape")
+    s = ok_data(t.call("POST", "/v1/auth/signup", json={"email": email, "password": PASSWORD,
+                                                         "user_metadata": {"name": "Jane"}}))
+    return {"user_token": s["access_token"], "refresh_token": s["refresh_token"],
+            "session_id": s["session_id"], "user_id": s["user"]["id"], "email": email}
+
+
+def mailed(kind: str, path: str) -> Callable[[Tenant, World], World]:
+    """A fresh user holding an emailed token of `kind` (asked for at `path`, if any)."""
+
+    def setup(t: Tenant, w: World) -> World:
+        user = fresh_user(t, w)
+        if path:
+            ok_data(t.call("POST", path, json={"email": user["email"]}))
+        return {**user, "token": mail_token(w["mailbox"], user["email"], kind)}
+
+    return setup
+
+
+def anonymous_on(t: Tenant, w: World) -> World:
+    ok_data(t.call("PATCH", "/v1/auth-config", json={"anonymous": {"enabled": True}}))
+    return {}
+
+
+def admin_made_user(t: Tenant, w: World) -> World:
+    return {"user_id": ok_data(t.call("POST", "/v1/users", json={"email": uniq("adm")}))["id"]}
+
+
+def own_comment(t: Tenant, w: World) -> World:
+    c = ok_data(t.call("POST", f"/v1/objects/contacts/{w['object']}/comments", w["user_token"],
+                       json={"body": "to change"}))
+    return {"object_type_id": "contacts", "object_id": w["object"], "comment_id": c["id"]}
+
+
 def fresh_tenant(t: Tenant, w: World) -> World:
     r = t.client.post("/admin/v1/tenants", json={"name": "Tmp"}, headers={"X-Admin-Key": ADMIN_KEY})
     return {"tenant_id": ok_data(r)["tenant_id"]}
@@ -257,7 +298,7 @@ class Shape:
     params: dict[str, Any] | None = None  # query parameters (formatted from the world)
     setup: Callable[[Tenant, World], World] | None = None
     status: int = 200
-    auth: str = "key"  # key | admin | none
+    auth: str = "key"  # key | admin | none | user (an end user's access token: `user_token`)
     files: Callable[[World], dict[str, Any]] | None = None  # multipart parts
     form: dict[str, str] | None = None
     content: bytes | None = None  # a raw body
@@ -284,7 +325,7 @@ def the_file(t: Tenant, w: World) -> World:
 
 
 PERIOD = {"period": "24h"}
-AWAITS_USERS = "end-user sign-in (issue 10): API keys may not write comments yet"
+AUTH = "/v1/auth"
 
 SHAPES: dict[tuple[str, str], Shape] = {
     ("GET", "/"): Shape(raw=True),
@@ -345,7 +386,12 @@ SHAPES: dict[tuple[str, str], Shape] = {
     ("DELETE", ASSOC): Shape(setup=fresh_association),
     ("GET", "/v1/objects/{type}/{id}/associations"): Shape(
         setup=lambda t, w: {"type": "contacts", "id": w["object"]}),
-    ("GET", OBJ + "/comments"): Shape(setup=contact, empty_ok=AWAITS_USERS),
+    ("GET", OBJ + "/comments"): Shape(setup=contact),
+    ("POST", OBJ + "/comments"): Shape({"body": "from an end user"}, setup=contact, auth="user",
+                                       status=201),
+    ("PATCH", OBJ + "/comments/{comment_id}"): Shape({"body": "edited"}, setup=own_comment,
+                                                     auth="user"),
+    ("DELETE", OBJ + "/comments/{comment_id}"): Shape(setup=own_comment, auth="user"),
     ("GET", "/v1/objects/{object_type_id}/list"): Shape(setup=lambda t, w: TYPE),
     ("GET", "/v1/objects/{object_type_id}/trash"): Shape(setup=lambda t, w: TYPE),
     ("POST", "/v1/objects/{object_type_id}/batch/create"): Shape(
@@ -430,6 +476,56 @@ SHAPES: dict[tuple[str, str], Shape] = {
     ("POST", "/v1/errors/report"): Shape(
         {"message": "boom", "stack": "at x", "source": "web", "level": "error", "path": "/x",
          "metadata": {}}, status=201),
+    ("POST", AUTH + "/signup"): Shape(
+        lambda w: {"email": uniq("su"), "password": PASSWORD, "phone": "+15551234567",
+                   "user_metadata": {"name": "Jane"}, "turnstile_token": None}, status=201),
+    ("POST", AUTH + "/login"): Shape(lambda w: {"email": w.get("email"), "password": PASSWORD,
+                                                "turnstile_token": None}, setup=fresh_user),
+    ("POST", AUTH + "/logout"): Shape(lambda w: {"refresh_token": w.get("refresh_token")},
+                                      setup=fresh_user, auth="user"),
+    ("POST", AUTH + "/refresh"): Shape(lambda w: {"refresh_token": w.get("refresh_token")},
+                                       setup=fresh_user),
+    ("GET", AUTH + "/user"): Shape(auth="user"),
+    ("PATCH", AUTH + "/user"): Shape(
+        lambda w: {"email": uniq("new"), "phone": "+15551234567", "password": "a new pass 12",
+                   "user_metadata": {"name": "Jane"}}, setup=fresh_user, auth="user"),
+    ("GET", AUTH + "/verify"): Shape(params={"token": "{token}", "type": "signup"},
+                                     setup=mailed("signup", "")),
+    ("POST", AUTH + "/verify"): Shape(lambda w: {"token": w.get("token"), "type": "signup"},
+                                      setup=mailed("signup", "")),
+    ("POST", AUTH + "/forgot-password"): Shape(
+        lambda w: {"email": w.get("email"), "redirect_to": None, "turnstile_token": None},
+        setup=fresh_user),
+    ("POST", AUTH + "/reset-password"): Shape(
+        lambda w: {"token": w.get("token"), "password": "reset pass 123"},
+        setup=mailed("recovery", AUTH + "/forgot-password")),
+    ("POST", AUTH + "/magic-link"): Shape(
+        lambda w: {"email": w.get("email"), "redirect_to": None}, setup=fresh_user),
+    ("POST", AUTH + "/magic-link/verify"): Shape(
+        lambda w: {"token": w.get("token")}, setup=mailed("magiclink", AUTH + "/magic-link")),
+    ("POST", AUTH + "/anonymous"): Shape(setup=anonymous_on),
+    ("GET", AUTH + "/me/export"): Shape(setup=fresh_user, auth="user"),
+    ("GET", AUTH + "/sessions"): Shape(auth="user"),
+    ("DELETE", AUTH + "/sessions"): Shape(setup=fresh_user, auth="user"),
+    ("DELETE", AUTH + "/sessions/{session_id}"): Shape(setup=fresh_user, auth="user"),
+    ("GET", "/v1/users"): Shape(params={"limit": 10, "offset": 0, "search": "shape",
+                                        "role": "authenticated"}),
+    ("POST", "/v1/users"): Shape(
+        lambda w: {"email": uniq("made"), "password": PASSWORD, "phone": "+15551234567",
+                   "role": "editor", "email_verified": True, "user_metadata": {}}, status=201),
+    ("GET", "/v1/users/{user_id}"): Shape(setup=admin_made_user),
+    ("PATCH", "/v1/users/{user_id}"): Shape(
+        lambda w: {"email": uniq("upd"), "phone": "+15551234567", "role": "editor",
+                   "banned": True, "ban_reason": "spam", "email_verified": True,
+                   "user_metadata": {"k": 1}}, setup=admin_made_user),
+    ("DELETE", "/v1/users/{user_id}"): Shape(setup=admin_made_user),
+    ("GET", "/v1/governance"): Shape(),
+    ("PATCH", "/v1/governance"): Shape(
+        {"audit_retention_days": 30, "session_duration_secs": 3600, "password_min_length": 8,
+         "ip_allowlist": ["0.0.0.0/0", "::/0"]}),
+    ("GET", "/v1/auth-config"): Shape(),
+    ("PATCH", "/v1/auth-config"): Shape({"site_url": "https://shapes.example.com",
+                                         "password": {"min_length": 8}}),
     ("POST", "/admin/v1/tenants"): Shape({"name": "Admin made"}, auth="admin", status=201),
     ("GET", "/admin/v1/tenants"): Shape(auth="admin"),
     ("GET", "/admin/v1/tenants/{tenant_id}"): Shape(
@@ -439,11 +535,7 @@ SHAPES: dict[tuple[str, str], Shape] = {
     ("DELETE", "/admin/v1/tenants/{tenant_id}"): Shape(auth="admin", setup=fresh_tenant),
 }
 # Routes with no success call yet, and what they answer until it exists.
-AWAITING: dict[tuple[str, str], tuple[str, int]] = {
-    ("POST", OBJ + "/comments"): (AWAITS_USERS, 403),
-    ("PATCH", OBJ + "/comments/{comment_id}"): (AWAITS_USERS, 403),
-    ("DELETE", OBJ + "/comments/{comment_id}"): (AWAITS_USERS, 403),
-}
+AWAITING: dict[tuple[str, str], tuple[str, int]] = {}
 # Where the reference shows only a placeholder and raybase answers a type of its choosing.
 EXPLAINED: dict[tuple[str, str], Callable[[Any], bool]] = {
     ("GET", "/events/types"): lambda data: all(isinstance(e.get("event_type"), str)
@@ -488,10 +580,11 @@ def test_every_served_route_has_a_row(served):
 def _call(tenant: Tenant, method: str, path: str, row: Shape, w: World) -> httpx.Response:
     ids = {**w, **(row.setup(tenant, w) if row.setup else {})}
     headers = {"none": {}, "key": {"Authorization": f"Bearer {tenant.key}"},
-               "admin": {"X-Admin-Key": ADMIN_KEY}}[row.auth]
+               "admin": {"X-Admin-Key": ADMIN_KEY},
+               "user": {"Authorization": f"Bearer {ids.get('user_token')}"}}[row.auth]
     kw: dict[str, Any] = {"headers": headers}
     if row.params:
-        kw["params"] = {k: v.format(**w) if isinstance(v, str) else v
+        kw["params"] = {k: v.format(**ids) if isinstance(v, str) else v
                         for k, v in row.params.items()}
     if row.files:
         kw["files"], kw["data"] = row.files(w), row.form or {}
@@ -540,5 +633,5 @@ def test_awaiting_routes_still_refuse(world, route):
     method, path = route
     reason, status = AWAITING[route]
     url = path.format(object_type_id="contacts", object_id=w["object"], comment_id="cmt_x")
-    r = tenant.call(method, url, json={"body": "hi"} if method != "DELETE" else None)
+    r = tenant.call(method, url, json={} if method != "DELETE" else None)
     assert r.status_code == status, f"{reason}: now {r.status_code} {r.text[:200]}"

@@ -1,0 +1,132 @@
+"""End users of a tenant: records, lookups by id and email, and their public shape.
+
+Emails are stored lower-cased and unique in the tenant. A user may have no email (anonymous
+users) and no password (magic-link only, or anonymous)."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from storage.auth.common import now
+from storage.db import Tx, iso
+from storage.errors import ApiError, Code, invalid, not_found
+from storage.ids import new_id
+
+NS, NS_EMAIL = "auth_users", "auth_email"
+DEFAULT_ROLE = "authenticated"
+ROLE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+PHONE = re.compile(r"^\+[1-9]\d{6,14}$")
+MAX_METADATA = 16_384  # bytes of user_metadata JSON
+
+SELECT_BY_ID = "SELECT * FROM users WHERE id = ?"
+SELECT_BY_EMAIL = "SELECT id FROM users WHERE email = ?"
+
+
+def _record(row: dict[str, Any]) -> dict[str, Any]:
+    return {**row, "user_metadata": json.loads(row["user_metadata"] or "{}")}
+
+
+def out(rec: dict[str, Any]) -> dict[str, Any]:
+    """A user as the API shows it (never the password hash)."""
+    return {"id": rec["id"], "email": rec["email"], "phone": rec["phone"], "role": rec["role"],
+            "email_verified": rec["email_verified"], "phone_verified": rec["phone_verified"],
+            "is_anonymous": rec["is_anonymous"], "user_metadata": rec["user_metadata"],
+            "banned": rec["banned"], "ban_reason": rec["ban_reason"],
+            "created_at": iso(rec["created_at"]), "updated_at": iso(rec["updated_at"]),
+            "last_sign_in_at": iso(rec["last_sign_in_at"])}
+
+
+def load_user(db: Tx, user_id: str) -> dict[str, Any] | None:
+    def read() -> dict[str, Any] | None:
+        row = db.query_one(SELECT_BY_ID, [user_id])
+        return None if row is None else _record(row)
+
+    return db.cached(NS, user_id, read)
+
+
+def get_user_rec(db: Tx, user_id: str) -> dict[str, Any]:
+    rec = load_user(db, user_id)
+    if rec is None:
+        raise not_found("user", user_id)
+    return rec
+
+
+def user_by_email(db: Tx, email: str) -> dict[str, Any] | None:
+    email = email.strip().lower()
+    uid = db.cached(NS_EMAIL, email,
+                    lambda: (db.query_one(SELECT_BY_EMAIL, [email]) or {}).get("id"))
+    return load_user(db, uid) if uid else None
+
+
+def save(db: Tx, rec: dict[str, Any], new: bool = False, old_email: str | None = None) -> None:
+    """Write the user and keep the email index right."""
+    (db.insert if new else db.update)("users", {**rec,
+                                                "user_metadata": json.dumps(rec["user_metadata"])})
+    db.put_cache(NS, rec["id"], rec)
+    if old_email and old_email != rec["email"]:
+        db.drop_cache(NS_EMAIL, old_email)
+    if rec["email"]:
+        db.put_cache(NS_EMAIL, rec["email"], rec["id"])
+
+
+def forget(db: Tx, rec: dict[str, Any]) -> None:
+    db.delete("users", "id", rec["id"])
+    db.drop_cache(NS, rec["id"])
+    if rec["email"]:
+        db.drop_cache(NS_EMAIL, rec["email"])
+
+
+# -- field checks ----------------------------------------------------------------------------
+def check_email(value: Any, field: str = "email") -> str:
+    if not isinstance(value, str) or len(value) > 254 or not EMAIL.match(value.strip()):
+        raise invalid(f"{field} must be an email address", field)
+    return value.strip().lower()
+
+
+def check_phone(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not PHONE.match(value):
+        raise invalid("phone must be an E.164 number such as +15551234567", "phone")
+    return value
+
+
+def check_role(value: Any) -> str:
+    if not isinstance(value, str) or not ROLE.match(value):
+        raise invalid("role must be lower-case letters, digits and _ (e.g. authenticated)",
+                      "role")
+    return value
+
+
+def check_metadata(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or len(json.dumps(value, default=str)) > MAX_METADATA:
+        raise invalid(f"user_metadata must be an object of at most {MAX_METADATA} bytes",
+                      "user_metadata")
+    return value
+
+
+def unique_email(db: Tx, email: str, user_id: str | None = None) -> str:
+    other = user_by_email(db, email)
+    if other is not None and other["id"] != user_id:
+        raise ApiError(Code.CONFLICT, "a user with this email already exists", field="email")
+    return email
+
+
+def new_user(db: Tx, *, email: str | None, password_hash: str | None, phone: str | None = None,
+             role: str = DEFAULT_ROLE, email_verified: bool = False,
+             user_metadata: dict[str, Any] | None = None,
+             anonymous: bool = False) -> dict[str, Any]:
+    """Create a user (fields already checked, email unique) and answer its record."""
+    ts = now()
+    rec = {"id": new_id("usr"), "email": email, "phone": phone, "password_hash": password_hash,
+           "role": role, "email_verified": email_verified, "phone_verified": False,
+           "is_anonymous": anonymous, "user_metadata": user_metadata or {}, "banned": False,
+           "ban_reason": None, "last_sign_in_at": None, "last_export_at": None,
+           "created_at": ts, "updated_at": ts}
+    save(db, rec, new=True)
+    return rec
