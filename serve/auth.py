@@ -22,7 +22,7 @@ from fastapi import Depends, Request
 from actors.durable import Stub
 from serve.services import Services
 from serve.user_tokens import USER_SCOPES, looks_like_jwt
-from storage import api_keys
+from storage import api_keys, tenants
 from storage.auth.sessions import ip_allowed
 from storage.db import utcnow
 from storage.errors import ApiError, Code
@@ -161,6 +161,29 @@ async def _user_caller(request: Request, token: str) -> Caller:
                   request.state.request_id, ip, user_id=claims["sub"], role=found["role"],
                   session_id=str(claims["sid"]), aal=claims.get("aal"),
                   user_agent=request.headers.get("user-agent"))
+
+
+async def tenant_caller(request: Request, tenant_id: Any) -> Caller:
+    """The caller of a request with no Bearer that names its tenant (portal auth's `tenant_id`
+    in the body; OAuth and SAML browser redirects' `?tenant_id=` or signed state): the tenant's
+    pre-login routes only (scope `auth`, no key). 400 without a tenant id; 404 for an unknown
+    or deleted tenant; 403 for a suspended one."""
+    if not isinstance(tenant_id, str) or not tenant_id.strip():
+        raise ApiError(Code.VALIDATION_ERROR, "tenant_id is required", field="tenant_id")
+    tenant_id = tenant_id.strip()
+    state = request.app.state
+    tenant = await state.user_tokens.tenants.get(tenant_id, lambda: state.services.control_run(
+        tenants.resolve_tenant, tenant_id=tenant_id))
+    if tenant is None or tenant["status"] == "deleted":
+        raise ApiError(Code.NOT_FOUND, f"no tenant {tenant_id!r}", field="tenant_id")
+    if tenant["status"] == "suspended":
+        raise ApiError(Code.TENANT_SUSPENDED, "this tenant is suspended")
+    request.state.tenant_id, request.state.key_id = tenant["id"], "public"
+    request.state.shard_host = tenant["shard_host"]
+    ip = client_ip(request)
+    return Caller(tenant["id"], "public", ["auth"], tenant["plan"],
+                  state.services.shard(tenant["id"], tenant["shard_host"]), state.services,
+                  request.state.request_id, ip, user_agent=request.headers.get("user-agent"))
 
 
 def require(scope: str | None, users: bool = False):
