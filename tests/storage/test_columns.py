@@ -9,8 +9,9 @@ from decimal import Decimal
 import duckdb
 import pytest
 
-from storage import columns
+from storage import columns, objects, properties
 from storage.datatypes import DATA_TYPES, check_value
+from tests.storage.conftest import call, make_obj, make_prop, make_type
 
 ENUM = ["a", "b", "c"]
 SAMPLES = {
@@ -147,5 +148,27 @@ def test_a_database_made_before_typed_tables_moves_forward_in_place(tmp_path):
         made = db.run(objects.create_object, ctx, {"type_ref": "note", "properties": {}})
         assert db.conn.execute('SELECT count(*) FROM "objects_ot_note"').fetchone() == (2,)
         assert made["object_type_id"] == "ot_note"
+        assert _indexed(db) == {"objects_ot_deal", "objects_ot_note"}
     finally:
         db.close()
+
+
+def _indexed(db) -> set[str]:
+    """The type tables with an index on their ids."""
+    return {t for t, sql in db.conn.execute(
+        "SELECT table_name, sql FROM duckdb_indexes()").fetchall() if "(id)" in sql}
+
+
+def test_type_tables_keep_their_id_index_through_property_changes(tenant_db, ctx):
+    made = make_type(tenant_db, "deal", [{"name": "amount", "data_type": "integer"},
+                                         {"name": "stage"}])
+    table = columns.name(made["id"])
+    assert _indexed(tenant_db) == {table}
+    first = make_obj(tenant_db, "deal", amount=3, stage="won")
+    make_prop(tenant_db, "deal", "note")
+    # DuckDB alters no indexed table: the index is dropped and made again around it
+    call(tenant_db, properties.delete_property, type_ref="deal", prop_ref="stage")
+    assert _indexed(tenant_db) == {table}
+    tenant_db.cache.clear()  # the next read finds the row through the index
+    got = call(tenant_db, objects.get_object, type_ref="deal", object_id=first["id"])
+    assert got["properties"] == {"amount": 3, "stage": "won"}
