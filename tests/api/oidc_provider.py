@@ -126,7 +126,7 @@ class Provider:
                   "at_hash": create_half_hash(access, "RS256").decode()}
         claims = {k: v for k, v in {**claims, **client.claims}.items() if v is not None}
         key = self.foreign if client.foreign_key else self.key
-        return jwt.encode({"alg": "RS256", "kid": "k1"}, claims, key)
+        return jwt.encode({"alg": "RS256", "kid": self.key.kid}, claims, key)
 
     def userinfo(self, headers: dict[str, str], path: str) -> tuple[int, dict, Any]:
         client = self.tokens.get(headers.get("authorization", "")[7:])

@@ -71,7 +71,10 @@ async def oauth_callback(provider: str, request: Request,
     if not state:
         raise ApiError(Code.UNAUTHORIZED, "missing state: this is where the OAuth provider "
                        "sends the browser back")
-    ctx = await tenant_caller(request, state.rpartition(".")[0] or None)
+    tenant_id = state.rpartition(".")[0]
+    if not tenant_id:
+        raise ApiError(Code.VALIDATION_ERROR, oauth_store.BAD_STATE, field="state")
+    ctx = await tenant_caller(request, tenant_id)
     await limit(ctx, "token")
     flow = await ctx.run(oauth_store.resume_oauth, provider=provider, state=state)
     try:
