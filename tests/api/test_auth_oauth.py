@@ -146,9 +146,11 @@ def test_a_replayed_or_forged_state_is_refused(tenant, oidc_provider):
     assert err(tenant.client.get(callback), 400, "VALIDATION_ERROR")["field"] == "state"
     state = parse_qs(urlsplit(callback).query)["state"][0]
     forged = f"{tenant.id}.{state.rpartition('.')[2][:-4]}abcd"
-    for bad in (forged, f"{tenant.id}.", "nothing-here"):
+    for bad in (forged, f"{tenant.id}.", "nothing-here", f"{tenant.id}.{'x' * 900}"):
         r = tenant.client.get("/v1/auth/oauth/acme/callback", params={"state": bad, "code": "x"})
-        assert r.status_code in (400, 404), r.text
+        assert err(r, 400, "VALIDATION_ERROR")["field"] == "state", bad
+    err(tenant.client.get("/v1/auth/oauth/acme/callback", params={"state": "tn_nobody.x"}), 404,
+        "NOT_FOUND")
     err(tenant.client.get("/v1/auth/oauth/acme/callback", params={"code": "x"}), 401,
         "UNAUTHORIZED")
     # A state is its provider's: another provider's callback refuses it.
