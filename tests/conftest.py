@@ -84,8 +84,9 @@ def ray_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 @pytest.fixture(scope="session")
 def service(ray_session: None, s3_server: dict, smtp_server: dict,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    """raybase deployed on Serve at a free loopback port, with the admin API on and blobs
-    (files, exports) in a bucket of the session's moto S3 server."""
+    """raybase deployed on Serve at a free loopback port, with the admin API on, blobs
+    (files, exports) in a bucket of the session's moto S3 server, and tenant-configured
+    outbound URLs allowed to reach loopback peers (RAYBASE_ALLOW_PRIVATE_URLS=true)."""
     from serve.runtime import deploy
     from serve.settings import Settings
 
@@ -97,7 +98,17 @@ def service(ray_session: None, s3_server: dict, smtp_server: dict,
                         s3_access_key=s3_server["access_key"],
                         s3_secret_key=s3_server["secret_key"], s3_bucket="raybase-test",
                         s3_region=s3_server["region"], s3_secure=False,
-                        smtp_url=smtp_server["url"])
+                        smtp_url=smtp_server["url"], allow_private_urls=True)
     deploy(settings)
     yield {"base_url": f"http://127.0.0.1:{settings.port}", "settings": settings,
            "data_dir": data_dir, "mailbox": smtp_server["mailbox"]}
+
+
+@pytest.fixture(scope="session")
+def oidc_provider() -> Iterator[Any]:
+    """A real OpenID Connect provider on a loopback port (tests/api/oidc_provider.py) for the
+    whole session; each test registers its own client."""
+    from tests.api.oidc_provider import running_provider
+
+    with running_provider() as provider:
+        yield provider

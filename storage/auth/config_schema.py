@@ -55,17 +55,20 @@ DEFAULTS: dict[str, Any] = {
     "saml": {},
 }
 
-_OAUTH_URLS = ("issuer", "authorize_url", "token_url", "userinfo_url", "jwks_url")
+# `emails_url`: a GitHub-style list of the user's addresses with `verified` flags, read when
+# the provider answers no id token and its userinfo does not say the email is verified.
+_OAUTH_URLS = ("issuer", "authorize_url", "token_url", "userinfo_url", "jwks_url", "emails_url")
 BUILT_IN = {
     "google": {"issuer": "https://accounts.google.com",
                "authorize_url": "https://accounts.google.com/o/oauth2/v2/auth",
                "token_url": "https://oauth2.googleapis.com/token",
                "userinfo_url": "https://openidconnect.googleapis.com/v1/userinfo",
-               "jwks_url": "https://www.googleapis.com/oauth2/v3/certs",
+               "jwks_url": "https://www.googleapis.com/oauth2/v3/certs", "emails_url": None,
                "scopes": ["openid", "email", "profile"]},
     "github": {"issuer": None, "authorize_url": "https://github.com/login/oauth/authorize",
                "token_url": "https://github.com/login/oauth/access_token",
                "userinfo_url": "https://api.github.com/user", "jwks_url": None,
+               "emails_url": "https://api.github.com/user/emails",
                "scopes": ["read:user", "user:email"]},
 }
 
@@ -247,6 +250,9 @@ def check_whole(config: dict[str, Any]) -> None:
                                                          entry["token_url"])):
             raise invalid(f"oauth.{name}.issuer is required to enable it (or authorize_url "
                           "and token_url)", f"oauth.{name}.issuer")
+        if entry["enabled"] and not entry["issuer"] and not entry["userinfo_url"]:
+            raise invalid(f"oauth.{name}.userinfo_url is required to enable it without an "
+                          "issuer (who signed in is read there)", f"oauth.{name}.userinfo_url")
     for name, entry in config["saml"].items():
         complete = entry["idp_entity_id"] and entry["idp_sso_url"] and entry["idp_x509_cert"]
         if entry["enabled"] and not (complete or entry["idp_metadata_xml"]):

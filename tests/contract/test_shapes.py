@@ -148,7 +148,7 @@ def put_bytes(tenant: Tenant, slot: dict[str, Any], content: bytes) -> None:
 
 
 @pytest.fixture(scope="module")
-def world(client: httpx.Client, service: dict) -> tuple[Tenant, World]:
+def world(client: httpx.Client, service: dict, oidc_provider: Any) -> tuple[Tenant, World]:
     tenant = create_tenant(client, "Shapes", owner_email="shapes@example.com")
     make_type(tenant, "contacts", [
         {"name": "name", "data_type": "string", "is_sortable": True},
@@ -180,7 +180,7 @@ def world(client: httpx.Client, service: dict) -> tuple[Tenant, World]:
                         user["user_token"], json={"body": "first"}))
     w = {"tenant": tenant.id, "type": "contacts", "object": contacts[0], "objects": contacts,
          "company": company, "view": view, "trashed": trashed, "file": image, "export": export,
-         "mailbox": service["mailbox"], **user}
+         "mailbox": service["mailbox"], "oidc": oidc_provider, **user}
     r = poll(lambda: tenant.call("GET", f"/v1/data/export/{export}"),
              lambda r: r.status_code != 202, timeout=30, interval=0.2)
     assert r.status_code == 200, r.text
@@ -274,6 +274,28 @@ def mailed(kind: str, path: str) -> Callable[[Tenant, World], World]:
 def anonymous_on(t: Tenant, w: World) -> World:
     ok_data(t.call("PATCH", "/v1/auth-config", json={"anonymous": {"enabled": True}}))
     return {}
+
+
+def oauth_on(t: Tenant, w: World) -> World:
+    """The loopback OIDC provider (tests/api/oidc_provider.py) as the tenant's `shape`."""
+    from tests.api.oidc_provider import Person
+
+    provider = w["oidc"]
+    client = provider.register(person=Person(f"sub{time.monotonic_ns()}", uniq("oauth")))
+    ok_data(t.call("PATCH", "/v1/auth-config", json={"oauth": {"shape": {
+        "enabled": True, "client_id": client.client_id, "client_secret": client.secret,
+        "issuer": provider.url}}}))
+    return {"provider": "shape"}
+
+
+def oauth_callback(t: Tenant, w: World) -> World:
+    """A flow started without redirect_to, the provider passed: the callback's code and state."""
+    ids = oauth_on(t, w)
+    start = t.client.get("/v1/auth/oauth/shape", params={"tenant_id": t.id})
+    assert start.status_code == 302, start.text
+    back = httpx.get(start.headers["location"]).headers["location"]
+    query = dict(httpx.URL(back).params)
+    return {**ids, "code": query["code"], "state": query["state"]}
 
 
 def admin_made_user(t: Tenant, w: World) -> World:
@@ -504,6 +526,10 @@ SHAPES: dict[tuple[str, str], Shape] = {
     ("POST", AUTH + "/magic-link/verify"): Shape(
         lambda w: {"token": w.get("token")}, setup=mailed("magiclink", AUTH + "/magic-link")),
     ("POST", AUTH + "/anonymous"): Shape(setup=anonymous_on),
+    ("GET", AUTH + "/oauth/{provider}"): Shape(params={"tenant_id": "{tenant}"}, setup=oauth_on,
+                                               auth="none", status=302, raw=True),
+    ("GET", AUTH + "/oauth/{provider}/callback"): Shape(
+        params={"code": "{code}", "state": "{state}"}, setup=oauth_callback, auth="none"),
     ("GET", AUTH + "/me/export"): Shape(setup=fresh_user, auth="user"),
     ("GET", AUTH + "/sessions"): Shape(auth="user"),
     ("DELETE", AUTH + "/sessions"): Shape(setup=fresh_user, auth="user"),
