@@ -13,6 +13,7 @@ the storage half (storage/auth/saml.py), against the sign-in's stored request.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -25,10 +26,13 @@ from typing import Any
 from urllib.parse import quote
 from xml.sax.saxutils import escape, quoteattr
 
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 from saml2.client import Saml2Client
 from saml2.config import SPConfig
 from saml2.metadata import entity_descriptor
+from saml2.pack import http_redirect_message
 from saml2.response import IncorrectlySigned, StatusError
 from saml2.saml import NAMEID_FORMAT_EMAILADDRESS, NAMEID_FORMAT_TRANSIENT
 from saml2.sigver import SIG_RSA_SHA256, SignatureError
@@ -86,15 +90,15 @@ def _write(folder: str, name: str, text: str) -> str:
 def _client(sp: ServiceProvider, keys: dict[str, str],
             entry: dict[str, Any] | None) -> Iterator[Saml2Client]:
     """A pysaml2 SP for one call; the key pair lives in a private temporary folder meanwhile
-    (xmlsec1 reads files)."""
+    (xmlsec1 reads files, and decrypts encrypted assertions with the key)."""
     if shutil.which("xmlsec1") is None:
         raise ApiError(Code.SERVICE_UNAVAILABLE, "SAML is unavailable: the xmlsec1 binary is "
                        "not installed on this server")
     with tempfile.TemporaryDirectory(prefix="raybase-saml-") as folder:
-        pair = {"cert_file": _write(folder, "sp.crt", keys["cert"])}
-        if keys.get("key"):
-            pair["key_file"] = _write(folder, "sp.key", keys["key"])
-        conf = {"entityid": sp.entity_id, **pair, "encryption_keypairs": [pair],
+        cert = {"cert_file": _write(folder, "sp.crt", keys["cert"])}
+        pair = {**cert, "key_file": _write(folder, "sp.key", keys["key"])} if keys.get("key") \
+            else cert
+        conf = {"entityid": sp.entity_id, **cert, "encryption_keypairs": [pair],
                 "accepted_time_diff": SKEW_S, "allow_unknown_attributes": True,
                 "metadata": {"inline": [idp_metadata(entry)]} if entry else {},
                 "service": {"sp": {
@@ -129,21 +133,43 @@ def _idp_entity_id(client: Saml2Client, entry: dict[str, Any]) -> str:
     return idps[0]
 
 
+@functools.lru_cache(maxsize=256)
+def _private_key(pem: str) -> Any:
+    """A tenant's SP key, parsed once per replica (RSA key checks take a good part of a
+    second on a busy machine)."""
+    return serialization.load_pem_private_key(pem.encode(), password=None)
+
+
+class _RedirectSigner:
+    """The signing backend `http_redirect_message` asks for: RSA-SHA256 with the SP key."""
+
+    def __init__(self, pem: str) -> None:
+        self.key = _private_key(pem)
+
+    def get_signer(self, sigalg: str) -> _RedirectSigner | None:
+        return self if sigalg == SIG_RSA_SHA256 else None
+
+    def sign(self, data: bytes) -> bytes:
+        return self.key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+
+
 def login_url(sp: ServiceProvider, keys: dict[str, str], entry: dict[str, Any],
               request_id: str, relay_state: str) -> str:
-    """Where the browser goes: the IdP's SSO URL with a signed AuthnRequest (HTTP-Redirect)."""
-    with _client(sp, keys, entry) as client:
+    """Where the browser goes: the IdP's SSO URL with a signed AuthnRequest (HTTP-Redirect:
+    SAMLRequest, RelayState, SigAlg and Signature in the query)."""
+    with _client(sp, {"cert": keys["cert"]}, entry) as client:
         try:
-            _, info = client.prepare_for_authenticate(
-                entityid=_idp_entity_id(client, entry), relay_state=relay_state,
-                binding=BINDING_HTTP_REDIRECT, sign=True, sigalg=SIG_RSA_SHA256,
-                message_id=request_id)
+            sso_url = client._sso_location(_idp_entity_id(client, entry), BINDING_HTTP_REDIRECT)
+            _, request = client.create_authn_request(sso_url, binding=BINDING_HTTP_POST,
+                                                     message_id=request_id, sign=False)
         except ApiError:
             raise
         except Exception as exc:
             log.info("SAML AuthnRequest failed: %r", exc)
             raise invalid("the provider's IdP metadata has no HTTP-Redirect single sign-on "
                           "service for this IdP", "provider") from None
+    info = http_redirect_message(str(request), sso_url, relay_state, "SAMLRequest",
+                                 SIG_RSA_SHA256, sign=True, backend=_RedirectSigner(keys["key"]))
     return dict(info["headers"])["Location"]
 
 

@@ -3,8 +3,9 @@ pair, on a loopback HTTP port. `GET /sso` takes the SP's AuthnRequest (HTTP-Redi
 its signature checked against the SP metadata raybase serves) and answers the auto-submitting
 HTML form of the HTTP-POST binding, carrying a signed response for `user`.
 
-Knobs for the refusal tests: `audience` (another SP entity id), `window` (NotBefore and
-NotOnOrAfter of the assertion, seconds from now) and `signer` (another IdP's key signs).
+Knobs: `encrypt` (the assertion encrypted to the SP's certificate from its metadata); for the
+refusal tests `audience` (another SP entity id), `window` (NotBefore and NotOnOrAfter of the
+assertion, seconds from now) and `signer` (another IdP's key signs).
 """
 
 from __future__ import annotations
@@ -77,6 +78,8 @@ class SamlIdP:
     audience: str | None = None
     window: tuple[int, int] = (-5, 300)
     signer: Server | None = None
+    encrypt: bool = False
+    sp_cert: str = ""
     servers: dict[str, Server] = field(default_factory=dict)
     requests: list[Any] = field(default_factory=list)
     last_form: dict[str, str] = field(default_factory=dict)
@@ -115,6 +118,8 @@ class SamlIdP:
         server = Server(config=conf)
         if key is None:
             self.servers["main"] = server
+            body = re.search(r"X509Certificate>([^<]+)<", sp_metadata).group(1)
+            self.sp_cert = f"-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n"
         return server
 
     def answer(self, method: str, path: str, headers: dict[str, str],
@@ -146,6 +151,7 @@ class SamlIdP:
             {k: v if isinstance(v, list) else [v] for k, v in user.items()}, in_response_to,
             acs_url, sp_entity_id, name_id=NameID(format=name_format, text=name_id),
             sign_assertion=True, sign_response=True, release_policy=_Policy(self),
+            encrypt_assertion=self.encrypt, encrypt_cert_assertion=self.sp_cert or None,
             authn={"class_ref": "urn:oasis:names:tc:SAML:2.0:ac:classes:Password"})
         page = server.apply_binding(BINDING_HTTP_POST, str(response), acs_url, relay_state,
                                     response=True)

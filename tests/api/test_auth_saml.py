@@ -5,6 +5,7 @@ audience, an expired assertion, unknown and disabled providers, forged or foreig
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -12,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from saml2.metadata import entity_descriptor
 
 from tests.api.conftest import Tenant, create_tenant, err, ok
 from tests.api.saml_idp import SamlIdP, key_pair, read_form, running_idp
@@ -127,6 +129,19 @@ def test_sign_in_end_to_end_and_the_token_works(tenant, idp):
     refreshed = ok(tenant.call("POST", "/v1/auth/refresh", json={
         "refresh_token": again["refresh_token"]}))
     assert refreshed["user"]["id"] == me["id"]
+
+
+def test_idp_metadata_xml_and_encrypted_assertions(tenant, idp):
+    metadata = str(entity_descriptor(idp.servers["main"].config))
+    ok(tenant.call("PATCH", "/v1/auth-config", json={"saml": {"corp": {
+        "idp_metadata_xml": metadata, "idp_entity_id": None, "idp_sso_url": None,
+        "idp_x509_cert": None}}}))
+    idp.encrypt = True  # to the certificate of the SP metadata
+    action, fields = idp_form(tenant)
+    assert b"EncryptedAssertion" in base64.b64decode(fields["SAMLResponse"])
+    session = landed(post(tenant, action, fields))
+    me = ok(tenant.call("GET", "/v1/auth/user", session["access_token"]))
+    assert me["email"] == idp.user["email"]
 
 
 def test_an_existing_user_is_linked_by_email(tenant, idp):
