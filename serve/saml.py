@@ -43,7 +43,7 @@ from storage.errors import ApiError, Code, invalid
 log = logging.getLogger("raybase.saml")
 
 SKEW_S = 90  # clock skew allowed between the IdP and us on NotBefore / NotOnOrAfter
-MAX_ATTRIBUTE_VALUES = 50  # attribute values kept in the identity's data
+MAX_ATTRIBUTES, MAX_ATTRIBUTE_VALUES = 100, 50  # what the identity's data keeps of them
 MAX_RESPONSE_CHARS = 1 << 20  # a base64 SAMLResponse larger than this is refused
 _PEM = re.compile(r"-----(BEGIN|END) CERTIFICATE-----|\s")
 _MD = "urn:oasis:names:tc:SAML:2.0:metadata"
@@ -205,7 +205,7 @@ def _attributes(response: Any) -> dict[str, list[str]]:
                     out.setdefault(name, values)
     for name, values in (response.ava or {}).items():
         out.setdefault(name, [str(v) for v in values][:MAX_ATTRIBUTE_VALUES])
-    return out
+    return dict(list(out.items())[:MAX_ATTRIBUTES])
 
 
 def _email(attributes: dict[str, list[str]], name_id: Any, wanted: str) -> str | None:

@@ -233,6 +233,14 @@ def test_login_refuses_bad_input(client, tenant, idp):
     action, fields = idp_form(tenant)
     refused(post(tenant, action, {**fields, "SAMLResponse": "bm90IHhtbA=="}), "invalid_request",
             "not a valid SAML response")
+    bomb = ('<!DOCTYPE r [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+            '<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol">&b;'
+            '</samlp:Response>')
+    action, fields = idp_form(tenant)
+    refused(post(tenant, action, {**fields, "SAMLResponse": base64.b64encode(
+        bomb.encode()).decode()}), "invalid_request", "not a valid SAML response")
+    r = post(tenant, action, {**fields, "SAMLResponse": "x" * (2 << 20)})
+    assert 400 <= r.status_code < 500 and "access_token" not in r.headers.get("location", "")
 
 
 def test_a_banned_user_is_refused(tenant, idp):
