@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format bench clean
+.PHONY: help install system run test lint format bench clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -16,7 +16,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-install: $(STAMP) ## Create .venv and install raybase with its pinned dependencies
+install: system $(STAMP) ## Create .venv and install raybase with its pinned dependencies
+
+# xmlsec1 checks and makes SAML signatures (pysaml2 runs it). apt-get as root or with sudo; the
+# package lists are refreshed only if the first attempt fails (a fresh container has none).
+system: ## System packages: xmlsec1 (SAML), with apt-get when it is missing
+	@command -v xmlsec1 >/dev/null || { \
+	  if command -v apt-get >/dev/null; then \
+	    sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	    $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends xmlsec1 || \
+	      { $$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends xmlsec1; }; \
+	  else \
+	    echo "xmlsec1 is missing: install it (e.g. brew install libxmlsec1); SAML needs it" >&2; \
+	  fi; }
 
 run: install ## Start raybase on 127.0.0.1:8000 (state in ./data); Ctrl-C stops it
 	$(BIN)/raybase up

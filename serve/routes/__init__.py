@@ -24,6 +24,7 @@ from serve.routes import (
 )
 from serve.routes.auth import account as auth_account
 from serve.routes.auth import oauth as auth_oauth
+from serve.routes.auth import saml as auth_saml
 from serve.routes.auth import signin as auth_signin
 from serve.routes.auth import users as auth_users
 
@@ -54,4 +55,5 @@ ROUTERS = (
     auth_account.sessions_router,
     auth_users.router,
     auth_users.governance_router,
+    auth_saml.router,
 )

@@ -3,11 +3,16 @@ keys and bad values are 400 naming the key path, e.g. `password.min_length`)."""
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Callable
 from email.utils import parseaddr
 from typing import Any
 from urllib.parse import urlsplit
+
+from cryptography import x509
+from defusedxml import DefusedXmlException
+from defusedxml import ElementTree as safe_xml
 
 from storage.errors import invalid
 
@@ -16,6 +21,7 @@ SECRETS = (("oauth", "client_secret"), ("turnstile", "secret"))  # (section, key
 KINDS = ("signup", "magiclink", "recovery", "email_change", "invite")
 PROVIDER_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 MAX_PROVIDERS = 20
+_SAML_MD = "urn:oasis:names:tc:SAML:2.0:metadata"
 TURNSTILE_VERIFY_URL = "https://challenges.cloudflare.com/turnstile/v0/siteverify"
 
 _WHAT = {"signup": ("Confirm your email", "confirm your email address",
@@ -181,11 +187,33 @@ def _with_link(most: int) -> Check:
     return check
 
 
+def _certificate(value: Any, path: str) -> str:
+    """An X.509 certificate, PEM or bare base64 DER (as IdPs show it)."""
+    _text(20_000, one_line=False)(value, path)
+    body = re.sub(r"-----(BEGIN|END) CERTIFICATE-----|\s", "", value)
+    try:
+        x509.load_der_x509_certificate(base64.b64decode(body, validate=True))
+    except ValueError:
+        raise invalid(f"{path} must be the IdP's X.509 certificate (PEM or base64)", path) from None
+    return value
+
+
+def _idp_metadata(value: Any, path: str) -> str:
+    """SAML metadata XML: an EntityDescriptor or EntitiesDescriptor (no DTDs or entities)."""
+    _text(200_000, one_line=False)(value, path)
+    try:
+        root = safe_xml.fromstring(value.encode())
+    except (safe_xml.ParseError, DefusedXmlException):
+        raise invalid(f"{path} must be well-formed SAML metadata XML", path) from None
+    if root.tag not in (f"{{{_SAML_MD}}}EntityDescriptor", f"{{{_SAML_MD}}}EntitiesDescriptor"):
+        raise invalid(f"{path} must be SAML metadata (an md:EntityDescriptor)", path)
+    return value
+
+
 _OAUTH: dict[str, Any] = {"enabled": _bool, "client_id": _text(500), "client_secret": _text(2000),
                           "scopes": _list(_scope, 50), **dict.fromkeys(_OAUTH_URLS, _url)}
 _SAML: dict[str, Any] = {"enabled": _bool, "idp_entity_id": _text(1024), "idp_sso_url": _url,
-                         "idp_x509_cert": _text(20_000, one_line=False),
-                         "idp_metadata_xml": _text(200_000, one_line=False),
+                         "idp_x509_cert": _certificate, "idp_metadata_xml": _idp_metadata,
                          "email_attribute": _text(200)}
 _TEMPLATE = {"subject": _text(200), "text": _with_link(20_000), "html": _with_link(50_000)}
 SPEC: dict[str, Any] = {

@@ -30,6 +30,7 @@ import pytest
 
 from tests.api.builders import make_key, make_object, make_objects, make_type, poll
 from tests.api.conftest import ADMIN_KEY, Tenant, create_tenant
+from tests.api.saml_idp import key_pair, read_form, running_idp
 from tests.api.test_auth_flows import PASSWORD, mail_token, uniq
 from tests.contract.test_routes import CATALOG, colon, operations
 
@@ -259,6 +260,25 @@ def fresh_user(t: Tenant, w: World) -> World:
             "session_id": s["session_id"], "user_id": s["user"]["id"], "email": email}
 
 
+def saml_provider(t: Tenant, w: World) -> World:
+    """A SAML provider whose IdP need not run (metadata and the login redirect never call it)."""
+    ok_data(t.call("PATCH", "/v1/auth-config", json={"saml": {"shapes": {
+        "enabled": True, "idp_entity_id": "https://idp.example.com/shapes",
+        "idp_sso_url": "https://idp.example.com/sso", "idp_x509_cert": key_pair("idp")[1]}}}))
+    return {"provider": "shapes"}
+
+
+def saml_response(t: Tenant, w: World) -> World:
+    """A real IdP's signed answer to a sign-in started without redirect_to: the ACS form."""
+    with running_idp({"email": uniq("saml")}) as idp:
+        ok_data(t.call("PATCH", "/v1/auth-config", json={"saml": {"shapesacs": idp.config()}}))
+        path = "/v1/auth/saml/shapesacs"
+        idp.trust(t.client.get(f"{path}/metadata", params={"tenant_id": t.id}).text)
+        r = t.client.get(f"{path}/login", params={"tenant_id": t.id})
+        _, fields = read_form(httpx.get(r.headers["location"], timeout=30).text)
+    return {"provider": "shapesacs", "saml_form": fields}
+
+
 def mailed(kind: str, path: str) -> Callable[[Tenant, World], World]:
     """A fresh user holding an emailed token of `kind` (asked for at `path`, if any)."""
 
@@ -322,7 +342,7 @@ class Shape:
     status: int = 200
     auth: str = "key"  # key | admin | none | user (an end user's access token: `user_token`)
     files: Callable[[World], dict[str, Any]] | None = None  # multipart parts
-    form: dict[str, str] | None = None
+    form: dict[str, str] | Callable[[World], dict[str, str]] | None = None  # with files, or alone
     content: bytes | None = None  # a raw body
     empty_ok: str = ""  # why this answer's lists may be empty (then their elements go unchecked)
     raw: bool = False  # the answer is not a JSON envelope (a page, a document, bytes)
@@ -549,6 +569,12 @@ SHAPES: dict[tuple[str, str], Shape] = {
     ("PATCH", "/v1/governance"): Shape(
         {"audit_retention_days": 30, "session_duration_secs": 3600, "password_min_length": 8,
          "ip_allowlist": ["0.0.0.0/0", "::/0"]}),
+    ("GET", AUTH + "/saml/{provider}/metadata"): Shape(setup=saml_provider, auth="none",
+                                                      params={"tenant_id": "{tenant}"}, raw=True),
+    ("GET", AUTH + "/saml/{provider}/login"): Shape(setup=saml_provider, auth="none", status=302,
+                                                   params={"tenant_id": "{tenant}"}, raw=True),
+    ("POST", AUTH + "/saml/{provider}/acs"): Shape(setup=saml_response, auth="none",
+                                                  form=lambda ids: ids["saml_form"]),
     ("GET", "/v1/auth-config"): Shape(),
     ("PATCH", "/v1/auth-config"): Shape({"site_url": "https://shapes.example.com",
                                          "password": {"min_length": 8}}),
@@ -614,6 +640,8 @@ def _call(tenant: Tenant, method: str, path: str, row: Shape, w: World) -> httpx
                         for k, v in row.params.items()}
     if row.files:
         kw["files"], kw["data"] = row.files(w), row.form or {}
+    elif row.form is not None:
+        kw["data"] = row.form(ids) if callable(row.form) else row.form
     elif row.content is not None:
         kw["content"] = row.content
     elif row.body is not None:
