@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     sms_url: str | None = Field(
         None, description="HTTP endpoint receiving end-user SMS as `POST {\"to\", \"body\"}` "
         "(unset: a local outbox under the data dir).")
+    auth_limit_factor: float = Field(
+        1.0, gt=0, description="Multiplies every end-user sign-in, email and token attempt "
+        "limit (per account and per IP, a minute); e.g. 10 behind a NAT many users share.")
     allow_private_urls: bool = Field(
         False, validation_alias=AliasChoices(
             "RAYBASE_ALLOW_PRIVATE_URLS", "RAYBASE_WEBHOOKS_ALLOW_PRIVATE", "allow_private_urls"),

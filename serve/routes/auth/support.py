@@ -23,8 +23,10 @@ _sending: set[asyncio.Task] = set()
 
 async def limit(ctx: Caller, kind: str, account: str | None = None) -> None:
     """429 with Retry-After when the account's or the client address's bucket of `kind` is
-    empty (`kind` in LIMITS: per account, per IP)."""
-    per_account, per_ip = LIMITS[kind]
+    empty (`kind` in LIMITS: per account, per IP; each times the operator's
+    `auth_limit_factor`)."""
+    factor = ctx.services.settings.auth_limit_factor
+    per_account, per_ip = (n and max(1, round(n * factor)) for n in LIMITS[kind])
     buckets = [(f"auth:{kind}:ip:{ctx.tenant_id}:{ctx.ip}", per_ip)]
     if account and per_account:
         buckets.append((f"auth:{kind}:acct:{ctx.tenant_id}:{account.strip().lower()}",
