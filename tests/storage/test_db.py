@@ -12,8 +12,9 @@ from storage.errors import ApiError, Code
 from tests.storage.conftest import CTX, call, count, make_type, sql
 
 MIGRATIONS = {"tenant": ["202611281400_init", "202611290100_analysis", "202611290200_files",
-                         "202612040100_typed_tables", "202612040200_auth"],
-              "control": ["202611281400_init", "202611290100_audit"]}
+                         "202612040100_typed_tables", "202612040200_auth", "202612040600_otp",
+                         "202612040601_user_email_outbox"],
+              "control": ["202611281400_init", "202611290100_audit", "202612040300_user_emails"]}
 
 
 def type_row(name: str, display: str | None = None) -> dict:
