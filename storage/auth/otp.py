@@ -45,7 +45,8 @@ def _phone_on(db: Tx) -> None:
         raise ApiError(Code.FORBIDDEN, "phone sign-in is off (auth config phone.enabled)")
 
 
-def _check_phone(value: Any) -> str:
+def check_phone(value: Any) -> str:
+    """The number in E.164, or 400 naming `phone` (required here)."""
     phone = users.check_phone(value)
     if phone is None:
         raise invalid("phone is required: an E.164 number such as +15551234567", "phone")
@@ -69,7 +70,7 @@ def send_otp(db: Tx, ctx: dict[str, Any], *, phone: Any) -> dict[str, Any]:
     """A new code for the phone (replacing its open one) and the text carrying it; no text for a
     banned user's phone. The same answer either way."""
     _phone_on(db)
-    phone = _check_phone(phone)
+    phone = check_phone(phone)
     user = _user_by_phone(db, phone)
     if user is not None and user["banned"]:
         return {"data": {"message": SENT}, "sms": None}
@@ -89,7 +90,7 @@ def verify_otp(db: Tx, ctx: dict[str, Any], *, phone: Any, code: Any,
     """Spend the phone's code: a session (the phone's user, or a new one). A wrong code counts
     a try and answers `{"refused": message}` (so the count commits); the gateway answers 400."""
     _phone_on(db)
-    phone = _check_phone(phone)
+    phone = check_phone(phone)
     if not isinstance(code, str) or not CODE.match(code.strip()):
         raise invalid("code must be the 6 digits sent by SMS", "code")
     row = _open_code(db, phone)
