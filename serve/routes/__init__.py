@@ -23,6 +23,7 @@ from serve.routes import (
     views,
 )
 from serve.routes.auth import account as auth_account
+from serve.routes.auth import portal as auth_portal
 from serve.routes.auth import signin as auth_signin
 from serve.routes.auth import users as auth_users
 
@@ -48,6 +49,7 @@ ROUTERS = (
     events.router,
     error_reports.router,
     auth_signin.router,
+    auth_portal.router,
     auth_account.router,
     auth_account.sessions_router,
     auth_users.router,
