@@ -64,3 +64,16 @@ def test_only_active_tenants_are_named(tenant_db, control_db):
     call(control_db, tenants.delete_tenant, tenant_id=b)
     assert identify(control_db, "cy@example.com") == [a]
     assert sql(control_db, "SELECT count(*) FROM user_emails WHERE tenant_id = ?", [b]) == [(0,)]
+
+
+def test_users_from_before_the_index_are_queued_by_its_migration(tenant_db):
+    from storage.db import apply_migrations
+
+    call(tenant_db, admin.create_user, body={"email": "old@example.com"})
+    call(tenant_db, admin.create_user, body={"email": "older@example.com"})
+    conn = tenant_db.conn
+    conn.execute("DROP TABLE user_email_outbox")  # as if the migration had not run yet
+    conn.execute("DELETE FROM _migrations WHERE version = '202612040601_user_email_outbox'")
+    assert apply_migrations(conn, "tenant") == ["202612040601_user_email_outbox"]
+    claim = call(tenant_db, email_index.claim_email_changes)
+    assert claim["emails"] == {"old@example.com": True, "older@example.com": True}
