@@ -13,12 +13,11 @@ Scenario `objects` creates an object type with three properties, seeds objects w
 create and runs one phase after another, each --duration seconds after a --warmup: create,
 get, list, update. Scenario `contacts` seeds 10,000 contacts (name, email, score 0..99,
 created) and runs create, get, list (a search: score > 50 by score desc, limit 20), count
-(grouped by score: 100 groups) and update (one property). Scenario `auth` adds 300 end users
-and runs get (API key), get_user (the same reads with a user's access token) and login. Each
-phase also reports the CPU the service spent per request: its processes' CPU time (with
---start, or --credentials of a running `raybase up`), else the whole machine's less the
-generator's. The `--baseline` (on by default for objects) measures a bare Ray Serve FastAPI
-hello-world before and after those phases. It is deployed as a second Serve application
+(grouped by score: 100 groups) and update (one property). Each phase also reports the CPU the
+service spent per request: its processes' CPU time (with --start, or --credentials of a running
+`raybase up`), else the whole machine's less the generator's. The `--baseline` (on by
+default for objects) measures a bare Ray Serve FastAPI hello-world before and after those
+phases. It is deployed as a second Serve application
 (route prefix /hello) on the same Serve instance, so it goes through the same proxy (HAProxy
 or the default one), with the gateway's replica settings. Each phase is reported as a ratio
 of the mean hello-world rate; if the two hello-world runs drift apart, the machine was noisy.
@@ -54,8 +53,6 @@ STARTUP_TARGET_S = 30.0
 DRIFT_WARN = 0.10  # hello-world runs further apart than this: warn of a noisy machine
 OBJECT_PHASES = ("create", "get", "list", "update")
 CONTACT_PHASES = ("create", "get", "list", "count", "update")
-AUTH_PHASES = ("get", "get_user", "login")
-AUTH_PASSWORD = "Bench-password-1"
 CONTACTS_SEARCH = {"filters": [{"property": "score", "operator": "gt", "value": 50}],
                    "sort": "score", "order": "desc", "limit": 20}
 CONTACTS_COUNT = {"aggregations": [{"function": "count"}], "group_by": "score"}
@@ -337,39 +334,8 @@ class ContactsScenario(Scenario):
                 "count": Req("POST", f"{base}/aggregate", CONTACTS_COUNT, self.auth)}
 
 
-class AuthScenario(ObjectsScenario):
-    """End users: AUTH_USERS users made through the Users admin API; `get` reads objects by id
-    with the API key, `get_user` the same reads with a user's access token (the token's cost
-    is the difference), `login` signs the users in by email and password in turn (argon2id;
-    each account may sign in 10 times a minute, so the users are many)."""
-
-    PHASES = AUTH_PHASES
-    USERS = 300
-
-    def setup(self) -> dict[str, Any]:
-        out = super().setup()
-        t0 = time.monotonic()
-        self.emails = [f"bench{i}.{secrets.token_hex(3)}@example.com" for i in range(self.USERS)]
-        for email in self.emails:
-            _check(self.client.post("/v1/users", json={
-                "email": email, "password": AUTH_PASSWORD, "email_verified": True}), "user")
-        session = _check(self.client.post("/v1/auth/login", json={
-            "email": self.emails[0], "password": AUTH_PASSWORD}), "log in")
-        self.user_auth = {"Authorization": f"Bearer {session['access_token']}"}
-        return {**out, "users": self.USERS, "users_s": round(time.monotonic() - t0, 2)}
-
-    def requests(self, phase: str) -> list[Req]:
-        if phase == "get_user":
-            base = f"/v1/objects/{self.type_id}"
-            return [Req("GET", f"{base}/{oid}", headers=self.user_auth) for oid in self.ids]
-        if phase == "login":
-            return [Req("POST", "/v1/auth/login", {"email": e, "password": AUTH_PASSWORD},
-                        self.auth) for e in self.emails]
-        return super().requests(phase)
-
-
 SCENARIOS: dict[str, type[Scenario]] = {"objects": ObjectsScenario,
-                                        "contacts": ContactsScenario, "auth": AuthScenario}
+                                        "contacts": ContactsScenario}
 
 
 # -- running and reporting ---------------------------------------------------------------------
@@ -641,14 +607,6 @@ def main(argv: list[str] | None = None) -> int:
         if drift is not None and drift > DRIFT_WARN:
             print(f"WARNING: the two hello-world runs differ by {drift:.0%}: the machine is "
                   "noisy, the ratios are unreliable")
-    by_name = {x["phase"]: x for x in summaries}
-    if "get" in by_name and "get_user" in by_name:
-        key, user = by_name["get"], by_name["get_user"]
-        cpu = (key.get("server_cpu_ms_per_request"), user.get("server_cpu_ms_per_request"))
-        extra = (f"; CPU {cpu[0]} -> {cpu[1]} ms a request ({cpu[1] / cpu[0] - 1:+.1%})"
-                 if all(cpu) else "")
-        print(f"a user's token instead of an API key: {key['rps']:.1f} -> {user['rps']:.1f} "
-              f"req/s ({user['rps'] / key['rps'] - 1:+.1%}){extra} (target: within 10%)")
     if args.scenario == "ceiling" and summaries:
         s = summaries[0]
         us = s["client_cpu_us_per_request"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from storage import api_keys
+from storage import api_keys, user_emails
 from storage.db import Tx, iso, utcnow
 from storage.errors import invalid, not_found
 from storage.ids import new_id
@@ -119,6 +119,7 @@ def delete_tenant(db: Tx, ctx: dict[str, Any], *, tenant_id: str) -> dict[str, A
     db.update("tenants", rec)
     db.drop_cache(NS, tenant_id)
     db.delete("tenant_emails", "tenant_id", tenant_id)
+    user_emails.forget_tenant(db, tenant_id)
     revoked = api_keys.revoke_tenant_keys(db, tenant_id)
     return {"tenant_id": tenant_id, "deleted": True, "revoked_keys": revoked}
 

@@ -61,6 +61,29 @@ def smtp_server() -> Iterator[dict]:
     controller.stop()
 
 
+class Texts:
+    """What a loopback SMS endpoint received (`POST {"to", "body"}`), for tests to read codes."""
+
+    def __init__(self, requests: list[dict[str, Any]]) -> None:
+        self.requests = requests
+
+    def to(self, phone: str) -> list[dict[str, Any]]:
+        import json
+
+        sent = [json.loads(r["body"]) for r in self.requests if r["method"] == "POST"]
+        return [m for m in sent if m.get("to") == phone]
+
+
+@pytest.fixture(scope="session")
+def sms_server() -> Iterator[dict]:
+    """A real HTTP endpoint on a free loopback port for the whole session: the service posts its
+    SMS there (RAYBASE_SMS_URL)."""
+    from tests.unit.loopback import http_server, json_answer
+
+    with http_server(json_answer(200, {"queued": True})) as peer:
+        yield {"url": peer["url"] + "/sms", "texts": Texts(peer["requests"])}
+
+
 @pytest.fixture(scope="session")
 def ray_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """A small local Ray on loopback for the whole session (started once, stopped at the end),
@@ -82,11 +105,12 @@ def ray_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def service(ray_session: None, s3_server: dict, smtp_server: dict,
+def service(ray_session: None, s3_server: dict, smtp_server: dict, sms_server: dict,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    """raybase deployed on Serve at a free loopback port, with the admin API on, blobs
-    (files, exports) in a bucket of the session's moto S3 server, and tenant-configured
-    outbound URLs allowed to reach loopback peers (RAYBASE_ALLOW_PRIVATE_URLS=true)."""
+    """raybase deployed on Serve at a free loopback port, with the admin API on, blobs (files,
+    exports) in a bucket of the session's moto S3 server, auth email and SMS sent to the
+    session's loopback SMTP server and SMS endpoint, and tenant-configured outbound URLs
+    allowed to reach loopback peers (RAYBASE_ALLOW_PRIVATE_URLS=true)."""
     from serve.runtime import deploy
     from serve.settings import Settings
 
@@ -98,10 +122,12 @@ def service(ray_session: None, s3_server: dict, smtp_server: dict,
                         s3_access_key=s3_server["access_key"],
                         s3_secret_key=s3_server["secret_key"], s3_bucket="raybase-test",
                         s3_region=s3_server["region"], s3_secure=False,
-                        smtp_url=smtp_server["url"], allow_private_urls=True)
+                        smtp_url=smtp_server["url"], sms_url=sms_server["url"],
+                        allow_private_urls=True)
     deploy(settings)
     yield {"base_url": f"http://127.0.0.1:{settings.port}", "settings": settings,
-           "data_dir": data_dir, "mailbox": smtp_server["mailbox"]}
+           "data_dir": data_dir, "mailbox": smtp_server["mailbox"],
+           "texts": sms_server["texts"]}
 
 
 @pytest.fixture(scope="session")

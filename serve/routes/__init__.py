@@ -24,6 +24,7 @@ from serve.routes import (
 )
 from serve.routes.auth import account as auth_account
 from serve.routes.auth import oauth as auth_oauth
+from serve.routes.auth import portal as auth_portal
 from serve.routes.auth import saml as auth_saml
 from serve.routes.auth import signin as auth_signin
 from serve.routes.auth import users as auth_users
@@ -51,6 +52,7 @@ ROUTERS = (
     error_reports.router,
     auth_signin.router,
     auth_oauth.router,
+    auth_portal.router,
     auth_account.router,
     auth_account.sessions_router,
     auth_users.router,

@@ -17,6 +17,10 @@ from storage.db import Tx
 from storage.errors import ApiError, Code
 
 SENT = "If the address belongs to an account, an email is on its way."
+VERIFIED = {"signup": "Your email address is confirmed.",
+            "invite": "Your invitation is accepted.",
+            "email_change": "Your new email address is confirmed.",
+            "magiclink": "Your email address is confirmed; you are signed in."}
 SELECT_FACTORS = """
 SELECT id, factor_type, friendly_name FROM mfa_factors
 WHERE user_id = ? AND status = 'verified' ORDER BY created_at
@@ -145,7 +149,7 @@ def reset_password(db: Tx, ctx: dict[str, Any], *, token: Any, password: Any,
     ended = sessions.revoke_user_sessions(db, user["id"])
     record(db, {**ctx, "actor_id": user["id"]}, "auth.password_reset", "user", user["id"],
            {"sessions_revoked": ended})
-    return {"password_reset": True}
+    return {"password_reset": True, "message": "Your password is changed; sign in again."}
 
 
 def verify_email(db: Tx, ctx: dict[str, Any], *, token: Any, type: str | None = None,
@@ -167,7 +171,8 @@ def verify_email(db: Tx, ctx: dict[str, Any], *, token: Any, type: str | None = 
         users.save(db, user)
     record(db, {**ctx, "actor_id": user["id"]}, "auth.verify", "user", user["id"],
            {"type": row["kind"]})
-    answer: dict[str, Any] = {"verified": True, "type": row["kind"], "user": users.out(user)}
+    answer: dict[str, Any] = {"verified": True, "type": row["kind"], "user": users.out(user),
+                              "message": VERIFIED[row["kind"]]}
     if row["kind"] == "magiclink":
         answer.update(sessions.issue_session(db, ctx, user, method="magiclink",
                                              **_where(ctx, client)))

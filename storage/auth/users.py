@@ -9,6 +9,9 @@ import json
 import re
 from typing import Any
 
+import phonenumbers
+
+from storage.auth import email_index
 from storage.auth.common import now
 from storage.db import Tx, iso
 from storage.errors import ApiError, Code, invalid, not_found
@@ -18,7 +21,9 @@ NS, NS_EMAIL = "auth_users", "auth_email"
 DEFAULT_ROLE = "authenticated"
 ROLE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
-PHONE = re.compile(r"^\+[1-9]\d{6,14}$")
+# An E.164 number, optionally written with spaces, dots, dashes or parentheses (normalised away);
+# no letters (phonenumbers would read them as a keypad's digits).
+PHONE = re.compile(r"^\+[0-9 ().-]{6,24}$")
 MAX_METADATA = 16_384  # bytes of user_metadata JSON
 
 SELECT_BY_ID = "SELECT * FROM users WHERE id = ?"
@@ -62,7 +67,12 @@ def user_by_email(db: Tx, email: str) -> dict[str, Any] | None:
 
 
 def save(db: Tx, rec: dict[str, Any], new: bool = False, old_email: str | None = None) -> None:
-    """Write the user and keep the email index right."""
+    """Write the user and keep the email lookups right (the shard's cache, and the control
+    plane's email index through the outbox: storage/auth/email_index.py)."""
+    if old_email is None and not new:
+        old_email = (load_user(db, rec["id"]) or {}).get("email")
+    if old_email != rec["email"]:
+        email_index.changed(db, old_email, rec["email"])
     (db.insert if new else db.update)("users", {**rec,
                                                 "user_metadata": json.dumps(rec["user_metadata"])})
     db.put_cache(NS, rec["id"], rec)
@@ -74,6 +84,7 @@ def save(db: Tx, rec: dict[str, Any], new: bool = False, old_email: str | None =
 
 def forget(db: Tx, rec: dict[str, Any]) -> None:
     db.delete("users", "id", rec["id"])
+    email_index.changed(db, rec["email"], None)
     db.drop_cache(NS, rec["id"])
     if rec["email"]:
         db.drop_cache(NS_EMAIL, rec["email"])
@@ -87,11 +98,19 @@ def check_email(value: Any, field: str = "email") -> str:
 
 
 def check_phone(value: Any) -> str | None:
+    """The E.164 form of a phone number `phonenumbers` deems possible (None for none), or 400."""
     if value is None or value == "":
         return None
-    if not isinstance(value, str) or not PHONE.match(value):
+    number = None
+    if isinstance(value, str) and PHONE.match(value):
+        try:
+            number = phonenumbers.parse(value, None)
+        except phonenumbers.NumberParseException:
+            number = None
+    if number is None or phonenumbers.is_possible_number_with_reason(number) != \
+            phonenumbers.ValidationResult.IS_POSSIBLE:
         raise invalid("phone must be an E.164 number such as +15551234567", "phone")
-    return value
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def check_role(value: Any) -> str:

@@ -47,6 +47,12 @@ def mailbox(service: dict) -> Any:
     return service["mailbox"]
 
 
+@pytest.fixture
+def texts(service: dict) -> Any:
+    """What the session's SMS endpoint received (tests.conftest.Texts)."""
+    return service["texts"]
+
+
 @pytest.fixture(scope="session")
 def admin_headers() -> dict[str, str]:
     return {"X-Admin-Key": ADMIN_KEY}

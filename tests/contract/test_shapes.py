@@ -32,6 +32,7 @@ from tests.api.builders import make_key, make_object, make_objects, make_type, p
 from tests.api.conftest import ADMIN_KEY, Tenant, create_tenant
 from tests.api.saml_idp import key_pair, read_form, running_idp
 from tests.api.test_auth_flows import PASSWORD, mail_token, uniq
+from tests.api.test_auth_otp import new_phone, phone_on, sms_code
 from tests.contract.test_routes import CATALOG, colon, operations
 
 pytestmark = pytest.mark.ray
@@ -181,7 +182,7 @@ def world(client: httpx.Client, service: dict, oidc_provider: Any) -> tuple[Tena
                         user["user_token"], json={"body": "first"}))
     w = {"tenant": tenant.id, "type": "contacts", "object": contacts[0], "objects": contacts,
          "company": company, "view": view, "trashed": trashed, "file": image, "export": export,
-         "mailbox": service["mailbox"], "oidc": oidc_provider, **user}
+         "mailbox": service["mailbox"], "texts": service["texts"], "oidc": oidc_provider, **user}
     r = poll(lambda: tenant.call("GET", f"/v1/data/export/{export}"),
              lambda r: r.status_code != 202, timeout=30, interval=0.2)
     assert r.status_code == 200, r.text
@@ -289,6 +290,24 @@ def mailed(kind: str, path: str) -> Callable[[Tenant, World], World]:
         return {**user, "token": mail_token(w["mailbox"], user["email"], kind)}
 
     return setup
+
+
+def phone_number(t: Tenant, w: World) -> World:
+    """Phone sign-in on, and a fresh number."""
+    phone_on(t)
+    return {"phone": new_phone()}
+
+
+def texted(t: Tenant, w: World) -> World:
+    """A fresh number holding the code the SMS endpoint received for it."""
+    phone = phone_number(t, w)["phone"]
+    ok_data(t.call("POST", AUTH + "/otp/send", json={"phone": phone}))
+    return {"phone": phone, "code": sms_code(w["texts"], phone)}
+
+
+def in_tenant(body: Callable[[World], dict[str, Any]]) -> Callable[[World], dict[str, Any]]:
+    """A portal body: `body` naming the world's tenant."""
+    return lambda w: {"tenant_id": w.get("tenant"), **body(w)}
 
 
 def anonymous_on(t: Tenant, w: World) -> World:
@@ -550,6 +569,33 @@ SHAPES: dict[tuple[str, str], Shape] = {
                                                auth="none", status=302, raw=True),
     ("GET", AUTH + "/oauth/{provider}/callback"): Shape(
         params={"code": "{code}", "state": "{state}"}, setup=oauth_callback, auth="none"),
+    ("POST", AUTH + "/otp/send"): Shape(lambda w: {"phone": w.get("phone")}, setup=phone_number),
+    ("POST", AUTH + "/otp/verify"): Shape(lambda w: {"phone": w.get("phone"),
+                                                     "code": w.get("code")}, setup=texted),
+    ("POST", AUTH + "/portal-signup"): Shape(in_tenant(
+        lambda w: {"email": uniq("ps"), "password": PASSWORD, "phone": "+15551234567",
+                   "user_metadata": {}, "turnstile_token": None}), auth="none", status=201),
+    ("POST", AUTH + "/portal-login"): Shape(in_tenant(
+        lambda w: {"email": w.get("email"), "password": PASSWORD, "turnstile_token": None}),
+        setup=fresh_user, auth="none"),
+    ("POST", AUTH + "/portal-verify-email"): Shape(in_tenant(lambda w: {"token": w.get("token")}),
+                                                   setup=mailed("signup", ""), auth="none"),
+    ("POST", AUTH + "/portal-forgot-password"): Shape(in_tenant(
+        lambda w: {"email": w.get("email"), "redirect_to": None, "turnstile_token": None}),
+        setup=fresh_user, auth="none"),
+    ("POST", AUTH + "/portal-reset-password"): Shape(in_tenant(
+        lambda w: {"token": w.get("token"), "password": "reset pass 123"}),
+        setup=mailed("recovery", AUTH + "/forgot-password"), auth="none"),
+    ("POST", AUTH + "/portal-magic-link"): Shape(in_tenant(
+        lambda w: {"email": w.get("email"), "redirect_to": None}), setup=fresh_user, auth="none"),
+    ("POST", AUTH + "/portal-magic-link-verify"): Shape(
+        in_tenant(lambda w: {"token": w.get("token")}),
+        setup=mailed("magiclink", AUTH + "/magic-link"), auth="none"),
+    ("POST", AUTH + "/portal-otp-send"): Shape(in_tenant(lambda w: {"phone": w.get("phone")}),
+                                               setup=phone_number, auth="none"),
+    ("POST", AUTH + "/portal-otp-verify"): Shape(in_tenant(
+        lambda w: {"phone": w.get("phone"), "code": w.get("code")}), setup=texted, auth="none"),
+    ("POST", AUTH + "/portal-identify"): Shape(lambda w: {"email": w.get("email")}, auth="none"),
     ("GET", AUTH + "/me/export"): Shape(setup=fresh_user, auth="user"),
     ("GET", AUTH + "/sessions"): Shape(auth="user"),
     ("DELETE", AUTH + "/sessions"): Shape(setup=fresh_user, auth="user"),

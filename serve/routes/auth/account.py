@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from serve.auth import UserCtx
-from serve.routes.auth.support import deliver, hash_password
+from serve.routes.auth.support import deliver, hash_password, index_emails
 from storage.auth import account, sessions
 
 # The OpenAPI document marks these routes as taking an end user's access token.
@@ -37,8 +37,11 @@ async def update_current_user(body: UserUpdate, request: Request, ctx: UserCtx) 
     an anonymous user giving email and password becomes a regular one (same id)."""
     fields = body.model_dump(exclude_unset=True)
     digest = await hash_password(body.password) if "password" in fields else None
-    return deliver(request, await ctx.run(account.update_current_user, body=fields,
-                                          password_hash=digest))
+    answer = deliver(request, await ctx.run(account.update_current_user, body=fields,
+                                            password_hash=digest))
+    if fields.get("email"):
+        await index_emails(ctx)  # an anonymous user linking an email has it at once
+    return answer
 
 
 @router.get("/me/export", summary="Export user data", openapi_extra=END_USER)

@@ -1,40 +1,34 @@
 """Pre-login routes (an API key with `auth`, typically a publishable key): sign-up, log-in,
-refresh, verification, password reset, magic links, anonymous sessions; and log-out."""
+refresh, verification, password reset, magic links, phone codes, anonymous sessions; and
+log-out. The flows themselves are serve/routes/auth/flows.py, shared with the portal routes."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from serve.auth import AuthCtx, UserOrAuthCtx
-from serve.routes.auth.support import deliver, hash_password, limit, verify_password
+from serve.routes.auth import flows
+from serve.routes.auth.flows import (
+    Body,
+    EmailRequest,
+    LogIn,
+    MagicVerify,
+    OtpSend,
+    OtpVerify,
+    ResetPassword,
+    SignUp,
+    Text,
+    Verify,
+)
+from serve.routes.auth.support import limit
 from serve.turnstile import check_request
 from storage.auth import sessions, signin
 from storage.errors import ApiError, Code
 
 router = APIRouter(prefix="/v1/auth", tags=["Authentication"])
-Text = Field(None, max_length=2048)
-
-
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class SignUp(Body):
-    email: str = Field(max_length=320)
-    password: str = Field(max_length=4096)
-    phone: str | None = Field(None, max_length=32)
-    user_metadata: dict[str, Any] | None = None
-    redirect_to: str | None = Text
-    turnstile_token: str | None = Text
-
-
-class LogIn(Body):
-    email: str = Field(max_length=320)
-    password: str = Field(max_length=4096)
-    turnstile_token: str | None = Text
 
 
 class RefreshToken(Body):
@@ -45,26 +39,6 @@ class LogOut(Body):
     refresh_token: str | None = Field(None, max_length=512)
 
 
-class EmailRequest(Body):
-    email: str = Field(max_length=320)
-    redirect_to: str | None = Text
-    turnstile_token: str | None = Text
-
-
-class ResetPassword(Body):
-    token: str = Field(max_length=512)
-    password: str = Field(max_length=4096)
-
-
-class Verify(Body):
-    token: str = Field(max_length=512)
-    type: str | None = Field(None, max_length=32)
-
-
-class MagicVerify(Body):
-    token: str = Field(max_length=512)
-
-
 class Anonymous(Body):
     user_metadata: dict[str, Any] | None = None
     turnstile_token: str | None = Text
@@ -73,24 +47,13 @@ class Anonymous(Body):
 @router.post("/signup", status_code=201, summary="Sign up")
 async def sign_up(body: SignUp, request: Request, ctx: AuthCtx) -> Any:
     """A new user; a session too unless the tenant requires a confirmed email first."""
-    await limit(ctx, "sign_up")
-    await check_request(ctx, request.app.state.settings, body.turnstile_token)
-    digest = await hash_password(body.password)
-    return deliver(request, await ctx.run(signin.sign_up, body=body.model_dump(),
-                                          password_hash=digest, client=ctx.client))
+    return await flows.sign_up(ctx, request, body)
 
 
 @router.post("/login", summary="Log in")
 async def log_in(body: LogIn, request: Request, ctx: AuthCtx) -> Any:
     """A session, or `{mfa_required, mfa_ticket, factors}`; one 401 for any wrong pair."""
-    await limit(ctx, "sign_in", body.email)
-    await check_request(ctx, request.app.state.settings, body.turnstile_token)
-    found = await ctx.read(signin.begin_login, email=body.email.strip().lower())
-    stored = found["password_hash"] if found else None
-    if not await verify_password(stored, body.password) or found is None:
-        raise ApiError(Code.UNAUTHORIZED, "invalid email or password")
-    return await ctx.run(signin.complete_login, user_id=found["user_id"], password_hash=stored,
-                         client=ctx.client)
+    return await flows.log_in(ctx, request, body)
 
 
 @router.post("/logout", summary="Log out")
@@ -113,48 +76,47 @@ async def refresh_tokens(body: RefreshToken, ctx: AuthCtx) -> Any:
 @router.get("/verify", summary="Verify email (GET)")
 async def verify_email_link(ctx: AuthCtx, token: str = Query(max_length=512),
                             type: str | None = Query(None, max_length=32)) -> Any:
-    await limit(ctx, "token")
-    return await ctx.run(signin.verify_email, token=token, type=type, client=ctx.client)
+    return await flows.verify_email(ctx, token, type)
 
 
 @router.post("/verify", summary="Verify email")
 async def verify_email(body: Verify, ctx: AuthCtx) -> Any:
-    await limit(ctx, "token")
-    return await ctx.run(signin.verify_email, token=body.token, type=body.type,
-                         client=ctx.client)
+    return await flows.verify_email(ctx, body.token, body.type)
 
 
 @router.post("/forgot-password", summary="Request password reset")
 async def request_password_reset(body: EmailRequest, request: Request, ctx: AuthCtx) -> Any:
     """Always the same answer, whether or not the address has an account."""
-    await limit(ctx, "email", body.email)
-    await check_request(ctx, request.app.state.settings, body.turnstile_token)
-    return deliver(request, await ctx.run(signin.request_password_reset, email=body.email,
-                                          redirect_to=body.redirect_to))
+    return await flows.request_password_reset(ctx, request, body)
 
 
 @router.post("/reset-password", summary="Reset password")
 async def reset_password(body: ResetPassword, ctx: AuthCtx) -> Any:
     """Set a new password with an emailed token; every session of the user ends."""
-    await limit(ctx, "token")
-    digest = await hash_password(body.password)
-    return await ctx.run(signin.reset_password, token=body.token, password=body.password,
-                         password_hash=digest)
+    return await flows.reset_password(ctx, body)
 
 
 @router.post("/magic-link", summary="Send magic link")
 async def send_magic_link(body: EmailRequest, request: Request, ctx: AuthCtx) -> Any:
     """Always the same answer, whether or not the address has an account."""
-    await limit(ctx, "email", body.email)
-    await check_request(ctx, request.app.state.settings, body.turnstile_token)
-    return deliver(request, await ctx.run(signin.send_magic_link, email=body.email,
-                                          redirect_to=body.redirect_to))
+    return await flows.send_magic_link(ctx, request, body)
 
 
 @router.post("/magic-link/verify", summary="Verify magic link")
 async def verify_magic_link(body: MagicVerify, ctx: AuthCtx) -> Any:
-    await limit(ctx, "token")
-    return await ctx.run(signin.verify_magic_link, token=body.token, client=ctx.client)
+    return await flows.verify_magic_link(ctx, body)
+
+
+@router.post("/otp/send", summary="Send SMS OTP")
+async def send_otp(body: OtpSend, request: Request, ctx: AuthCtx) -> Any:
+    """A 6-digit code by SMS (auth config `phone.enabled`); always the same answer."""
+    return await flows.send_otp(ctx, request, body)
+
+
+@router.post("/otp/verify", summary="Verify OTP")
+async def verify_otp(body: OtpVerify, ctx: AuthCtx) -> Any:
+    """A session for the phone's user, created if new; 5 wrong codes spend the code."""
+    return await flows.verify_otp(ctx, body)
 
 
 @router.post("/anonymous", summary="Create anonymous session")

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from serve.auth import AuthCtx
-from serve.routes.auth.support import hash_password
+from serve.routes.auth.support import hash_password, index_emails
 from storage.auth import admin, governance
 
 router = APIRouter(prefix="/v1/users", tags=["Users"])
@@ -56,7 +56,9 @@ async def list_users(ctx: AuthCtx, limit: int | None = Query(None, ge=1, le=100)
 @router.post("", status_code=201, summary="Create user")
 async def create_user(body: UserCreate, ctx: AuthCtx) -> Any:
     digest = await hash_password(body.password) if body.password is not None else None
-    return await ctx.run(admin.create_user, body=body.model_dump(), password_hash=digest)
+    user = await ctx.run(admin.create_user, body=body.model_dump(), password_hash=digest)
+    await index_emails(ctx)
+    return user
 
 
 @router.get("/{user_id}", summary="Get user")
@@ -67,16 +69,21 @@ async def get_user(user_id: str, ctx: AuthCtx) -> Any:
 @router.patch("/{user_id}", summary="Update user")
 async def update_user(user_id: str, body: UserUpdate, ctx: AuthCtx) -> Any:
     """`banned: true` ends the user's sessions and refuses sign-in (403) until lifted."""
-    return await ctx.run(admin.update_user, user_id=user_id,
-                         body=body.model_dump(exclude_unset=True))
+    fields = body.model_dump(exclude_unset=True)
+    user = await ctx.run(admin.update_user, user_id=user_id, body=fields)
+    if fields.get("email"):
+        await index_emails(ctx)
+    return user
 
 
 @router.delete("/{user_id}", summary="Delete user")
 async def delete_user(user_id: str, ctx: AuthCtx, force: bool = False,
                       confirm_token: str | None = Query(None, max_length=200)) -> Any:
     """409 DEPENDENCY_EXISTS while the user has comments; `force` with the token removes them."""
-    return await ctx.run(admin.delete_user, user_id=user_id, force=force,
-                         confirm_token=confirm_token)
+    deleted = await ctx.run(admin.delete_user, user_id=user_id, force=force,
+                            confirm_token=confirm_token)
+    await index_emails(ctx)
+    return deleted
 
 
 @governance_router.get("", summary="Get governance settings")
