@@ -93,6 +93,9 @@ def test_a_new_user_signs_in_and_signs_in_again_as_the_same_user(tenant, oidc_pr
     identities = ok(tenant.call("GET", "/v1/auth/me/export", again["access_token"]))["identities"]
     assert [(i["provider"], i["provider_user_id"]) for i in identities] == [("acme", "sub-new")]
     assert client.client_id in oidc_provider.clients
+    # The control plane's email index knows the new user at once (portal-identify).
+    found = ok(tenant.client.post("/v1/auth/portal-identify", json={"email": email}))
+    assert found["tenant_id"] == tenant.id
 
 
 def test_without_redirect_to_the_callback_answers_the_json_session(tenant, oidc_provider):

@@ -20,7 +20,7 @@ from fastapi.responses import RedirectResponse
 from serve import oauth
 from serve.auth import Caller, authenticate, tenant_caller
 from serve.routes.auth.browser import error_redirect, session_redirect
-from serve.routes.auth.support import limit
+from serve.routes.auth.support import index_emails, limit
 from storage.auth import oauth as oauth_store
 from storage.errors import ApiError, Code
 
@@ -100,8 +100,10 @@ async def _sign_in(ctx: Caller, request: Request, provider: str, flow: dict[str,
                        f"{': ' + reason if reason else ' (no code)'}",
                        error=reason or "access_denied")
     claims = await oauth.identify(request.app.state.settings, provider, flow, code)
-    return await ctx.run(oauth_store.complete_oauth, provider=provider, claims=claims,
-                         link_user_id=flow["link_user_id"], client=ctx.client)
+    result = await ctx.run(oauth_store.complete_oauth, provider=provider, claims=claims,
+                           link_user_id=flow["link_user_id"], client=ctx.client)
+    await index_emails(ctx)  # a user made or re-addressed by the provider's email
+    return result
 
 
 def _mfa_redirect(redirect_to: str | None, result: dict[str, Any]) -> Any:

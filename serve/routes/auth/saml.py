@@ -15,7 +15,7 @@ from fastapi.responses import RedirectResponse, Response
 from serve import saml
 from serve.auth import Caller, tenant_caller
 from serve.routes.auth.browser import error_redirect, session_redirect
-from serve.routes.auth.support import limit, log
+from serve.routes.auth.support import index_emails, limit, log
 from storage.auth import saml as saml_store
 from storage.errors import ApiError, Code, invalid
 
@@ -99,6 +99,7 @@ async def saml_acs(request: Request, provider: str = Provider) -> Any:
         session = await ctx.run(saml_store.complete_saml_login, provider=provider,
                                 request_id=flow["request_id"], assertion=assertion,
                                 client=ctx.client)
+        await index_emails(ctx)  # a user made or linked by the assertion's email
     except ApiError as exc:
         if not flow.get("redirect_to") or exc.status >= 500:
             raise
