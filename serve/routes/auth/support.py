@@ -17,7 +17,8 @@ from storage.errors import ApiError, Code
 log = logging.getLogger("raybase.auth")
 
 # Attempts per minute (token buckets of the rate-limit durable objects), per tenant.
-LIMITS = {"sign_in": (10, 60), "email": (5, 30), "sign_up": (None, 30), "token": (None, 60)}
+LIMITS = {"sign_in": (10, 60), "email": (5, 30), "sign_up": (None, 30), "token": (None, 60),
+          "mfa": (5, 30)}  # mfa: TOTP and recovery codes tried, per user and per address
 _sending: set[asyncio.Task] = set()
 
 

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from serve.auth import AuthCtx
 from serve.routes.auth.support import hash_password
-from storage.auth import admin, governance
+from storage.auth import admin, governance, mfa
 
 router = APIRouter(prefix="/v1/users", tags=["Users"])
 governance_router = APIRouter(prefix="/v1/governance", tags=["Governance"])
@@ -77,6 +77,12 @@ async def delete_user(user_id: str, ctx: AuthCtx, force: bool = False,
     """409 DEPENDENCY_EXISTS while the user has comments; `force` with the token removes them."""
     return await ctx.run(admin.delete_user, user_id=user_id, force=force,
                          confirm_token=confirm_token)
+
+
+@router.get("/{user_id}/mfa", summary="List user MFA factors")
+async def list_user_factors(user_id: str, ctx: AuthCtx) -> Any:
+    """The user's TOTP factors, verified or not (never their secrets)."""
+    return await ctx.read(mfa.list_user_factors, user_id=user_id)
 
 
 @governance_router.get("", summary="Get governance settings")
