@@ -112,6 +112,7 @@ async def ticket_caller(request: Request, ticket: str) -> Caller:
         if exc.code != Code.NOT_FOUND:
             raise
         raise invalid("mfa_ticket is invalid, already used or expired", "mfa_ticket") from None
+    await limit(ctx, "token")  # ticket look-ups per address, like other token redemptions
     found = await ctx.read(mfa.ticket_user, mfa_ticket=ticket)
     await limit(ctx, "mfa", found["user_id"])
     return ctx
