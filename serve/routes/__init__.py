@@ -23,6 +23,7 @@ from serve.routes import (
     views,
 )
 from serve.routes.auth import account as auth_account
+from serve.routes.auth import mfa as auth_mfa
 from serve.routes.auth import oauth as auth_oauth
 from serve.routes.auth import portal as auth_portal
 from serve.routes.auth import saml as auth_saml
@@ -55,6 +56,7 @@ ROUTERS = (
     auth_portal.router,
     auth_account.router,
     auth_account.sessions_router,
+    auth_mfa.router,
     auth_users.router,
     auth_users.governance_router,
     auth_saml.router,

@@ -9,7 +9,7 @@ from typing import Any
 from storage import confirm
 from storage.audit import audited
 from storage.auth import config as auth_config
-from storage.auth import sessions, users
+from storage.auth import mfa, sessions, users
 from storage.auth.common import now
 from storage.auth.signin import check_new_password
 from storage.db import Tx
@@ -22,7 +22,8 @@ COUNT = f"SELECT count(*) FROM users WHERE {MATCH}"
 COUNT_COMMENTS = "SELECT count(*) FROM comments WHERE author_id = ?"
 MAX_OFFSET = 100_000
 CHILD_TABLES = (("sessions", "user_id"), ("user_identities", "user_id"),
-                ("mfa_factors", "user_id"), ("auth_tokens", "user_id"))
+                ("mfa_factors", "user_id"), ("mfa_recovery_codes", "user_id"),
+                ("auth_tokens", "user_id"))
 
 
 def _like(search: str | None) -> str | None:
@@ -105,4 +106,5 @@ def delete_user(db: Tx, ctx: dict[str, Any], *, user_id: str, force: bool = Fals
         db.delete("comments", "author_id", user_id)
     users.forget(db, rec)
     db.drop_cache(sessions.NS_USER_SESSIONS, user_id)
+    db.drop_cache(mfa.NS)  # the user's factors (few users have any; the namespace is small)
     return {"user_id": user_id, "deleted": True}

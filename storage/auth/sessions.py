@@ -100,6 +100,28 @@ def issue_session(db: Tx, ctx: dict[str, Any], user: dict[str, Any], *, aal: int
     return answer(db, ctx, rec, user, token)
 
 
+def elevate_session(db: Tx, ctx: dict[str, Any], session_id: str | None,
+                    aal: int = 2) -> dict[str, Any]:
+    """Raise the caller's live session to `aal` (after a second factor): new tokens for the same
+    session, whose refresh token is rotated (the old one is spent, as by a refresh)."""
+    rec = load_session(db, session_id) if session_id else None
+    user = users.load_user(db, rec["user_id"]) if rec else None
+    if not live(rec) or user is None or rec["user_id"] != ctx.get("user_id"):
+        raise ApiError(Code.UNAUTHORIZED, "this session has ended")
+    old = db.cached(NS_REFRESH, rec["refresh_hash"],
+                    lambda: db.query_one(SELECT_REFRESH, [rec["refresh_hash"]]))
+    if old is not None:
+        db.update("refresh_tokens", {**old, "rotated_at": now()})
+        db.put_cache(NS_REFRESH, old["id"], {**old, "rotated_at": now()})
+    token, digest = _new_refresh(db, rec["id"])
+    rec = {**rec, "refresh_hash": digest, "aal": max(aal, rec["aal"] or 1),
+           "last_active_at": now()}
+    _save(db, rec)
+    record(db, {**ctx, "actor_id": user["id"]}, "auth.session_elevate", "session", rec["id"],
+           {"aal": rec["aal"]})
+    return answer(db, ctx, rec, user, token)
+
+
 def check_ip(db: Tx, ip: str | None) -> None:
     """403 unless the address is in governance's ip_allowlist (when it has one)."""
     allowlist = governance.load_governance(db)["ip_allowlist"]

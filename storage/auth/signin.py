@@ -11,7 +11,7 @@ from typing import Any
 
 from storage.audit import record
 from storage.auth import config as auth_config
-from storage.auth import governance, sessions, tokens, users
+from storage.auth import governance, mfa, sessions, tokens, users
 from storage.auth.common import now
 from storage.db import Tx
 from storage.errors import ApiError, Code
@@ -87,7 +87,7 @@ def complete_login(db: Tx, ctx: dict[str, Any], *, user_id: str, password_hash: 
         raise ApiError(Code.EMAIL_NOT_CONFIRMED, "confirm your email address first")
     factors = db.query(SELECT_FACTORS, [user["id"]])
     if factors:
-        ticket = tokens.issue(db, "mfa", user, data={"method": "password", **_where(ctx, client)})
+        ticket = mfa.issue_ticket(db, ctx, user, {"method": "password", **_where(ctx, client)})
         return {"mfa_required": True, "mfa_ticket": ticket, "factors": factors}
     return sessions.issue_session(db, ctx, user, method="password", **_where(ctx, client))
 

@@ -26,9 +26,10 @@ SELECT = "SELECT * FROM auth_tokens WHERE id = ?"
 
 
 def issue(db: Tx, kind: str, user: dict[str, Any], email: str | None = None,
-          data: dict[str, Any] | None = None) -> str:
-    """A new token of `kind` for the user (its email, or `email` for an address change)."""
-    token = new_secret("tk")
+          data: dict[str, Any] | None = None, token: str | None = None) -> str:
+    """A new token of `kind` for the user (its email, or `email` for an address change); `token`
+    when the caller makes it (an MFA ticket names its tenant)."""
+    token = token or new_secret("tk")
     row = {"id": hash_secret(token), "kind": kind, "user_id": user["id"],
            "email": email or user["email"], "data": json.dumps(data or {}), "created_at": now(),
            "expires_at": now() + timedelta(seconds=TTL_S[kind]), "used_at": None}
@@ -37,16 +38,23 @@ def issue(db: Tx, kind: str, user: dict[str, Any], email: str | None = None,
     return token
 
 
-def spend(db: Tx, token: Any, kinds: tuple[str, ...], field: str = "token") -> dict[str, Any]:
-    """Use a token of one of `kinds` once: its row (with the user's record), or 400 when it is
-    unknown, of another kind, used or expired (one message for all: nothing to probe)."""
+def find(db: Tx, token: Any, kinds: tuple[str, ...], field: str = "token") -> dict[str, Any]:
+    """A live token of one of `kinds`: its row and user, or 400 when it is unknown, of another
+    kind, used or expired (one message for all: nothing to probe)."""
     digest = hash_secret(token) if isinstance(token, str) and token else ""
     row = db.cached(NS, digest, lambda: db.query_one(SELECT, [digest])) if digest else None
     user = users.load_user(db, row["user_id"]) if row else None
     if row is None or row["kind"] not in kinds or row["used_at"] is not None or \
             row["expires_at"] <= now() or user is None:
         raise invalid(f"{field} is invalid, already used or expired", field)
-    row = {**row, "used_at": now()}
+    return {**row, "user": user}
+
+
+def spend(db: Tx, token: Any, kinds: tuple[str, ...], field: str = "token") -> dict[str, Any]:
+    """Use a token of one of `kinds` once: its row (with the user's record), or 400 (`find`)."""
+    found = find(db, token, kinds, field)
+    user, digest = found.pop("user"), found["id"]
+    row = {**found, "used_at": now()}
     db.update("auth_tokens", row)
     db.put_cache(NS, digest, row)
     return {**row, "data": json.loads(row["data"] or "{}"), "user": user}

@@ -32,6 +32,7 @@ from tests.api.builders import make_key, make_object, make_objects, make_type, p
 from tests.api.conftest import ADMIN_KEY, Tenant, create_tenant
 from tests.api.saml_idp import key_pair, read_form, running_idp
 from tests.api.test_auth_flows import PASSWORD, mail_token, uniq
+from tests.api.test_auth_mfa import enrolled, ticket, totp
 from tests.api.test_auth_otp import new_phone, phone_on, sms_code
 from tests.contract.test_routes import CATALOG, colon, operations
 
@@ -347,6 +348,22 @@ def own_comment(t: Tenant, w: World) -> World:
     return {"object_type_id": "contacts", "object_id": w["object"], "comment_id": c["id"]}
 
 
+def unverified_factor(t: Tenant, w: World) -> World:
+    """A fresh user with a factor to verify (its secret)."""
+    user = fresh_user(t, w)
+    factor = ok_data(t.call("POST", f"{AUTH}/mfa/enroll", user["user_token"], json={}))
+    return {**user, "factor_id": factor["factor_id"], "secret": factor["totp"]["secret"]}
+
+
+def mfa_user(t: Tenant, w: World) -> World:
+    """A fresh user with a verified factor, their aal 2 token and a log-in's MFA ticket; `code`
+    is the next step's code (the current one verified the factor)."""
+    user = enrolled(t)
+    return {"user_token": user["session"]["access_token"], "user_id": user["user_id"],
+            "factor_id": user["factor_id"], "code": totp(user["secret"], 1),
+            "recovery_code": user["codes"][0], "mfa_ticket": ticket(t, t.key, user["email"])}
+
+
 def fresh_tenant(t: Tenant, w: World) -> World:
     r = t.client.post("/admin/v1/tenants", json={"name": "Tmp"}, headers={"X-Admin-Key": ADMIN_KEY})
     return {"tenant_id": ok_data(r)["tenant_id"]}
@@ -611,6 +628,23 @@ SHAPES: dict[tuple[str, str], Shape] = {
                    "banned": True, "ban_reason": "spam", "email_verified": True,
                    "user_metadata": {"k": 1}}, setup=admin_made_user),
     ("DELETE", "/v1/users/{user_id}"): Shape(setup=admin_made_user),
+    ("GET", "/v1/users/{user_id}/mfa"): Shape(setup=mfa_user),
+    ("POST", AUTH + "/mfa/enroll"): Shape({"friendly_name": "Work authenticator"},
+                                          setup=fresh_user, auth="user"),
+    ("POST", AUTH + "/mfa/verify"): Shape(
+        lambda w: {"factor_id": w.get("factor_id"), "code": totp(w.get("secret", "A" * 32))},
+        setup=unverified_factor, auth="user"),
+    ("GET", AUTH + "/mfa/factors"): Shape(setup=mfa_user, auth="user"),
+    ("DELETE", AUTH + "/mfa/{factor_id}"): Shape(setup=mfa_user, auth="user"),
+    ("POST", AUTH + "/mfa/challenge"): Shape(
+        lambda w: {"factor_id": w.get("factor_id"), "code": w.get("code"),
+                   "user_id": w.get("user_id")}, setup=mfa_user, auth="user"),
+    ("POST", AUTH + "/mfa/complete"): Shape(
+        lambda w: {"mfa_ticket": w.get("mfa_ticket"), "factor_id": w.get("factor_id"),
+                   "code": w.get("code")}, setup=mfa_user, auth="none"),
+    ("POST", AUTH + "/mfa/recover"): Shape(
+        lambda w: {"mfa_ticket": w.get("mfa_ticket"), "recovery_code": w.get("recovery_code")},
+        setup=mfa_user, auth="none"),
     ("GET", "/v1/governance"): Shape(),
     ("PATCH", "/v1/governance"): Shape(
         {"audit_retention_days": 30, "session_duration_secs": 3600, "password_min_length": 8,

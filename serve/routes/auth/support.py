@@ -19,9 +19,10 @@ from storage.errors import ApiError, Code
 log = logging.getLogger("raybase.auth")
 
 # Attempts per minute (token buckets of the rate-limit durable objects), per tenant.
-# `sms`: codes sent per phone (each text costs the operator) and per address; `otp`: code tries.
+# `sms`: codes sent per phone (each text costs the operator) and per address; `otp`: code tries;
+# `mfa`: TOTP and recovery codes tried, per user and per address.
 LIMITS = {"sign_in": (10, 60), "email": (5, 30), "sign_up": (None, 30), "token": (None, 60),
-          "sms": (3, 20), "otp": (10, 60)}
+          "sms": (3, 20), "otp": (10, 60), "mfa": (5, 30)}
 IDENTIFY_PER_IP = 30  # portal-identify answers a minute per client address (no tenant to key on)
 _sending: set[asyncio.Task] = set()
 

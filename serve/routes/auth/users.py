@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from serve.auth import AuthCtx
 from serve.routes.auth.support import hash_password, index_emails
-from storage.auth import admin, governance
+from storage.auth import admin, governance, mfa
 
 router = APIRouter(prefix="/v1/users", tags=["Users"])
 governance_router = APIRouter(prefix="/v1/governance", tags=["Governance"])
@@ -84,6 +84,12 @@ async def delete_user(user_id: str, ctx: AuthCtx, force: bool = False,
                             confirm_token=confirm_token)
     await index_emails(ctx)
     return deleted
+
+
+@router.get("/{user_id}/mfa", summary="List user MFA factors")
+async def list_user_factors(user_id: str, ctx: AuthCtx) -> Any:
+    """The user's TOTP factors, verified or not (never their secrets)."""
+    return await ctx.read(mfa.list_user_factors, user_id=user_id)
 
 
 @governance_router.get("", summary="Get governance settings")
