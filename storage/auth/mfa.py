@@ -41,6 +41,10 @@ TICKET = re.compile(r"^mfa\.([A-Za-z0-9_-]{1,64})\.[A-Za-z0-9_-]{20,100}$")
 RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i to misread
 
 SELECT_FACTOR = "SELECT * FROM mfa_factors WHERE id = ?"
+SELECT_VERIFIED = """
+SELECT id, factor_type, friendly_name FROM mfa_factors
+WHERE user_id = ? AND status = 'verified' ORDER BY created_at
+"""
 SELECT_USER_FACTORS = "SELECT * FROM mfa_factors WHERE user_id = ? ORDER BY created_at, id"
 SELECT_CODE = "SELECT * FROM mfa_recovery_codes WHERE id = ? AND used_at IS NULL"
 COUNT_CODES = "SELECT count(*) FROM mfa_recovery_codes WHERE user_id = ? AND used_at IS NULL"
@@ -235,6 +239,18 @@ def issue_ticket(db: Tx, ctx: dict[str, Any], user: dict[str, Any],
     """A 5-minute, single-use ticket naming the tenant, for the log-in's second step."""
     ticket = f"mfa.{ctx['tenant_id']}.{secrets.token_urlsafe(32)}"
     return tokens.issue(db, "mfa", user, data=data, token=ticket)
+
+
+def second_step(db: Tx, ctx: dict[str, Any], user: dict[str, Any],
+                data: dict[str, Any]) -> dict[str, Any] | None:
+    """`{mfa_required: true, mfa_ticket, factors}` when the user has a verified factor (the
+    sign-in's session comes with mfa/complete or mfa/recover), else None. `data`: the
+    sign-in's `method`, `ip` and `user_agent`, for the session the ticket leads to."""
+    factors = db.query(SELECT_VERIFIED, [user["id"]])
+    if not factors:
+        return None
+    return {"mfa_required": True, "mfa_ticket": issue_ticket(db, ctx, user, data),
+            "factors": factors}
 
 
 def ticket_tenant(ticket: Any) -> str | None:

@@ -21,7 +21,7 @@ from typing import Any
 
 from storage.audit import record
 from storage.auth import config as auth_config
-from storage.auth import sessions, tokens, users
+from storage.auth import mfa, sessions, users
 from storage.auth.common import hash_secret, new_secret, now
 from storage.db import Tx
 from storage.errors import ApiError, Code, invalid
@@ -32,10 +32,6 @@ STATE_TTL_S = 600  # from the start of the flow to the callback
 NS_STATE = "auth_tokens"
 SELECT_STATE = "SELECT * FROM auth_tokens WHERE id = ?"
 SELECT_IDENTITY = "SELECT * FROM user_identities WHERE provider = ? AND provider_user_id = ?"
-SELECT_FACTORS = """
-SELECT id, factor_type, friendly_name FROM mfa_factors
-WHERE user_id = ? AND status = 'verified' ORDER BY created_at
-"""
 MAX_IDENTITY_DATA = 16_384  # bytes of provider claims kept on an identity
 BAD_STATE = "state is invalid, already used or expired"
 
@@ -173,8 +169,7 @@ def complete_oauth(db: Tx, ctx: dict[str, Any], *, provider: str, claims: dict[s
            {"provider": provider, "identity": how})
     if user["banned"]:
         raise ApiError(Code.FORBIDDEN, "this user is banned", reason=user["ban_reason"])
-    factors = db.query(SELECT_FACTORS, [user["id"]])
-    if factors:
-        ticket = tokens.issue(db, "mfa", user, data={"method": method, **where})
-        return {"mfa_required": True, "mfa_ticket": ticket, "factors": factors}
+    second = mfa.second_step(db, ctx, user, {"method": method, **where})
+    if second is not None:
+        return second
     return sessions.issue_session(db, ctx, user, method=method, **where)

@@ -21,10 +21,6 @@ VERIFIED = {"signup": "Your email address is confirmed.",
             "invite": "Your invitation is accepted.",
             "email_change": "Your new email address is confirmed.",
             "magiclink": "Your email address is confirmed; you are signed in."}
-SELECT_FACTORS = """
-SELECT id, factor_type, friendly_name FROM mfa_factors
-WHERE user_id = ? AND status = 'verified' ORDER BY created_at
-"""
 
 
 def _where(ctx: dict[str, Any], client: dict[str, Any] | None) -> dict[str, Any]:
@@ -85,11 +81,11 @@ def complete_login(db: Tx, ctx: dict[str, Any], *, user_id: str, password_hash: 
     config = auth_config.load_config(db)
     if config.get("email", {}).get("confirm_signup") and not user["email_verified"]:
         raise ApiError(Code.EMAIL_NOT_CONFIRMED, "confirm your email address first")
-    factors = db.query(SELECT_FACTORS, [user["id"]])
-    if factors:
-        ticket = mfa.issue_ticket(db, ctx, user, {"method": "password", **_where(ctx, client)})
-        return {"mfa_required": True, "mfa_ticket": ticket, "factors": factors}
-    return sessions.issue_session(db, ctx, user, method="password", **_where(ctx, client))
+    where = _where(ctx, client)
+    second = mfa.second_step(db, ctx, user, {"method": "password", **where})
+    if second is not None:
+        return second
+    return sessions.issue_session(db, ctx, user, method="password", **where)
 
 
 def sign_in_anonymously(db: Tx, ctx: dict[str, Any], *, user_metadata: Any = None,

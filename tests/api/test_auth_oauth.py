@@ -13,6 +13,7 @@ import pytest
 from tests.api.conftest import Tenant, err, ok
 from tests.api.oidc_provider import Client, Person, Provider
 from tests.api.test_auth_flows import PASSWORD, auth_key, log_in, uniq
+from tests.api.test_auth_mfa import aal, enrolled, totp
 
 APP = "https://app.example.com/auth/done"
 
@@ -113,6 +114,20 @@ def test_an_existing_user_with_that_verified_email_is_linked(tenant, oidc_provid
     session = fragment(browse(tenant))
     assert me(tenant, session["access_token"])["id"] == made["id"]
     assert ok(log_in(tenant, auth_key(tenant), email))["user"]["id"] == made["id"]
+
+
+def test_a_user_with_mfa_finishes_an_oauth_sign_in_with_the_ticket(tenant, oidc_provider):
+    user = enrolled(tenant)
+    configure(tenant, oidc_provider, person=Person("sub-mfa", user["email"]))
+    challenge = fragment(browse(tenant))
+    assert challenge["mfa_required"] == "true" and "access_token" not in challenge
+    session = ok(tenant.client.post("/v1/auth/mfa/complete", json={
+        "mfa_ticket": challenge["mfa_ticket"], "factor_id": user["factor_id"],
+        "code": totp(user["secret"], 1)}))  # the next step's: this one's verified the factor
+    assert aal(session) == 2 and session["user"]["id"] == user["user_id"]
+    methods = [s["method"] for s in ok(tenant.call("GET", "/v1/auth/sessions",
+                                                   session["access_token"]))]
+    assert "oauth:acme+totp" in methods
 
 
 def test_an_unproven_account_is_taken_over_without_its_password(tenant, oidc_provider):

@@ -98,10 +98,12 @@ def test_identities_link_by_verified_email_only(db):
 def test_a_user_with_a_verified_factor_gets_an_mfa_challenge(db):
     user = sign_in(db)["user"]
     now = common.now()
-    db.conn.execute("INSERT INTO mfa_factors VALUES ('fac_1', ?, 'totp', 'phone', 'x', "
-                    "'verified', ?, ?, NULL)", [user["id"], now, now])
+    db.conn.execute("INSERT INTO mfa_factors (id, user_id, factor_type, friendly_name, secret, "
+                    "status, created_at, updated_at) VALUES ('fac_1', ?, 'totp', 'phone', 'x', "
+                    "'verified', ?, ?)", [user["id"], now, now])
     answer = sign_in(db)
-    assert answer["mfa_required"] is True and answer["mfa_ticket"].startswith("tk_")
+    # The log-in's ticket, naming the tenant (mfa/complete takes no Bearer).
+    assert answer["mfa_required"] is True and answer["mfa_ticket"].startswith("mfa.")
     assert [f["id"] for f in answer["factors"]] == ["fac_1"]
 
 
