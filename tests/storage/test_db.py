@@ -12,7 +12,8 @@ from storage.errors import ApiError, Code
 from tests.storage.conftest import CTX, call, count, make_type, sql
 
 MIGRATIONS = {"tenant": ["202611281400_init", "202611290100_analysis", "202611290200_files",
-                         "202612040100_typed_tables", "202612040200_auth"],
+                         "202612040100_typed_tables", "202612040200_auth",
+                         "202612040400_passkeys"],
               "control": ["202611281400_init", "202611290100_audit"]}
 
 
