@@ -23,6 +23,7 @@ from serve.routes import (
     views,
 )
 from serve.routes.auth import account as auth_account
+from serve.routes.auth import passkeys as auth_passkeys
 from serve.routes.auth import signin as auth_signin
 from serve.routes.auth import users as auth_users
 
@@ -50,6 +51,7 @@ ROUTERS = (
     auth_signin.router,
     auth_account.router,
     auth_account.sessions_router,
+    auth_passkeys.router,
     auth_users.router,
     auth_users.governance_router,
 )
