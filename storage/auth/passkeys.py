@@ -131,7 +131,7 @@ def _spend_challenge(db: Tx, client_data_json: bytes, kind: str,
     credential carries no challenge of ours for `user_id`, or one already used or expired."""
     try:
         challenge = parse_client_data_json(client_data_json).challenge
-    except (WebAuthnException, ValueError, TypeError) as exc:
+    except Exception as exc:  # client input only (json.loads may even recurse too deep)
         raise invalid("credential.response.clientDataJSON is malformed", "credential") from exc
     digest = hash_secret(bytes_to_base64url(challenge))
     row = db.cached(NS_TOKENS, digest, lambda: db.query_one(SELECT_TOKEN, [digest]))
@@ -165,6 +165,12 @@ def _options(options: Any) -> dict[str, Any]:
 
 def _refused(code: Code, message: str) -> dict[str, Any]:
     return {"refused": {"code": str(code), "message": message}}
+
+
+def _reason(exc: Exception) -> str:
+    """Why py_webauthn refused a credential. Crafted input can fail deeper in its parsers (a
+    malformed COSE key or certificate) with any exception: that is a refusal too, not a 500."""
+    return str(exc) if isinstance(exc, WebAuthnException) else "the credential is malformed"
 
 
 def _descriptor(rec: dict[str, Any]) -> PublicKeyCredentialDescriptor:
@@ -232,8 +238,8 @@ def complete_passkey_registration(db: Tx, ctx: dict[str, Any], *, credential: An
         verified = verify_registration_response(
             credential=parsed, expected_challenge=row["challenge"], expected_rp_id=rp["rp_id"],
             expected_origin=rp["origins"])
-    except WebAuthnException as exc:
-        return _refused(Code.VALIDATION_ERROR, f"passkey registration refused: {exc}")
+    except Exception as exc:  # see _reason
+        return _refused(Code.VALIDATION_ERROR, f"passkey registration refused: {_reason(exc)}")
     credential_id = bytes_to_base64url(verified.credential_id)
     if load_passkey(db, credential_id) is not None:
         return _refused(Code.CONFLICT, "this passkey is already registered")
@@ -291,8 +297,8 @@ def complete_passkey_authentication(db: Tx, ctx: dict[str, Any], *, credential: 
             credential=parsed, expected_challenge=row["challenge"], expected_rp_id=rp["rp_id"],
             expected_origin=rp["origins"], credential_public_key=base64url_to_bytes(
                 rec["public_key"]), credential_current_sign_count=0)
-    except WebAuthnException as exc:
-        return _refused(Code.UNAUTHORIZED, f"passkey sign-in refused: {exc}")
+    except Exception as exc:  # see _reason
+        return _refused(Code.UNAUTHORIZED, f"passkey sign-in refused: {_reason(exc)}")
     new, old = verified.new_sign_count, rec["sign_count"]
     if (new or old) and new <= old:
         record(db, {**ctx, "actor_id": rec["user_id"]}, "auth.passkey_sign_count_regression",

@@ -101,3 +101,24 @@ def test_the_export_holds_passkeys_and_deleting_the_user_removes_them(tenant_db,
     refused = call(tenant_db, passkeys.complete_passkey_authentication,
                    credential=device.get(begin_sign_in(tenant_db)), client=CLIENT)
     assert refused["refused"]["code"] == "UNAUTHORIZED"
+
+
+def test_crafted_credentials_are_refused_not_errors(tenant_db, user_ctx):
+    from webauthn.helpers import bytes_to_base64url
+
+    deep = bytes_to_base64url(b"[" * 100_000)
+    refused = error(tenant_db, passkeys.complete_passkey_authentication, credential={
+        "id": "AA", "rawId": "AA", "type": "public-key", "response": {
+            "clientDataJSON": deep, "authenticatorData": "AA", "signature": "AA"}},
+        client=CLIENT)
+    assert refused.code == "VALIDATION_ERROR" and refused.details["field"] == "credential"
+    options = call(tenant_db, passkeys.begin_passkey_registration, user_ctx, **RP)["options"]
+    made = Authenticator(ORIGIN).create(options)
+    made["response"]["attestationObject"] = bytes_to_base64url(b"\xa1\x63fmt\x01")
+    answer = call(tenant_db, passkeys.complete_passkey_registration, user_ctx, credential=made)
+    assert answer["refused"]["code"] == "VALIDATION_ERROR"
+    assert "attestationObject" in answer["refused"]["message"]
+    # The refused attempt spent the challenge.
+    made = Authenticator(ORIGIN).create(options)
+    assert "already used" in error(tenant_db, passkeys.complete_passkey_registration, user_ctx,
+                                   credential=made).message
