@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet --no-deps soft-webauthn==0.1.4  # see pyproject.toml: dev
 	touch $(STAMP)
 
 install: system $(STAMP) ## Create .venv and install raybase with its pinned dependencies

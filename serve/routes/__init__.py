@@ -25,6 +25,7 @@ from serve.routes import (
 from serve.routes.auth import account as auth_account
 from serve.routes.auth import mfa as auth_mfa
 from serve.routes.auth import oauth as auth_oauth
+from serve.routes.auth import passkeys as auth_passkeys
 from serve.routes.auth import portal as auth_portal
 from serve.routes.auth import saml as auth_saml
 from serve.routes.auth import signin as auth_signin
@@ -57,6 +58,7 @@ ROUTERS = (
     auth_account.router,
     auth_account.sessions_router,
     auth_mfa.router,
+    auth_passkeys.router,
     auth_users.router,
     auth_users.governance_router,
     auth_saml.router,

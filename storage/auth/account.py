@@ -79,6 +79,9 @@ EXPORT_QUERIES = {
                   "FROM user_identities WHERE user_id = ? ORDER BY created_at",
     "factors": "SELECT id, factor_type, friendly_name, status, created_at, updated_at, "
                "last_used_at FROM mfa_factors WHERE user_id = ? ORDER BY created_at",
+    "passkeys": "SELECT id, credential_id, friendly_name, transports, sign_count, aaguid, "
+                "device_type, backed_up, created_at, last_used_at FROM passkeys "
+                "WHERE user_id = ? ORDER BY created_at",
     "comments": "SELECT id, object_type_id, object_id, body, created_at, updated_at "
                 "FROM comments WHERE author_id = ? ORDER BY created_at",
     "files": "SELECT id, filename, mime_type, size_bytes, access, folder, status, created_at, "

@@ -1,6 +1,7 @@
 """The Users admin API (an API key with the `auth` scope): list, create, get, update (a ban ends
 the user's sessions and refuses sign-in), delete (their comments are dependents: 409 with a
-confirm token, then `force` removes them; files stay with the tenant)."""
+confirm token, then `force` removes them; files stay with the tenant; sessions, identities,
+factors, passkeys and tokens go with the user)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 from storage import confirm
 from storage.audit import audited
 from storage.auth import config as auth_config
-from storage.auth import mfa, sessions, users
+from storage.auth import mfa, passkeys, sessions, users
 from storage.auth.common import now
 from storage.auth.signin import check_new_password
 from storage.db import Tx
@@ -102,6 +103,7 @@ def delete_user(db: Tx, ctx: dict[str, Any], *, user_id: str, force: bool = Fals
     sessions.revoke_user_sessions(db, user_id)
     for table, column in CHILD_TABLES:
         db.delete(table, column, user_id)
+    passkeys.forget_user(db, user_id)
     if comments:
         db.delete("comments", "author_id", user_id)
     users.forget(db, rec)

@@ -53,6 +53,8 @@ QUERY_VALUES = ["%ED%A0%80", "%FF", "%00", "x" * 4000, "1e400", "NaN", "-1",
 def world(client: httpx.Client) -> dict[str, Any]:
     """A tenant with one of each record; path parameter name -> a real id."""
     tenant = create_tenant(client, "Hostile input")
+    # Sign-in methods a tenant turns on, on: hostile credentials reach their parsers.
+    ok(tenant.call("PATCH", "/v1/auth-config", json={"passkeys": {"enabled": True}}))
     t = make_type(tenant, "item", [("title", "string"), ("n", "integer"), ("j", "json")])
     obj = make_object(tenant, t["id"], title="one", n=1)
     other = make_object(tenant, t["id"], title="two", n=2)

@@ -35,6 +35,7 @@ from tests.api.test_auth_flows import PASSWORD, mail_token, uniq
 from tests.api.test_auth_mfa import enrolled, ticket, totp
 from tests.api.test_auth_otp import new_phone, phone_on, sms_code
 from tests.contract.test_routes import CATALOG, colon, operations
+from tests.unit.authenticator import Authenticator
 
 pytestmark = pytest.mark.ray
 
@@ -336,6 +337,40 @@ def oauth_callback(t: Tenant, w: World) -> World:
     back = httpx.get(start.headers["location"]).headers["location"]
     query = dict(httpx.URL(back).params)
     return {**ids, "code": query["code"], "state": query["state"]}
+def passkeys_on(t: Tenant, w: World) -> World:
+    ok_data(t.call("PATCH", "/v1/auth-config", json={"passkeys": {"enabled": True}}))
+    return {}
+
+
+def passkey_created(t: Tenant, w: World) -> World:
+    """A fresh user and the registration credential of a new passkey, ready to complete."""
+    user = {**passkeys_on(t, w), **fresh_user(t, w)}
+    options = ok_data(t.call("POST", AUTH + "/passkeys/register/begin", user["user_token"]))
+    device = Authenticator(str(t.client.base_url).rstrip("/"))
+    return {**user, "device": device, "credential": device.create(options["options"])}
+
+
+def passkey_registered(t: Tenant, w: World) -> World:
+    """A fresh user with a registered passkey (its `credential_id`)."""
+    made = passkey_created(t, w)
+    pk = ok_data(t.call("POST", AUTH + "/passkeys/register/complete", made["user_token"],
+                        json={"credential": made["credential"]}))
+    return {**made, "credential_id": pk["credential_id"]}
+
+
+def passkey_asserted(t: Tenant, w: World) -> World:
+    """A registered passkey's assertion for a fresh sign-in challenge."""
+    made = passkey_registered(t, w)
+    options = ok_data(t.call("POST", AUTH + "/passkeys/authenticate/begin"))["options"]
+    return {**made, "credential": made["device"].get(options)}
+
+
+def passkey_used(t: Tenant, w: World) -> World:
+    """A passkey its user has signed in with (so `last_used_at` is set)."""
+    made = passkey_asserted(t, w)
+    ok_data(t.call("POST", AUTH + "/passkeys/authenticate/complete",
+                   json={"credential": made["credential"]}))
+    return made
 
 
 def admin_made_user(t: Tenant, w: World) -> World:
@@ -617,6 +652,15 @@ SHAPES: dict[tuple[str, str], Shape] = {
     ("GET", AUTH + "/sessions"): Shape(auth="user"),
     ("DELETE", AUTH + "/sessions"): Shape(setup=fresh_user, auth="user"),
     ("DELETE", AUTH + "/sessions/{session_id}"): Shape(setup=fresh_user, auth="user"),
+    ("POST", AUTH + "/passkeys/register/begin"): Shape(setup=passkeys_on, auth="user"),
+    ("POST", AUTH + "/passkeys/register/complete"): Shape(
+        lambda w: {"credential": w.get("credential"), "friendly_name": "MacBook Touch ID"},
+        setup=passkey_created, auth="user"),
+    ("POST", AUTH + "/passkeys/authenticate/begin"): Shape(setup=passkeys_on),
+    ("POST", AUTH + "/passkeys/authenticate/complete"): Shape(
+        lambda w: {"credential": w.get("credential")}, setup=passkey_asserted),
+    ("GET", AUTH + "/passkeys"): Shape(setup=passkey_used, auth="user"),
+    ("DELETE", AUTH + "/passkeys/{credential_id}"): Shape(setup=passkey_registered, auth="user"),
     ("GET", "/v1/users"): Shape(params={"limit": 10, "offset": 0, "search": "shape",
                                         "role": "authenticated"}),
     ("POST", "/v1/users"): Shape(

@@ -14,6 +14,7 @@ from tests.storage.conftest import CTX, call, count, make_type, sql
 MIGRATIONS = {"tenant": ["202611281400_init", "202611290100_analysis", "202611290200_files",
                          "202612040100_typed_tables", "202612040200_auth",
                          "202612040250_object_id_index", "202612040300_mfa",
+                         "202612040400_passkeys",
                          "202612040500_saml", "202612040600_otp",
                          "202612040601_user_email_outbox"],
               "control": ["202611281400_init", "202611290100_audit", "202612040300_user_emails"]}
