@@ -1,7 +1,8 @@
 """Access tokens: HS256 JWTs signed with the tenant's own key (`kid` header), kept in its database.
 
-A key is made with the tenant's first session. Rotating makes a new current key and retires the
-old one, which still verifies tokens for `RETIRED_VERIFY_S` (longer than any token lives). The
+A key is made with the tenant's first session and rotated every `ROTATE_AFTER` (the first token
+signed after that makes a new current key and retires the old one, which still verifies tokens
+for `RETIRED_VERIFY_S`: longer than any token lives). The
 gateway fetches the verification keys through a per-replica cache (`verification_state`) and
 verifies with `verify_access_token`: HS256 only, the tenant's own keys only, exp and iat required.
 """
@@ -23,20 +24,25 @@ from storage.ids import new_id
 NS = "auth_keys"
 ALGORITHM = "HS256"
 RETIRED_VERIFY_S = governance.SESSION_SECS[1] + 60
+ROTATE_AFTER = timedelta(days=30)  # a signing key's working life
 SELECT_KEYS = "SELECT * FROM auth_keys WHERE retired_at IS NULL OR retired_at > ? ORDER BY id"
 
 
 def _keys(db: Tx) -> list[dict[str, Any]]:
     """Keys that still verify: the current one (retired_at null) and recently retired ones."""
     since = now() - timedelta(seconds=RETIRED_VERIFY_S)
-    return db.cached(NS, "all", lambda: db.query(SELECT_KEYS, [since]))
+    cached = db.cached(NS, "all", lambda: db.query(SELECT_KEYS, [since]))
+    return [k for k in cached if k["retired_at"] is None or k["retired_at"] > since]
 
 
 def current_key(db: Tx) -> dict[str, Any]:
-    """The key new tokens are signed with (made on first use)."""
+    """The key new tokens are signed with (made on first use, rotated when ROTATE_AFTER old)."""
     for key in _keys(db):
         if key["retired_at"] is None:
-            return key
+            if now() - key["created_at"] < ROTATE_AFTER:
+                return key
+            rotate_signing_key(db, {})
+            return current_key(db)
     return _new_key(db, _keys(db))
 
 

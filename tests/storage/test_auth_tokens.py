@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 import json
 import time
+from datetime import timedelta
 
 import jwt
 
+from storage.auth import common
 from storage.auth import keys as auth_keys
 from tests.storage.conftest import CTX, call
 
@@ -65,3 +67,21 @@ def test_rotation_keeps_old_tokens_valid(tenant_db):
     assert jwt.get_unverified_header(old)["kid"] != jwt.get_unverified_header(new)["kid"]
     for token in (old, new):
         assert auth_keys.verify_access_token(token, TENANT, keys, at=time.time()) is not None
+
+
+def test_the_signing_key_rotates_after_its_working_life(tenant_db, monkeypatch):
+    start = common.now()
+    old = sign(tenant_db)
+    monkeypatch.setattr(auth_keys, "now", lambda: start + auth_keys.ROTATE_AFTER / 2)
+    assert jwt.get_unverified_header(sign(tenant_db))["kid"] == \
+        jwt.get_unverified_header(old)["kid"]
+    later = start + auth_keys.ROTATE_AFTER + timedelta(seconds=1)
+    monkeypatch.setattr(auth_keys, "now", lambda: later)
+    new = sign(tenant_db)
+    assert jwt.get_unverified_header(new)["kid"] != jwt.get_unverified_header(old)["kid"]
+    assert len(state(tenant_db)) == 2  # the old key still verifies what it signed ...
+    assert jwt.get_unverified_header(sign(tenant_db))["kid"] == \
+        jwt.get_unverified_header(new)["kid"]  # ... and the new one signs from now on
+    monkeypatch.setattr(auth_keys, "now", lambda: later + timedelta(
+        seconds=auth_keys.RETIRED_VERIFY_S + 1))
+    assert list(state(tenant_db)) == [jwt.get_unverified_header(new)["kid"]]
