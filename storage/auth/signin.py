@@ -105,11 +105,18 @@ def send_magic_link(db: Tx, ctx: dict[str, Any], *, email: Any,
     config = auth_config.load_config(db)
     if not _feature_on(config, "magic_link", True):
         raise ApiError(Code.FORBIDDEN, "magic links are off (auth config magic_link.enabled)")
+    return _mail_known(db, config, "magiclink", email, redirect_to)
+
+
+def _mail_known(db: Tx, config: dict[str, Any], kind: str, email: Any,
+                redirect_to: str | None) -> dict[str, Any]:
+    """A `kind` link mailed to the address when it has an account (not banned): the same
+    answer whatever the address."""
     tokens.check_redirect(config, redirect_to)
     user = users.user_by_email(db, users.check_email(email))
     mail = None
     if user is not None and not user["banned"] and _email_on(config):
-        mail = tokens.mail(db, "magiclink", user, redirect_to)
+        mail = tokens.mail(db, kind, user, redirect_to)
     return {"data": {"message": SENT}, "mail": mail}
 
 
@@ -125,13 +132,7 @@ def verify_magic_link(db: Tx, ctx: dict[str, Any], *, token: Any,
 def request_password_reset(db: Tx, ctx: dict[str, Any], *, email: Any,
                            redirect_to: str | None = None) -> dict[str, Any]:
     """Mail a reset link to a known address; the same answer whatever the address."""
-    config = auth_config.load_config(db)
-    tokens.check_redirect(config, redirect_to)
-    user = users.user_by_email(db, users.check_email(email))
-    mail = None
-    if user is not None and not user["banned"] and _email_on(config):
-        mail = tokens.mail(db, "recovery", user, redirect_to)
-    return {"data": {"message": SENT}, "mail": mail}
+    return _mail_known(db, auth_config.load_config(db), "recovery", email, redirect_to)
 
 
 def reset_password(db: Tx, ctx: dict[str, Any], *, token: Any, password: Any,

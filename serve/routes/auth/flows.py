@@ -100,12 +100,17 @@ async def verify_email(ctx: Caller, token: str, type: str | None) -> Any:
     return answer
 
 
-async def request_password_reset(ctx: Caller, request: Request, body: EmailRequest) -> Any:
-    """Always the same answer, whether or not the address has an account."""
+async def _mail_link(ctx: Caller, request: Request, body: EmailRequest, fn: Any) -> Any:
+    """An emailed link (`fn` of storage.auth.signin): limited per address and account, behind
+    Turnstile; always the same answer, whether or not the address has an account."""
     await limit(ctx, "email", body.email)
     await check_request(ctx, request.app.state.settings, body.turnstile_token)
-    return deliver(request, await ctx.run(signin.request_password_reset, email=body.email,
-                                          redirect_to=body.redirect_to))
+    return deliver(request, await ctx.run(fn, email=body.email, redirect_to=body.redirect_to))
+
+
+async def request_password_reset(ctx: Caller, request: Request, body: EmailRequest) -> Any:
+    """Always the same answer, whether or not the address has an account."""
+    return await _mail_link(ctx, request, body, signin.request_password_reset)
 
 
 async def reset_password(ctx: Caller, body: ResetPassword) -> Any:
@@ -118,10 +123,7 @@ async def reset_password(ctx: Caller, body: ResetPassword) -> Any:
 
 async def send_magic_link(ctx: Caller, request: Request, body: EmailRequest) -> Any:
     """Always the same answer, whether or not the address has an account."""
-    await limit(ctx, "email", body.email)
-    await check_request(ctx, request.app.state.settings, body.turnstile_token)
-    return deliver(request, await ctx.run(signin.send_magic_link, email=body.email,
-                                          redirect_to=body.redirect_to))
+    return await _mail_link(ctx, request, body, signin.send_magic_link)
 
 
 async def verify_magic_link(ctx: Caller, body: MagicVerify) -> Any:
