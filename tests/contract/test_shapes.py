@@ -254,13 +254,27 @@ def sent_file(t: Tenant, w: World) -> World:
     return {"file_id": slot["file_id"]}
 
 
-def fresh_user(t: Tenant, w: World) -> World:
-    """A signed-up end user: their tokens, session and ids."""
+def signed_up_user(t: Tenant, w: World) -> World:
+    """A user who signed up (so holds the sign-up's verification email): their session."""
     email = uniq("shape")
     s = ok_data(t.call("POST", "/v1/auth/signup", json={"email": email, "password": PASSWORD,
                                                          "user_metadata": {"name": "Jane"}}))
+    return _session(s, email)
+
+
+def _session(s: dict[str, Any], email: str) -> World:
     return {"user_token": s["access_token"], "refresh_token": s["refresh_token"],
             "session_id": s["session_id"], "user_id": s["user"]["id"], "email": email}
+
+
+def fresh_user(t: Tenant, w: World) -> World:
+    """A signed-in end user (made through the Users admin API, which no sign-up limit of the
+    client address counts): their tokens, session and ids."""
+    email = uniq("shape")
+    ok_data(t.call("POST", "/v1/users", json={"email": email, "password": PASSWORD,
+                                               "user_metadata": {"name": "Jane"}}))
+    s = ok_data(t.call("POST", "/v1/auth/login", json={"email": email, "password": PASSWORD}))
+    return _session(s, email)
 
 
 def saml_provider(t: Tenant, w: World) -> World:
@@ -286,7 +300,7 @@ def mailed(kind: str, path: str) -> Callable[[Tenant, World], World]:
     """A fresh user holding an emailed token of `kind` (asked for at `path`, if any)."""
 
     def setup(t: Tenant, w: World) -> World:
-        user = fresh_user(t, w)
+        user = signed_up_user(t, w) if kind == "signup" else fresh_user(t, w)
         if path:
             ok_data(t.call("POST", path, json={"email": user["email"]}))
         return {**user, "token": mail_token(w["mailbox"], user["email"], kind)}
