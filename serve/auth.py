@@ -47,6 +47,7 @@ class Caller:
     session_id: str | None = None
     aal: int | None = None  # authenticator assurance level of the session (1, or 2 after MFA)
     user_agent: str | None = None
+    publishable: bool = False  # a publishable API key: pre-login routes only
     ctx: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -148,7 +149,8 @@ async def authenticate(request: Request, users: bool = False) -> Caller:
                            "per minute exceeded", retry_after=verdict["retry_after"])
     return Caller(tenant["id"], key["id"], key["scopes"], tenant["plan"],
                   state.services.shard(tenant["id"], tenant["shard_host"]), state.services,
-                  request.state.request_id, ip, user_agent=request.headers.get("user-agent"))
+                  request.state.request_id, ip, user_agent=request.headers.get("user-agent"),
+                  publishable=bool(key.get("publishable")))
 
 
 async def _user_caller(request: Request, token: str) -> Caller:
@@ -224,7 +226,20 @@ FilesWriteCtx = Annotated[Caller, Depends(require_any("files", "write", users=Tr
 # Tenant data end users reach too (objects, associations, comments, object search).
 DataReadCtx = Annotated[Caller, Depends(require("read", users=True))]
 DataWriteCtx = Annotated[Caller, Depends(require("write", users=True))]
-AuthCtx = Annotated[Caller, Depends(require("auth"))]  # pre-login, users admin, governance
+AuthCtx = Annotated[Caller, Depends(require("auth"))]  # pre-login routes
+
+
+async def auth_admin(request: Request) -> Caller:
+    """A dependency: an API key with `auth` (or `*`) that is not publishable (the Users admin
+    API, governance, the auth config): a key shipped in a browser app must not reach them."""
+    caller = await require("auth")(request)
+    if caller.publishable:
+        raise ApiError(Code.INSUFFICIENT_SCOPE, "a publishable key reaches only the pre-login "
+                       "routes: use a secret key with 'auth'", required_scope="auth")
+    return caller
+
+
+AuthAdminCtx = Annotated[Caller, Depends(auth_admin)]  # users admin, governance, auth config
 
 
 async def signed_in(request: Request) -> Caller:

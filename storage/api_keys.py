@@ -33,7 +33,8 @@ def hash_token(token: str) -> str:
 
 def _record(row: dict[str, Any]) -> dict[str, Any]:
     return {**row, "scopes": json.loads(row["scopes"]),
-            "ip_allowlist": json.loads(row["ip_allowlist"])}
+            "ip_allowlist": json.loads(row["ip_allowlist"]),
+            "publishable": bool(row.get("publishable"))}
 
 
 def _stored(rec: dict[str, Any]) -> dict[str, Any]:
@@ -45,7 +46,8 @@ def out(rec: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": rec["id"], "tenant_id": rec["tenant_id"], "label": rec["label"],
         "prefix": rec["token_prefix"], "scopes": rec["scopes"],
-        "ip_allowlist": rec["ip_allowlist"], "expires_at": iso(rec["expires_at"]),
+        "publishable": rec["publishable"], "ip_allowlist": rec["ip_allowlist"],
+        "expires_at": iso(rec["expires_at"]),
         "rate_limit": rec["rate_limit"], "status": rec["status"],
         "replaced_by": rec["replaced_by"], "created_at": iso(rec["created_at"]),
         "updated_at": iso(rec["updated_at"]), "revoked_at": iso(rec["revoked_at"]),
@@ -55,7 +57,8 @@ def out(rec: dict[str, Any]) -> dict[str, Any]:
 def auth_view(rec: dict[str, Any]) -> dict[str, Any]:
     """What the gateway caches to authorise a request."""
     return {"id": rec["id"], "tenant_id": rec["tenant_id"], "scopes": rec["scopes"],
-            "ip_allowlist": rec["ip_allowlist"], "rate_limit": rec["rate_limit"],
+            "publishable": rec["publishable"], "ip_allowlist": rec["ip_allowlist"],
+            "rate_limit": rec["rate_limit"],
             "status": rec["status"], "expires_at": rec["expires_at"]}
 
 
@@ -67,6 +70,17 @@ def check_scopes(scopes: Any) -> list[str]:
     if bad:
         raise invalid(f"unknown scopes {bad}; allowed: {list(SCOPES)}", "scopes")
     return sorted(set(scopes))
+
+
+def check_publishable(publishable: Any, scopes: list[str]) -> bool:
+    """A publishable key carries `auth` alone (it is meant to be seen by anyone)."""
+    if publishable is None or publishable is False:
+        return False
+    if publishable is not True:
+        raise invalid("publishable must be true or false", "publishable")
+    if scopes != ["auth"]:
+        raise invalid("a publishable key carries only the auth scope", "scopes")
+    return True
 
 
 def check_allowlist(cidrs: Any) -> list[str]:
@@ -132,9 +146,10 @@ def issue_key(db: Tx, tenant_id: str, body: dict[str, Any]) -> tuple[dict[str, A
     """A new active key for the tenant and its token (the only time the token exists)."""
     token = new_token("rb")
     now = utcnow()
+    scopes = check_scopes(["*"] if body.get("scopes") is None else body["scopes"])
     rec = {"id": new_id("key"), "tenant_id": tenant_id, "label": body.get("label") or "API key",
-           "token_hash": hash_token(token), "token_prefix": token[:10],
-           "scopes": check_scopes(["*"] if body.get("scopes") is None else body["scopes"]),
+           "token_hash": hash_token(token), "token_prefix": token[:10], "scopes": scopes,
+           "publishable": check_publishable(body.get("publishable"), scopes),
            "ip_allowlist": check_allowlist(body.get("ip_allowlist")),
            "expires_at": check_expiry(body.get("expires_at")),
            "rate_limit": check_rate_limit(body.get("rate_limit")), "status": "active",
@@ -181,6 +196,9 @@ def update_api_key(db: Tx, ctx: dict[str, Any], *, key_id: str,
         rec["label"] = body["label"]
     if "scopes" in body:
         rec["scopes"] = check_scopes(body["scopes"])
+    if "publishable" in body:
+        rec["publishable"] = body["publishable"]
+    rec["publishable"] = check_publishable(rec["publishable"], rec["scopes"])
     if "ip_allowlist" in body:
         rec["ip_allowlist"] = check_allowlist(body["ip_allowlist"])
     if "rate_limit" in body:
@@ -214,7 +232,7 @@ def rotate_api_key(db: Tx, ctx: dict[str, Any], *, key_id: str,
     """A new token with the old key's settings (label and scopes may change); the old is revoked."""
     old = _tenant_key(db, ctx["tenant_id"], key_id)
     settings = {"label": body.get("label") or old["label"],
-                "scopes": body.get("scopes") or old["scopes"],
+                "scopes": body.get("scopes") or old["scopes"], "publishable": old["publishable"],
                 "ip_allowlist": old["ip_allowlist"], "rate_limit": old["rate_limit"],
                 "expires_at": old["expires_at"]}
     new, token = issue_key(db, ctx["tenant_id"], settings)

@@ -20,6 +20,8 @@ class ApiKeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     label: str | None = Field(None, max_length=200)
     scopes: list[Scope] = Field(default_factory=lambda: ["read"], min_length=1)
+    publishable: bool = Field(False, description="Only `auth`, pre-login routes only: safe to "
+                              "ship in a browser app")
     ip_allowlist: list[str] | None = Field(None, max_length=100)
     expires_at: datetime | None = None
     rate_limit: int | None = Field(None, ge=1, le=api_keys.MAX_RATE_LIMIT,
@@ -30,6 +32,7 @@ class ApiKeyUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     label: str | None = Field(None, max_length=200)
     scopes: list[Scope] | None = Field(None, min_length=1)
+    publishable: bool | None = None
     ip_allowlist: list[str] | None = Field(None, max_length=100)
     expires_at: datetime | None = None
     rate_limit: int | None = Field(None, ge=1, le=api_keys.MAX_RATE_LIMIT)

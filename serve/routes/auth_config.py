@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Body
 
-from serve.auth import AuthCtx
+from serve.auth import AuthAdminCtx
 from storage.auth import config
 
 router = APIRouter(prefix="/v1/auth-config", tags=["Auth Config"])
@@ -20,13 +20,13 @@ PATCH_EXAMPLE = {"site_url": "https://app.example.com",
 
 
 @router.get("", summary="Get auth config")
-async def get_auth_config(ctx: AuthCtx) -> Any:
+async def get_auth_config(ctx: AuthAdminCtx) -> Any:
     """The whole document, defaults filled in; secrets show as `********` with `has_secret`."""
     return await ctx.read(config.get_auth_config)
 
 
 @router.patch("", summary="Update auth config")
-async def update_auth_config(ctx: AuthCtx, body: dict[str, Any] = Body(
+async def update_auth_config(ctx: AuthAdminCtx, body: dict[str, Any] = Body(
         ..., examples=[PATCH_EXAMPLE], description="A JSON merge patch: objects merge, `null` "
         "restores a key's default. Unknown keys and bad values are 400 naming the key path.")
 ) -> Any:

@@ -67,6 +67,26 @@ def test_update_label_scopes_allowlist_and_rate_limit(tenant):
     assert cleared["ip_allowlist"] == [] and cleared["label"] == "after"
 
 
+def test_a_publishable_key_carries_auth_alone_and_keeps_it(tenant):
+    key = make_key(tenant, ["auth"], publishable=True)
+    assert key["publishable"] is True and key["scopes"] == ["auth"]
+    assert make_key(tenant, ["auth"])["publishable"] is False
+    e = err(tenant.call("POST", "/v1/keys", json={"scopes": ["auth", "read"],
+                                                  "publishable": True}), 400, "VALIDATION_ERROR")
+    assert e["field"] == "scopes"
+    err(tenant.call("PATCH", f"/v1/keys/{key['id']}", json={"scopes": ["auth", "write"]}),
+        400, "VALIDATION_ERROR")
+    err(tenant.call("POST", f"/v1/keys/{key['id']}/rotate", json={"scopes": ["*"]}),
+        400, "VALIDATION_ERROR")
+    listed = {k["id"]: k for k in ok(tenant.call("GET", "/v1/keys"))}[key["id"]]
+    assert listed["publishable"] is True and listed["scopes"] == ["auth"]  # nothing changed
+    rotated = ok(tenant.call("POST", f"/v1/keys/{key['id']}/rotate", json={}))
+    assert rotated["new_key"]["publishable"] is True
+    made_secret = ok(tenant.call("PATCH", f"/v1/keys/{rotated['new_key']['id']}",
+                                 json={"publishable": False, "scopes": ["auth", "read"]}))
+    assert made_secret["publishable"] is False and made_secret["scopes"] == ["auth", "read"]
+
+
 def test_revoked_key_answers_401_within_the_cache_ttl(tenant):
     key = make_key(tenant, ["read"])
     ok(tenant.call("GET", "/v1/object-types", key=key["token"]))  # cached by the gateway now

@@ -6,11 +6,11 @@ import time
 
 from tests.api.builders import make_type, poll
 from tests.api.conftest import err, ok
-from tests.api.test_auth_flows import PASSWORD, auth_key, log_in, sign_up, uniq
+from tests.api.test_auth_flows import PASSWORD, auth_key, log_in, secret_auth_key, sign_up, uniq
 
 
 def test_create_list_update_and_ban_users(tenant):
-    key = auth_key(tenant)
+    key = secret_auth_key(tenant)
     made = ok(tenant.call("POST", "/v1/users", key, json={
         "email": "Admin.Made@example.com", "password": PASSWORD, "phone": "+15551234567",
         "role": "editor", "email_verified": True, "user_metadata": {"team": "a"}}), 201)
@@ -31,10 +31,20 @@ def test_create_list_update_and_ban_users(tenant):
                "FORBIDDEN")["reason"] == "spam"
     err(tenant.call("GET", "/v1/users/usr_missing", key), 404, "NOT_FOUND")
     err(tenant.call("GET", "/v1/users", tenant.new_key(["read"])), 403, "INSUFFICIENT_SCOPE")
+    # A publishable key (shipped in browser apps) signs users in but administers nothing.
+    public = auth_key(tenant)
+    for method, path in (("GET", "/v1/users"), ("GET", f"/v1/users/{made['id']}"),
+                         ("GET", f"/v1/users/{made['id']}/mfa"), ("GET", "/v1/governance"),
+                         ("PATCH", "/v1/governance"), ("GET", "/v1/auth-config"),
+                         ("PATCH", "/v1/auth-config")):
+        body = {} if method == "PATCH" else None
+        e = err(tenant.call(method, path, public, json=body), 403, "INSUFFICIENT_SCOPE")
+        assert "publishable" in e["message"]
+    ok(log_in(tenant, public, "someone@example.com"))
 
 
 def test_deleting_a_user_with_comments_needs_confirmation(tenant):
-    key = auth_key(tenant)
+    key = secret_auth_key(tenant)
     session = sign_up(tenant, key, uniq("del"))
     uid = session["user"]["id"]
     make_type(tenant, "posts", [("title", "string")])
@@ -52,7 +62,7 @@ def test_deleting_a_user_with_comments_needs_confirmation(tenant):
 
 
 def test_governance_session_length_password_minimum_and_allowlist(tenant):
-    key = auth_key(tenant)
+    key = secret_auth_key(tenant)
     assert ok(tenant.call("GET", "/v1/governance", key))["session_duration_secs"] == 3600
     changed = ok(tenant.call("PATCH", "/v1/governance", key, json={
         "session_duration_secs": 600, "password_min_length": 20, "audit_retention_days": 7}))

@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 
 from tests.api.conftest import err, ok
-from tests.api.test_auth_flows import PASSWORD, auth_key, uniq
+from tests.api.test_auth_flows import PASSWORD, auth_key, secret_auth_key, uniq
 
 
 def test_an_auth_key_reads_and_patches_the_document(tenant):
-    key = auth_key(tenant)
+    key = secret_auth_key(tenant)
     got = ok(tenant.call("GET", "/v1/auth-config", key))
     assert got["password"]["min_length"] == 8 and got["email"]["confirm_signup"] is False
     assert got["oauth"]["google"]["has_secret"] is False and got["saml"] == {}
@@ -29,8 +29,8 @@ def test_an_auth_key_reads_and_patches_the_document(tenant):
 
 
 def test_the_rules_apply_to_sign_up_at_once(tenant):
-    key = auth_key(tenant)
-    ok(tenant.call("PATCH", "/v1/auth-config", key,
+    key = auth_key(tenant)  # publishable: signs up, cannot change the rules
+    ok(tenant.call("PATCH", "/v1/auth-config", secret_auth_key(tenant),
                    json={"password": {"require_symbol": True}}))
     r = tenant.call("POST", "/v1/auth/signup", key, json={"email": uniq("rules"),
                                                            "password": PASSWORD.replace(" ", "")})

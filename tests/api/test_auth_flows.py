@@ -17,7 +17,13 @@ PASSWORD = "correct horse 1"
 
 
 def auth_key(tenant: Tenant) -> str:
-    """A publishable key: only the `auth` scope."""
+    """A publishable key: only the `auth` scope, the pre-login routes only."""
+    return tenant.new_key(["auth"], publishable=True)
+
+
+def secret_auth_key(tenant: Tenant) -> str:
+    """A secret key with `auth`: the pre-login routes, the Users admin API, governance and the
+    auth config."""
     return tenant.new_key(["auth"])
 
 

@@ -17,7 +17,8 @@ MIGRATIONS = {"tenant": ["202611281400_init", "202611290100_analysis", "20261129
                          "202612040400_passkeys",
                          "202612040500_saml", "202612040600_otp",
                          "202612040601_user_email_outbox"],
-              "control": ["202611281400_init", "202611290100_audit", "202612040300_user_emails"]}
+              "control": ["202611281400_init", "202611290100_audit", "202612040300_user_emails",
+                          "202612040400_publishable_keys"]}
 
 
 def type_row(name: str, display: str | None = None) -> dict:

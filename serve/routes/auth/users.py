@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from serve.auth import AuthCtx
+from serve.auth import AuthAdminCtx
 from serve.routes.auth.support import hash_password, index_emails
 from storage.auth import admin, governance, mfa
 
@@ -46,7 +46,7 @@ class GovernanceUpdate(BaseModel):
 
 
 @router.get("", summary="List users")
-async def list_users(ctx: AuthCtx, limit: int | None = Query(None, ge=1, le=100),
+async def list_users(ctx: AuthAdminCtx, limit: int | None = Query(None, ge=1, le=100),
                      offset: int = Query(0, ge=0), search: str | None = Query(None, max_length=320),
                      role: str | None = Query(None, max_length=63)) -> Any:
     """Newest first; `search` matches part of the email; `total` counts every match."""
@@ -54,7 +54,7 @@ async def list_users(ctx: AuthCtx, limit: int | None = Query(None, ge=1, le=100)
 
 
 @router.post("", status_code=201, summary="Create user")
-async def create_user(body: UserCreate, ctx: AuthCtx) -> Any:
+async def create_user(body: UserCreate, ctx: AuthAdminCtx) -> Any:
     digest = await hash_password(body.password) if body.password is not None else None
     user = await ctx.run(admin.create_user, body=body.model_dump(), password_hash=digest)
     await index_emails(ctx)
@@ -62,12 +62,12 @@ async def create_user(body: UserCreate, ctx: AuthCtx) -> Any:
 
 
 @router.get("/{user_id}", summary="Get user")
-async def get_user(user_id: str, ctx: AuthCtx) -> Any:
+async def get_user(user_id: str, ctx: AuthAdminCtx) -> Any:
     return await ctx.read(admin.get_user, user_id=user_id)
 
 
 @router.patch("/{user_id}", summary="Update user")
-async def update_user(user_id: str, body: UserUpdate, ctx: AuthCtx) -> Any:
+async def update_user(user_id: str, body: UserUpdate, ctx: AuthAdminCtx) -> Any:
     """`banned: true` ends the user's sessions and refuses sign-in (403) until lifted."""
     fields = body.model_dump(exclude_unset=True)
     user = await ctx.run(admin.update_user, user_id=user_id, body=fields)
@@ -77,7 +77,7 @@ async def update_user(user_id: str, body: UserUpdate, ctx: AuthCtx) -> Any:
 
 
 @router.delete("/{user_id}", summary="Delete user")
-async def delete_user(user_id: str, ctx: AuthCtx, force: bool = False,
+async def delete_user(user_id: str, ctx: AuthAdminCtx, force: bool = False,
                       confirm_token: str | None = Query(None, max_length=200)) -> Any:
     """409 DEPENDENCY_EXISTS while the user has comments; `force` with the token removes them."""
     deleted = await ctx.run(admin.delete_user, user_id=user_id, force=force,
@@ -87,16 +87,16 @@ async def delete_user(user_id: str, ctx: AuthCtx, force: bool = False,
 
 
 @router.get("/{user_id}/mfa", summary="List user MFA factors")
-async def list_user_factors(user_id: str, ctx: AuthCtx) -> Any:
+async def list_user_factors(user_id: str, ctx: AuthAdminCtx) -> Any:
     """The user's TOTP factors, verified or not (never their secrets)."""
     return await ctx.read(mfa.list_user_factors, user_id=user_id)
 
 
 @governance_router.get("", summary="Get governance settings")
-async def get_governance(ctx: AuthCtx) -> Any:
+async def get_governance(ctx: AuthAdminCtx) -> Any:
     return await ctx.read(governance.get_governance)
 
 
 @governance_router.patch("", summary="Update governance settings")
-async def update_governance(body: GovernanceUpdate, ctx: AuthCtx) -> Any:
+async def update_governance(body: GovernanceUpdate, ctx: AuthAdminCtx) -> Any:
     return await ctx.run(governance.update_governance, body=body.model_dump(exclude_unset=True))
