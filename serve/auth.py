@@ -185,7 +185,8 @@ async def tenant_caller(request: Request, tenant_id: Any) -> Caller:
     ip = client_ip(request)
     return Caller(tenant["id"], "public", ["auth"], tenant["plan"],
                   state.services.shard(tenant["id"], tenant["shard_host"]), state.services,
-                  request.state.request_id, ip, user_agent=request.headers.get("user-agent"))
+                  request.state.request_id, ip, user_agent=request.headers.get("user-agent"),
+                  publishable=True)
 
 
 def require(scope: str | None, users: bool = False):
