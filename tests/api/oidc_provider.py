@@ -13,18 +13,18 @@ import base64
 import hashlib
 import json
 import secrets
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from authlib.oidc.core.util import create_half_hash
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
+
+from tests.unit.loopback import http_server
 
 
 @dataclass
@@ -167,30 +167,6 @@ class Provider:
 def running_provider() -> Iterator[Provider]:
     """The provider on a free 127.0.0.1 port (`provider.url`), until the block ends."""
     provider = Provider()
-
-    class Handler(BaseHTTPRequestHandler):
-        def _any(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            status, out, data = provider.answer(self.command, self.path, headers, body)
-            self.send_response(status)
-            for k, v in out.items():
-                self.send_header(k, v)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        do_GET = do_POST = _any
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    provider.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with http_server(provider.answer) as server:
+        provider.url = server["url"]
         yield provider
-    finally:
-        server.shutdown()
-        server.server_close()
