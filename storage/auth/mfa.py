@@ -242,15 +242,15 @@ def issue_ticket(db: Tx, ctx: dict[str, Any], user: dict[str, Any],
 
 
 def second_step(db: Tx, ctx: dict[str, Any], user: dict[str, Any],
-                data: dict[str, Any]) -> dict[str, Any] | None:
+                method: str) -> dict[str, Any] | None:
     """`{mfa_required: true, mfa_ticket, factors}` when the user has a verified factor (the
-    sign-in's session comes with mfa/complete or mfa/recover), else None. `data`: the
-    sign-in's `method`, `ip` and `user_agent`, for the session the ticket leads to."""
+    sign-in's session comes with mfa/complete or mfa/recover, its method `<method>+<how>`),
+    else None."""
     factors = db.query(SELECT_VERIFIED, [user["id"]])
     if not factors:
         return None
-    return {"mfa_required": True, "mfa_ticket": issue_ticket(db, ctx, user, data),
-            "factors": factors}
+    return {"mfa_required": True, "factors": factors,
+            "mfa_ticket": issue_ticket(db, ctx, user, {"method": method})}
 
 
 def ticket_tenant(ticket: Any) -> str | None:
@@ -266,11 +266,8 @@ def ticket_user(db: Tx, ctx: dict[str, Any], *, mfa_ticket: Any) -> dict[str, An
 
 def _sign_in(db: Tx, ctx: dict[str, Any], row: dict[str, Any], how: str,
              client: dict[str, Any] | None) -> dict[str, Any]:
-    client = client or {}
     method = f"{row['data'].get('method') or 'password'}+{how}"
-    return sessions.issue_session(db, ctx, row["user"], aal=2, method=method,
-                                  ip=client.get("ip") or ctx.get("ip"),
-                                  user_agent=client.get("user_agent"))
+    return sessions.issue_session(db, ctx, row["user"], aal=2, method=method, client=client)
 
 
 def complete_mfa_login(db: Tx, ctx: dict[str, Any], *, mfa_ticket: Any, factor_id: Any,

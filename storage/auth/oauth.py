@@ -163,13 +163,11 @@ def complete_oauth(db: Tx, ctx: dict[str, Any], *, provider: str, claims: dict[s
     or `{mfa_required, mfa_ticket, factors}` when the user has a verified factor."""
     user, how = _user_for(db, ctx, provider, claims, link_user_id)
     method = f"oauth:{provider}"
-    where = {"ip": (client or {}).get("ip") or ctx.get("ip"),
-             "user_agent": (client or {}).get("user_agent")}
     record(db, {**ctx, "actor_id": user["id"]}, "auth.oauth", "user", user["id"],
            {"provider": provider, "identity": how})
     if user["banned"]:
         raise ApiError(Code.FORBIDDEN, "this user is banned", reason=user["ban_reason"])
-    second = mfa.second_step(db, ctx, user, {"method": method, **where})
+    second = mfa.second_step(db, ctx, user, method)
     if second is not None:
         return second
-    return sessions.issue_session(db, ctx, user, method=method, **where)
+    return sessions.issue_session(db, ctx, user, method=method, client=client)

@@ -112,7 +112,4 @@ def verify_otp(db: Tx, ctx: dict[str, Any], *, phone: Any, code: Any,
                {"method": "otp"})
     user = {**user, "phone_verified": True, "updated_at": now()}
     users.save(db, user)
-    client = client or {}
-    return sessions.issue_session(db, ctx, user, method="otp",
-                                  ip=client.get("ip") or ctx.get("ip"),
-                                  user_agent=client.get("user_agent"))
+    return sessions.issue_session(db, ctx, user, method="otp", client=client)

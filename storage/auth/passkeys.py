@@ -309,8 +309,7 @@ def complete_passkey_authentication(db: Tx, ctx: dict[str, Any], *, credential: 
     if user is None:
         return _refused(Code.UNAUTHORIZED, "unknown passkey: it is not registered here")
     _save(db, {**rec, "sign_count": new, "last_used_at": now()})
-    return sessions.issue_session(db, ctx, user, method="passkey", ip=client.get("ip"),
-                                  user_agent=client.get("user_agent"))
+    return sessions.issue_session(db, ctx, user, method="passkey", client=client)
 
 
 # -- the caller's passkeys -------------------------------------------------------------------

@@ -199,7 +199,5 @@ def complete_saml_login(db: Tx, ctx: dict[str, Any], *, provider: str, request_i
         identity = {**identity, "email": email, "data": data, "updated_at": ts}
         db.update("user_identities", identity)
     db.put_cache(NS_IDENTITY, (identity["provider"], subject), identity)
-    client = client or {}
     return sessions.issue_session(db, ctx, user, method=identity_provider(provider),
-                                  ip=client.get("ip") or ctx.get("ip"),
-                                  user_agent=client.get("user_agent"))
+                                  client=client)

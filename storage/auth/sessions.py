@@ -77,10 +77,13 @@ def answer(db: Tx, ctx: dict[str, Any], rec: dict[str, Any], user: dict[str, Any
 
 
 def issue_session(db: Tx, ctx: dict[str, Any], user: dict[str, Any], *, aal: int = 1,
-                  method: str = "password", ip: str | None = None,
-                  user_agent: str | None = None) -> dict[str, Any]:
+                  method: str = "password",
+                  client: dict[str, Any] | None = None) -> dict[str, Any]:
     """A new session for `user` (every sign-in method ends here): its row, a refresh token, an
-    access token, the user's last sign-in time and an audit row."""
+    access token, the user's last sign-in time and an audit row. `client`: where the request
+    came from (`ip`, `user_agent`; the gateway's Caller.client), else the context's ip."""
+    client = client or {}
+    ip, user_agent = client.get("ip") or ctx.get("ip"), client.get("user_agent")
     if user["banned"]:
         raise ApiError(Code.FORBIDDEN, "this user is banned", reason=user["ban_reason"])
     check_ip(db, ip)

@@ -23,11 +23,6 @@ VERIFIED = {"signup": "Your email address is confirmed.",
             "magiclink": "Your email address is confirmed; you are signed in."}
 
 
-def _where(ctx: dict[str, Any], client: dict[str, Any] | None) -> dict[str, Any]:
-    client = client or {}
-    return {"ip": client.get("ip") or ctx.get("ip"), "user_agent": client.get("user_agent")}
-
-
 def check_new_password(db: Tx, config: dict[str, Any], password: Any) -> None:
     auth_config.check_password(config, governance.load_governance(db)["password_min_length"],
                                password)
@@ -57,7 +52,7 @@ def sign_up(db: Tx, ctx: dict[str, Any], *, body: dict[str, Any], password_hash:
     if config.get("email", {}).get("confirm_signup"):
         return {"data": {"user": users.out(user), "confirmation_sent": mail is not None},
                 "mail": mail}
-    data = sessions.issue_session(db, ctx, user, method="password", **_where(ctx, client))
+    data = sessions.issue_session(db, ctx, user, method="password", client=client)
     return {"data": {**data, "confirmation_sent": mail is not None}, "mail": mail}
 
 
@@ -81,11 +76,10 @@ def complete_login(db: Tx, ctx: dict[str, Any], *, user_id: str, password_hash: 
     config = auth_config.load_config(db)
     if config.get("email", {}).get("confirm_signup") and not user["email_verified"]:
         raise ApiError(Code.EMAIL_NOT_CONFIRMED, "confirm your email address first")
-    where = _where(ctx, client)
-    second = mfa.second_step(db, ctx, user, {"method": "password", **where})
+    second = mfa.second_step(db, ctx, user, "password")
     if second is not None:
         return second
-    return sessions.issue_session(db, ctx, user, method="password", **where)
+    return sessions.issue_session(db, ctx, user, method="password", client=client)
 
 
 def sign_in_anonymously(db: Tx, ctx: dict[str, Any], *, user_metadata: Any = None,
@@ -96,7 +90,7 @@ def sign_in_anonymously(db: Tx, ctx: dict[str, Any], *, user_metadata: Any = Non
                           user_metadata=users.check_metadata(user_metadata))
     record(db, {**ctx, "actor_id": user["id"]}, "auth.sign_up", "user", user["id"],
            {"anonymous": True})
-    return sessions.issue_session(db, ctx, user, method="anonymous", **_where(ctx, client))
+    return sessions.issue_session(db, ctx, user, method="anonymous", client=client)
 
 
 def send_magic_link(db: Tx, ctx: dict[str, Any], *, email: Any,
@@ -126,7 +120,7 @@ def verify_magic_link(db: Tx, ctx: dict[str, Any], *, token: Any,
     row = tokens.spend(db, token, ("magiclink",))
     user = {**row["user"], "email_verified": True, "updated_at": now()}
     users.save(db, user)
-    return sessions.issue_session(db, ctx, user, method="magiclink", **_where(ctx, client))
+    return sessions.issue_session(db, ctx, user, method="magiclink", client=client)
 
 
 def request_password_reset(db: Tx, ctx: dict[str, Any], *, email: Any,
@@ -171,6 +165,5 @@ def verify_email(db: Tx, ctx: dict[str, Any], *, token: Any, type: str | None = 
     answer: dict[str, Any] = {"verified": True, "type": row["kind"], "user": users.out(user),
                               "message": VERIFIED[row["kind"]]}
     if row["kind"] == "magiclink":
-        answer.update(sessions.issue_session(db, ctx, user, method="magiclink",
-                                             **_where(ctx, client)))
+        answer.update(sessions.issue_session(db, ctx, user, method="magiclink", client=client))
     return answer
