@@ -129,7 +129,7 @@ def _kind(op: dict[str, Any]) -> str:
     caller = op.get("x-raybase-caller")
     if caller == "end user":
         return "user"
-    if caller in ("browser", "none") or "Public" in tags:
+    if caller == "none" or "Public" in tags:
         return "public"
     return "admin" if "Admin" in tags else "bearer"
 

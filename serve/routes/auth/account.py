@@ -8,11 +8,10 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from serve.auth import UserCtx
-from serve.routes.auth.support import deliver, hash_password, index_emails
+from serve.routes.auth.support import END_USER, deliver, hash_password, index_emails
 from storage.auth import account, sessions
 
 # The OpenAPI document marks these routes as taking an end user's access token.
-END_USER = {"x-raybase-caller": "end user"}
 router = APIRouter(prefix="/v1/auth", tags=["Authentication"])
 sessions_router = APIRouter(prefix="/v1/auth/sessions", tags=["Sessions"])
 

@@ -12,14 +12,12 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from serve.auth import Caller, UserCtx, require, tenant_caller
-from serve.routes.auth.account import END_USER
-from serve.routes.auth.support import limit
+from serve.routes.auth.support import END_USER, NO_BEARER, limit
 from storage.auth import mfa
 from storage.errors import ApiError, Code, invalid
 
 router = APIRouter(prefix="/v1/auth/mfa", tags=["MFA"])
 # No Bearer needed (the ticket names the tenant): the route contract sweeps treat it as public.
-NO_BEARER = {"x-raybase-caller": "none"}
 Id = Field(max_length=100)
 Code6 = Field(max_length=32)
 Ticket = Field(max_length=512)

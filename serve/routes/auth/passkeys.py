@@ -9,11 +9,10 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from serve.auth import AuthCtx, UserCtx
-from serve.routes.auth.support import limit
+from serve.routes.auth.support import END_USER, limit
 from storage.auth import passkeys
 from storage.errors import ApiError
 
-END_USER = {"x-raybase-caller": "end user"}
 router = APIRouter(prefix="/v1/auth/passkeys", tags=["Passkeys"])
 
 

@@ -24,12 +24,10 @@ from serve.routes.auth.flows import (
     SignUp,
     Verify,
 )
-from serve.routes.auth.support import limit_identify
+from serve.routes.auth.support import NO_BEARER, limit_identify
 from storage import user_emails
 from storage.auth import users
 
-# The OpenAPI document marks these routes as taking no credentials (the tenant is in the body).
-NO_BEARER = {"x-raybase-caller": "none"}
 router = APIRouter(prefix="/v1/auth", tags=["Portal Auth"])
 TenantId = Field(None, max_length=64)
 

@@ -15,13 +15,12 @@ from fastapi.responses import RedirectResponse, Response
 from serve import saml
 from serve.auth import Caller, tenant_caller
 from serve.routes.auth.browser import error_redirect, session_redirect
-from serve.routes.auth.support import index_emails, limit, log
+from serve.routes.auth.support import NO_BEARER, index_emails, limit, log
 from storage.auth import saml as saml_store
 from storage.errors import ApiError, Code, invalid
 
 router = APIRouter(prefix="/v1/auth/saml", tags=["SAML / SSO"])
-BROWSER = {"x-raybase-caller": "browser"}  # no Bearer: the tenant is named by the request
-ACS_BODY = {**BROWSER, "requestBody": {"required": True, "content": {
+ACS_BODY = {**NO_BEARER, "requestBody": {"required": True, "content": {
     "application/x-www-form-urlencoded": {"schema": {
         "type": "object", "required": ["SAMLResponse", "RelayState"], "properties": {
             "SAMLResponse": {"type": "string", "description": "The IdP's response, base64."},
@@ -34,7 +33,7 @@ def _sp(request: Request, ctx: Caller, provider: str) -> saml.ServiceProvider:
     return saml.ServiceProvider.of(str(request.base_url), ctx.tenant_id, provider)
 
 
-@router.get("/{provider}/metadata", summary="SAML metadata", openapi_extra=BROWSER,
+@router.get("/{provider}/metadata", summary="SAML metadata", openapi_extra=NO_BEARER,
             response_class=Response)
 async def saml_metadata(request: Request, provider: str = Provider,
                         tenant_id: str | None = Query(None, max_length=64)) -> Response:
@@ -45,7 +44,7 @@ async def saml_metadata(request: Request, provider: str = Provider,
     return Response(xml, media_type=METADATA_TYPE)
 
 
-@router.get("/{provider}/login", summary="SAML login redirect", openapi_extra=BROWSER)
+@router.get("/{provider}/login", summary="SAML login redirect", openapi_extra=NO_BEARER)
 async def saml_login(request: Request, provider: str = Provider,
                      tenant_id: str | None = Query(None, max_length=64),
                      redirect_to: str | None = Query(None, max_length=2048)) -> Any:

@@ -17,6 +17,11 @@ from storage.auth import email_index, passwords
 from storage.errors import ApiError, Code
 
 log = logging.getLogger("raybase.auth")
+# Who calls a route, in its OpenAPI operation (the contract sweeps read it): an end user's
+# access token, or nobody's Bearer (portal routes, MFA tickets, browser redirects: the request
+# names its tenant).
+END_USER = {"x-raybase-caller": "end user"}
+NO_BEARER = {"x-raybase-caller": "none"}
 
 # Attempts per minute (token buckets of the rate-limit durable objects), per tenant.
 # `sms`: codes sent per phone (each text costs the operator) and per address; `otp`: code tries;
