@@ -70,8 +70,12 @@ class DatabaseObject(DurableObject):
                 for (_, _, _, fut), (ok, value) in zip(group, results, strict=True):
                     if not fut.done():
                         fut.set_result(value) if ok else fut.set_exception(value)
+                self.after_commit()
         finally:
             self._writer = None
+
+    def after_commit(self) -> None:
+        """Called after each group commit (the tenant shard dispatches its events)."""
 
     def _db(self) -> Database:
         if self.db is None:

@@ -12,6 +12,8 @@ number of *host* actors. A key's host is `stable_hash(key) % hosts`, unless the 
   so it survives a restart of the host or of the whole cluster;
 - alarms: `set_alarm(when)` is persisted with the object's storage and delivered at least once —
   the row is removed only after `alarm()` returned — also after a restart, by the owning host;
+  an `alarm()` that raises is retried with exponential backoff (`ALARM_RETRY_S` doubling, at most
+  `ALARM_RETRIES` times), and the alarms of different objects run concurrently;
 - idle objects are evicted (`on_evict`) and re-activated from storage on the next call;
 - hosts are named, detached Ray actors with `max_restarts=-1`; a call whose host died mid-call is
   not retried (it may have run) and fails with SERVICE_UNAVAILABLE; a call sent while its host
@@ -19,7 +21,8 @@ number of *host* actors. A key's host is `stable_hash(key) % hosts`, unless the 
   answer.
 
 The clock is injected (`clock`) and `Host.tick(now)` runs alarms and eviction, so both are tested
-without sleeping; `LocalNamespace` runs the same hosts in-process for unit tests.
+without sleeping; `LocalNamespace` runs the same hosts in-process for unit tests. Tests also get
+Miniflare's hooks on every namespace: `evict(key)` and `fire_alarm_now(key)`.
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ log = logging.getLogger(__name__)
 RAY_NAMESPACE = "raybase"
 ALARM_POLL_S = 0.25  # how often a host looks for due alarms and idle objects
 MAX_BATCH = 128  # calls to one host carried by one actor call
+ALARM_RETRY_S = 2.0  # first retry of a failed alarm; doubles each time (Cloudflare's backoff)
+ALARM_RETRIES = 6  # retries of a failing alarm before it is dropped
 
 KV_SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (object_key TEXT, k TEXT, v BLOB, PRIMARY KEY (object_key, k));
@@ -203,6 +208,8 @@ class Host:
         self._activating: dict[str, asyncio.Lock] = {}
         self._closing: dict[str, asyncio.Task] = {}
         self._loop_task: asyncio.Task | None = None
+        self._alarms_running: dict[str, asyncio.Task] = {}
+        self._alarm_failures: dict[str, int] = {}  # key -> failed runs of its current alarm
         self.started_at = time.time()
 
     # -- calls
@@ -287,26 +294,61 @@ class Host:
     async def _run_loop(self) -> None:
         while True:
             try:
-                await self.tick()
+                await self.tick(wait=False)
             except Exception:
                 log.exception("%s host %d: tick failed", self.namespace, self.index)
             await asyncio.sleep(ALARM_POLL_S)
 
-    async def tick(self, now: float | None = None) -> None:
-        """Deliver due alarms and evict idle objects, as of `now`."""
+    async def tick(self, now: float | None = None, wait: bool = True) -> None:
+        """Deliver due alarms and evict idle objects, as of `now`. Alarms of different objects
+        run concurrently; `wait` returns only when the alarms started here are done (the
+        background loop does not wait: one slow alarm must not hold back the next tick's)."""
         now = self.clock() if now is None else now
-        for key, at in self.kv.due_alarms(self.index, now):
-            try:
-                ok, err = await self.invoke(key, "alarm", (), {})
-            except Exception as exc:  # a crashing alarm must not hold back the others
-                ok, err = False, exc
-            if ok:
-                self.kv.clear_alarm(key, at)  # a newer alarm set by alarm() stays
-            else:
-                log.warning("alarm of %s failed: %s; will retry", key, err)
+        started = [self._start_alarm(key, at, now) for key, at in self.kv.due_alarms(self.index, now)
+                   if key not in self._alarms_running]
+        if wait and started:
+            await asyncio.gather(*started)
         for key, slot in list(self.slots.items()):
             if slot.inflight == 0 and now - slot.last_used >= self.idle_timeout:
                 await self.evict(key)
+
+    def _start_alarm(self, key: str, at: float, now: float) -> asyncio.Task:
+        task = self._alarms_running[key] = asyncio.ensure_future(self._fire(key, at, now))
+        task.add_done_callback(lambda _: self._alarms_running.pop(key, None))
+        return task
+
+    async def _fire(self, key: str, at: float, now: float) -> bool:
+        """Run `key`'s alarm; on failure set it again after a backoff, or drop it for good."""
+        try:
+            ok, err = await self.invoke(key, "alarm", (), {})
+        except Exception as exc:  # a crashing alarm must not hold back the others
+            ok, err = False, exc
+        if ok:
+            self._alarm_failures.pop(key, None)
+            self.kv.clear_alarm(key, at)  # a newer alarm set by alarm() stays
+            return True
+        failures = self._alarm_failures[key] = self._alarm_failures.get(key, 0) + 1
+        if failures > ALARM_RETRIES:
+            log.error("alarm of %s failed %d times (%s); dropped", key, failures, err)
+            self._alarm_failures.pop(key, None)
+            self.kv.clear_alarm(key, at)
+        elif self.kv.get_alarm(key) == at:  # not replaced by alarm() before it raised
+            delay = ALARM_RETRY_S * 2 ** (failures - 1)
+            log.warning("alarm of %s failed: %s; retry %d in %.0f s", key, err, failures, delay)
+            self.kv.set_alarm(key, self.index, now + delay)
+        return False
+
+    async def fire_alarm_now(self, key: str) -> bool:
+        """Test hook (Miniflare's): run `key`'s pending alarm now, whatever its time; whether
+        there was one and it succeeded."""
+        at = self.kv.get_alarm(key)
+        if at is None:
+            return False
+        running = self._alarms_running.get(key)
+        if running is not None:
+            await running
+            return True
+        return await self._start_alarm(key, at, self.clock())
 
     async def evict(self, key: str) -> bool:
         slot = self.slots.get(key)
@@ -374,6 +416,14 @@ class Stub:
             raise value
         return value
 
+    async def call_alone(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """`call`, never batched with other calls: for calls that wait (long polls), which
+        would hold back the answers of the calls batched with them."""
+        ok, value = await self.ns._invoke_alone(self.host, self.key, method, args, kwargs)
+        if not ok:
+            raise value
+        return value
+
 
 class BaseNamespace:
     def __init__(self, spec: NamespaceSpec, data_dir: str | Path) -> None:
@@ -385,6 +435,17 @@ class BaseNamespace:
         return Stub(self, key, self.spec.owner(key) if host is None else host)
 
     async def _invoke(self, host: int, key: str, method: str, args: tuple, kwargs: dict):
+        raise NotImplementedError
+
+    async def _invoke_alone(self, host: int, key: str, method: str, args: tuple, kwargs: dict):
+        return await self._invoke(host, key, method, args, kwargs)
+
+    async def evict(self, key: str) -> bool:
+        """Test hook (Miniflare's): evict `key`'s object now, as idleness would."""
+        raise NotImplementedError
+
+    async def fire_alarm_now(self, key: str) -> bool:
+        """Test hook (Miniflare's): run `key`'s pending alarm now (`Host.fire_alarm_now`)."""
         raise NotImplementedError
 
     async def ping_hosts(self) -> list[dict[str, Any]]:
@@ -409,6 +470,12 @@ class LocalNamespace(BaseNamespace):
 
     async def ping_hosts(self) -> list[dict[str, Any]]:
         return [await h.ping() for h in self.hosts]
+
+    async def evict(self, key: str) -> bool:
+        return await self.hosts[self.spec.owner(key)].evict(key)
+
+    async def fire_alarm_now(self, key: str) -> bool:
+        return await self.hosts[self.spec.owner(key)].fire_alarm_now(key)
 
     async def close(self) -> None:
         for h in self.hosts:
@@ -474,6 +541,18 @@ class RayNamespace(BaseNamespace):
             loop.call_soon(lambda: asyncio.ensure_future(self._send(host)))
         queue.append(((key, method, args, kwargs), fut))
         return await fut
+
+    async def _invoke_alone(self, host: int, key: str, method: str, args: tuple, kwargs: dict):
+        try:
+            return (await self._call_host(host, [(key, method, args, kwargs)]))[0]
+        except ApiError as exc:
+            return False, exc
+
+    async def evict(self, key: str) -> bool:
+        return await self.handle(self.spec.owner(key)).evict.remote(key)
+
+    async def fire_alarm_now(self, key: str) -> bool:
+        return await self.handle(self.spec.owner(key)).fire_alarm_now.remote(key)
 
     async def _send(self, host: int) -> None:
         batch = self._pending.pop(host, [])

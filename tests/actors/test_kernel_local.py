@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from actors import rate_limit
+from actors import durable, rate_limit
 from actors.durable import LocalNamespace, NamespaceSpec
 from storage.errors import ApiError, Code
 from tests.actors.objects import ACTIVE, Counter, Slow
@@ -160,7 +160,7 @@ async def test_deleted_alarm_does_not_fire(make_ns, clock):
 
 
 @pytest.mark.parametrize("error", ["api", "crash"])
-async def test_failing_alarm_is_retried_until_it_succeeds(make_ns, clock, error):
+async def test_failing_alarm_is_retried_with_backoff_until_it_succeeds(make_ns, clock, error):
     ns = make_ns(Counter, idle_timeout=60)
     host = ns.hosts[0]
     due = clock.t + 5
@@ -171,18 +171,46 @@ async def test_failing_alarm_is_retried_until_it_succeeds(make_ns, clock, error)
     await host.tick(now)  # a failure must not hold back other alarms or eviction
     assert kv_int(ns, "bad", "alarm_attempts") == 1
     assert kv_int(ns, "bad", "alarms_fired") == 0
-    assert host.kv.get_alarm("bad") == due  # the row stays until alarm() succeeds
+    assert host.kv.get_alarm("bad") == now + durable.ALARM_RETRY_S  # kept, 2 s later
     assert kv_int(ns, "good", "alarms_fired") == 1
     assert "idle" not in host.slots and kv_int(ns, "idle", "evictions") == 1
-    await host.tick(now)
-    assert kv_int(ns, "bad", "alarm_attempts") == 2 and host.kv.get_alarm("bad") == due
-    await host.tick(now)
+    await host.tick(now + 1)  # not at every poll: after the backoff
+    assert kv_int(ns, "bad", "alarm_attempts") == 1
+    await host.tick(now + 2)
+    assert kv_int(ns, "bad", "alarm_attempts") == 2
+    assert host.kv.get_alarm("bad") == now + 2 + 2 * durable.ALARM_RETRY_S  # doubled
+    await host.tick(now + 6)
     assert kv_int(ns, "bad", "alarm_attempts") == 3
     assert kv_int(ns, "bad", "alarms_fired") == 1
     assert host.kv.get_alarm("bad") is None
-    await host.tick(now)
+    await host.tick(now + 1000)
     assert kv_int(ns, "bad", "alarm_attempts") == 3
     assert kv_int(ns, "good", "alarms_fired") == 1
+
+
+async def test_alarm_failing_every_retry_is_dropped(make_ns, clock):
+    ns = make_ns(Counter)
+    host = ns.hosts[0]
+    await ns.get("bad").call("arm", clock.t + 1, failures=100)
+    now = clock.t + 1
+    for _ in range(durable.ALARM_RETRIES + 1):
+        at = host.kv.get_alarm("bad")
+        assert at is not None
+        now = max(now, at)
+        await host.tick(now)
+    assert kv_int(ns, "bad", "alarm_attempts") == durable.ALARM_RETRIES + 1
+    assert host.kv.get_alarm("bad") is None  # given up after the last retry
+
+
+async def test_fire_alarm_now_and_evict_hooks(make_ns, clock):
+    ns = make_ns(Counter)
+    await ns.get("a").call("arm", clock.t + 3600)
+    assert await ns.fire_alarm_now("a") is True  # an hour early, on demand
+    assert kv_int(ns, "a", "alarms_fired") == 1
+    assert await ns.fire_alarm_now("a") is False  # none pending any more
+    assert await ns.evict("a") is True
+    assert kv_int(ns, "a", "evictions") == 1
+    assert "a" not in ns.hosts[0].slots
 
 
 async def test_alarm_set_by_alarm_is_kept(make_ns, clock):
