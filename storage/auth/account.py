@@ -67,7 +67,7 @@ def update_current_user(db: Tx, ctx: dict[str, Any], *, body: dict[str, Any],
         user["user_metadata"] = users.check_metadata(
             {**user["user_metadata"], **users.check_metadata(body["user_metadata"])})
     user["updated_at"] = now()
-    users.save(db, user)
+    users.save(db, ctx, user)
     record(db, ctx, "auth.user_update", "user", user["id"],
            {"fields": sorted(k for k in body if k != "password")})
     return {"data": {**users.out(user), "email_change_sent": change_sent}, "mail": mail}
@@ -113,6 +113,6 @@ def export_user_data(db: Tx, ctx: dict[str, Any]) -> dict[str, Any]:
             rows = [{k: v for k, v in r.items() if k != "refresh_hash"} for r in rows]
         data[name] = rows
     user["last_export_at"] = now()
-    users.save(db, user)
+    users.save(db, ctx, user)
     record(db, ctx, "auth.export", "user", user["id"])
     return data

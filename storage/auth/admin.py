@@ -52,7 +52,7 @@ def create_user(db: Tx, ctx: dict[str, Any], *, body: dict[str, Any],
     email = users.unique_email(db, users.check_email(body.get("email")))
     if body.get("password") is not None:
         check_new_password(db, auth_config.load_config(db), body["password"])
-    rec = users.new_user(db, email=email, password_hash=password_hash,
+    rec = users.new_user(db, ctx, email=email, password_hash=password_hash,
                          phone=users.check_phone(body.get("phone")),
                          role=users.check_role(body.get("role") or users.DEFAULT_ROLE),
                          email_verified=bool(body.get("email_verified")),
@@ -88,7 +88,7 @@ def update_user(db: Tx, ctx: dict[str, Any], *, user_id: str,
     elif body.get("ban_reason") is not None and rec["banned"]:
         rec["ban_reason"] = body["ban_reason"]
     rec["updated_at"] = now()
-    users.save(db, rec, old_email=old_email)
+    users.save(db, ctx, rec, old_email=old_email)
     return users.out(rec)
 
 
@@ -106,7 +106,7 @@ def delete_user(db: Tx, ctx: dict[str, Any], *, user_id: str, force: bool = Fals
     passkeys.forget_user(db, user_id)
     if comments:
         db.delete("comments", "author_id", user_id)
-    users.forget(db, rec)
+    users.forget(db, ctx, rec)
     db.drop_cache(sessions.NS_USER_SESSIONS, user_id)
     db.drop_cache(mfa.NS)  # the user's factors (few users have any; the namespace is small)
     return {"user_id": user_id, "deleted": True}
