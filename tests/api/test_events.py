@@ -52,7 +52,7 @@ TABLE = [
     Scenario("list offset text", "GET", "/v1/events/list", 400, "VALIDATION_ERROR",
              params={"offset": "x"}, field="offset"),
     Scenario("types", "GET", "/events/types", 200,
-             check=lambda d, w: {"event_type": "object.create", "system": True,
+             check=lambda d, w: {"event_type": "object.created", "system": True,
                                  "source": "system", "resource_type": "object"} in d),
     Scenario("types no token", "GET", "/events/types", 401, "UNAUTHORIZED", auth=NO_AUTH),
     Scenario("types write-only key", "GET", "/events/types", 403, "INSUFFICIENT_SCOPE",
