@@ -16,7 +16,8 @@ MIGRATIONS = {"tenant": ["202611281400_init", "202611290100_analysis", "20261129
                          "202612040250_object_id_index", "202612040300_mfa",
                          "202612040400_passkeys",
                          "202612040500_saml", "202612040600_otp",
-                         "202612040601_user_email_outbox"],
+                         "202612040601_user_email_outbox", "202612041100_outbox",
+                         "202612041300_notifications"],
               "control": ["202611281400_init", "202611290100_audit", "202612040300_user_emails",
                           "202612040400_publishable_keys"]}
 
