@@ -84,6 +84,11 @@ EXPORT_QUERIES = {
                 "WHERE user_id = ? ORDER BY created_at",
     "comments": "SELECT id, object_type_id, object_id, body, created_at, updated_at "
                 "FROM comments WHERE author_id = ? ORDER BY created_at",
+    "notifications": "SELECT id, type, title, body, category, metadata, is_read, read_at, "
+                     "created_at FROM notifications WHERE user_id = ? ORDER BY created_at",
+    "notification_preferences": "SELECT channel, enabled, categories, updated_at "
+                                "FROM notification_preferences WHERE user_id = ? "
+                                "ORDER BY channel",
     "files": "SELECT id, filename, mime_type, size_bytes, access, folder, status, created_at, "
              "updated_at FROM files WHERE created_by = ? ORDER BY created_at",
     "audit_logs": "SELECT id, action, resource_type, resource_id, request_id, ip, details, "

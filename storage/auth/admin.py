@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from storage import confirm
+from storage import notification_preferences as notification_prefs
 from storage.audit import audited
 from storage.auth import config as auth_config
 from storage.auth import mfa, passkeys, sessions, users
@@ -24,7 +25,8 @@ COUNT_COMMENTS = "SELECT count(*) FROM comments WHERE author_id = ?"
 MAX_OFFSET = 100_000
 CHILD_TABLES = (("sessions", "user_id"), ("user_identities", "user_id"),
                 ("mfa_factors", "user_id"), ("mfa_recovery_codes", "user_id"),
-                ("auth_tokens", "user_id"))
+                ("auth_tokens", "user_id"), ("notifications", "user_id"),
+                ("notification_preferences", "user_id"), ("notification_emails", "user_id"))
 
 
 def _like(search: str | None) -> str | None:
@@ -108,5 +110,6 @@ def delete_user(db: Tx, ctx: dict[str, Any], *, user_id: str, force: bool = Fals
         db.delete("comments", "author_id", user_id)
     users.forget(db, ctx, rec)
     db.drop_cache(sessions.NS_USER_SESSIONS, user_id)
+    db.drop_cache(notification_prefs.NS, user_id)
     db.drop_cache(mfa.NS)  # the user's factors (few users have any; the namespace is small)
     return {"user_id": user_id, "deleted": True}
