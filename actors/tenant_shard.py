@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from actors.database import DatabaseObject
-from actors.durable import NamespaceSpec
+from actors.durable import NamespaceSpec, unlocked
 from storage import outbox
 
 log = logging.getLogger(__name__)
@@ -37,12 +37,16 @@ AlarmHandler = Callable[["TenantShard"], Awaitable[float | None]]
 
 def sinks() -> list[Sink]:
     """Where committed events go, in this order (imported late: sinks import this module)."""
-    return []
+    from actors import ai_indexer
+
+    return [ai_indexer.enqueue]
 
 
 def alarm_handlers() -> list[AlarmHandler]:
     """Who else runs on the shard's alarm (each answers its next wake-up time or None)."""
-    return []
+    from actors import ai_indexer
+
+    return [ai_indexer.on_alarm]
 
 
 class TenantShard(DatabaseObject):
@@ -65,6 +69,12 @@ class TenantShard(DatabaseObject):
             self._dispatcher.cancel()
             await asyncio.gather(self._dispatcher, return_exceptions=True)
         await super().on_evict()
+
+    @unlocked
+    async def perform(self, fn: Callable[..., Awaitable[Any]], kwargs: dict[str, Any]) -> Any:
+        """Run the actor-layer coroutine `fn(shard, **kwargs)` in the tenant's own process:
+        work only its owner may do, such as writing its vector index (actors/ai_indexer.py)."""
+        return await fn(self, **kwargs)
 
     @property
     def ctx(self) -> dict[str, Any]:

@@ -1,1 +1,2 @@
-"""Local models and AI deployments (later issues)."""
+"""AI on local models: the model catalogue (models.py), the embedding deployment (embeddings.py)
+and the batch indexing job (jobs/index.py)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -16,6 +17,7 @@ from serve.routes.public import VERSION
 from serve.services import Services, ray_services
 from serve.settings import Settings
 from serve.user_tokens import UserTokens
+from storage.vectors import VectorStore
 
 DESCRIPTION = (
     "raybase: a multi-tenant backend-as-a-service. Authenticate with "
@@ -29,9 +31,10 @@ LOGGING = {"enable_access_log": False}
 
 
 def build_app(settings: Settings, services: Callable[[Settings], Services] = ray_services,
-              under_serve: bool = False) -> FastAPI:
+              under_serve: bool = False, embedder: Any = None) -> FastAPI:
     """The gateway app: routes, envelope, auth state. `services` picks Ray or in-process;
-    `under_serve` leaves the X-Request-Id response header to Serve's own middleware."""
+    `under_serve` leaves the X-Request-Id response header to Serve's own middleware;
+    `embedder` is the embedding deployment's handle (None: the AI routes answer 503)."""
     app = FastAPI(title="raybase", version=VERSION, description=DESCRIPTION,
                   openapi_url=None, docs_url=None, redoc_url=None,
                   default_response_class=envelope.Envelope, lifespan=request_log.lifespan)
@@ -40,6 +43,8 @@ def build_app(settings: Settings, services: Callable[[Settings], Services] = ray
     app.state.keys = KeyCache(app.state.services, settings.key_cache_ttl)
     app.state.user_tokens = UserTokens(app.state.services, settings.key_cache_ttl)
     app.state.request_log = request_log.RequestLog(app.state.services)
+    app.state.embedder = embedder
+    app.state.vectors = VectorStore(Path(settings.data_dir) / "vectors")
     app.state.started_at = {"monotonic": time.monotonic(),
                             "iso": datetime.now(UTC).isoformat().replace("+00:00", "Z")}
     for router in ROUTERS:
@@ -54,8 +59,14 @@ def build_app(settings: Settings, services: Callable[[Settings], Services] = ray
 
 
 def deployment(settings: Settings) -> Any:
-    """The Serve application: a FastAPI ingress built on each replica from the settings."""
+    """The Serve application: a FastAPI ingress built on each replica from the settings, and
+    the embedding model's deployment it calls (ai/embeddings.py)."""
     from ray import serve as ray_serve
+
+    from ai import embeddings
+
+    embedder = (embeddings.deployment(settings.ai_embedding_replicas, LOGGING)
+                if settings.ai_embedding_replicas else None)
 
     @ray_serve.deployment(
         name="gateway",
@@ -66,10 +77,11 @@ def deployment(settings: Settings) -> Any:
     )
     @ray_serve.ingress()
     class Gateway:
-        def __init__(self, values: dict[str, Any]) -> None:
+        def __init__(self, values: dict[str, Any], embedder: Any = None) -> None:
             self.settings = Settings(**values)
+            self.embedder = embedder
 
         def __serve_build_asgi_app__(self) -> FastAPI:
-            return build_app(self.settings, under_serve=True)
+            return build_app(self.settings, under_serve=True, embedder=self.embedder)
 
-    return Gateway.bind(settings.model_dump())
+    return Gateway.bind(settings.model_dump(), embedder)

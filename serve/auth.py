@@ -228,6 +228,7 @@ FilesWriteCtx = Annotated[Caller, Depends(require_any("files", "write", users=Tr
 DataReadCtx = Annotated[Caller, Depends(require("read", users=True))]
 DataWriteCtx = Annotated[Caller, Depends(require("write", users=True))]
 AuthCtx = Annotated[Caller, Depends(require("auth"))]  # pre-login routes
+AiCtx = Annotated[Caller, Depends(require("ai"))]  # embeddings, vector index and search
 
 
 async def auth_admin(request: Request) -> Caller:

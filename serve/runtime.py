@@ -190,6 +190,7 @@ def deploy(settings: Settings, timeout: float = 120.0) -> None:
     """Create the durable-object hosts, deploy the gateway, wait until /ready answers."""
     from ray import serve as ray_serve
 
+    from ai.embeddings import APP
     from serve.app import deployment
     from serve.routes.file_content import signing_secret
     from serve.services import ray_services
@@ -199,7 +200,7 @@ def deploy(settings: Settings, timeout: float = 120.0) -> None:
     asyncio.run(_ping_all(services))
     ray_serve.start(http_options={"host": settings.host, "port": settings.port},
                     detached=True)
-    ray_serve.run(deployment(settings), name="raybase", route_prefix="/", blocking=False)
+    ray_serve.run(deployment(settings), name=APP, route_prefix="/", blocking=False)
     wait_ready(f"http://{settings.host}:{settings.port}", timeout)
 
 

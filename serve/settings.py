@@ -66,6 +66,10 @@ class Settings(BaseSettings):
         "reach loopback and private addresses (alias `RAYBASE_WEBHOOKS_ALLOW_PRIVATE`).")
     sql_max_rows: int = Field(1000, description="Most rows one `POST /v1/sql` answers.")
     sql_timeout: float = Field(5.0, description="Seconds a `POST /v1/sql` query may run.")
+    # AI
+    ai_embedding_replicas: int = Field(
+        1, ge=0, description="Replicas of the embedding model's Serve deployment (each loads "
+        "all-MiniLM-L6-v2: about 0.5 GiB); 0 deploys none and the AI routes answer 503.")
     # Durable objects
     shard_hosts: int = Field(1, description="Ray actors hosting tenant shards (each runs its "
                              "tenants' DuckDB work in threads; more for a bigger machine).")

