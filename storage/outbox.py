@@ -82,7 +82,9 @@ def record_event(db: Tx, ctx: dict[str, Any], *, event_type: str, resource_type:
                  resource_id: str | None, data: dict[str, Any] | None) -> int:
     """Emit the event of a change made outside the tenant's database (its API keys, in the
     control plane): the gateway calls this once the change is committed there."""
-    if EVENT_TYPES.get(event_type) != resource_type:
+    from storage.events import system_types  # it imports this module; the whole catalogue
+
+    if system_types().get(event_type) != resource_type:
         raise ValueError(f"undeclared event type {event_type!r} on {resource_type!r}")
     return emit(db, ctx, event_type, resource_type, resource_id, data)
 

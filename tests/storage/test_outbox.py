@@ -120,3 +120,17 @@ def test_prune_keeps_undispatched_events_however_old(tenant_db, item):
     tenant_db.conn.execute("UPDATE outbox SET created_at = ?", [utcnow() - timedelta(days=1)])
     call(tenant_db, outbox.prune, dispatched=before)
     assert count(tenant_db, "outbox") == 2
+
+
+def test_record_event_takes_declared_types_in_a_fresh_process():
+    """The shard's process may never have imported the module that declares a type."""
+    import subprocess
+    import sys
+
+    code = ("from storage import outbox; from storage.db import Database; import tempfile, os; "
+            "d = Database(os.path.join(tempfile.mkdtemp(), 't.duckdb'), 'tenant'); "
+            "ctx = {'tenant_id': 't', 'actor_id': 'k'}; "
+            "print(d.run(outbox.record_event, ctx, {'event_type': 'api_key.created', "
+            "'resource_type': 'api_key', 'resource_id': 'key_1', 'data': {'id': 'key_1'}}))")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    assert out.stdout.strip() == "1"
