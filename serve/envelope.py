@@ -59,8 +59,11 @@ def error_response(rid: str, exc: ApiError, echo_id: bool = False) -> Response:
 
 
 def _field(loc: tuple) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
-    return ".".join(parts) or "body"
+    """A validation error's location as a dotted field name: its first element says where the
+    value was (body, query, path, header) and is dropped; a field may itself be named `query`."""
+    if loc and loc[0] in ("body", "query", "path", "header"):
+        loc = loc[1:]
+    return ".".join(str(p) for p in loc) or "body"
 
 
 def _validation(request: Request, exc: RequestValidationError) -> Response:
