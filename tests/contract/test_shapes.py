@@ -421,6 +421,13 @@ def mfa_user(t: Tenant, w: World) -> World:
             "recovery_code": user["codes"][0], "mfa_ticket": ticket(t, t.key, user["email"])}
 
 
+def indexed_contacts(t: Tenant, w: World) -> World:
+    """The contacts in the vector index, so a search has results."""
+    ok_data(t.call("POST", "/v1/ai/index", json={"object_type_id": "contacts",
+                                                 "object_ids": w["objects"]}))
+    return {}
+
+
 def fresh_tenant(t: Tenant, w: World) -> World:
     r = t.client.post("/admin/v1/tenants", json={"name": "Tmp"}, headers={"X-Admin-Key": ADMIN_KEY})
     return {"tenant_id": ok_data(r)["tenant_id"]}
@@ -726,6 +733,13 @@ SHAPES: dict[tuple[str, str], Shape] = {
         lambda w: {"user_id": w.get("user_id"), "type": "mention", "title": "Hi",
                    "body": "You were mentioned", "category": "social", "metadata": {"k": 1}},
         status=201),
+    ("GET", "/v1/ai/models"): Shape(),
+    ("POST", "/v1/ai/embeddings"): Shape({"text": ["hello", "world"],
+                                          "model": "all-MiniLM-L6-v2"}),
+    ("POST", "/v1/ai/index"): Shape(lambda w: {"object_type_id": "contacts",
+                                               "object_ids": w["objects"]}),
+    ("POST", "/v1/ai/search"): Shape({"query": "Ada", "limit": 5, "object_type_id": "contacts"},
+                                     setup=indexed_contacts),
     ("GET", "/v1/governance"): Shape(),
     ("PATCH", "/v1/governance"): Shape(
         {"audit_retention_days": 30, "session_duration_secs": 3600, "password_min_length": 8,
