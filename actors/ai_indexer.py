@@ -22,6 +22,7 @@ on its new objects are indexed too.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import weakref
 from pathlib import Path
@@ -41,6 +42,7 @@ BATCH = 64  # queued objects re-indexed per round (one call to the model)
 WATCHDOG_S = 30.0  # while a drain runs, the shard's alarm stays this far ahead
 RETRY_S = 5.0  # a drain that failed (the model unavailable) is resumed by the alarm then...
 MAX_RETRY_S = 300.0  # ...doubling each time up to this
+CHECKPOINT = "ai-index-job:"  # the batch job's progress, per object type, in shard storage
 
 _locks: weakref.WeakKeyDictionary[Any, asyncio.Lock] = weakref.WeakKeyDictionary()
 _drains: weakref.WeakKeyDictionary[Any, asyncio.Task] = weakref.WeakKeyDictionary()
@@ -86,6 +88,37 @@ async def maintain(shard: TenantShard, *, type_id: str, build_index: bool) -> di
 async def drop_type(shard: TenantShard, *, type_id: str) -> bool:
     async with _lock(shard):
         return await asyncio.to_thread(store(shard).drop_type, shard.key, type_id)
+
+
+async def ensure_table(shard: TenantShard, *, type_id: str) -> None:
+    """Give the type its (empty) table: the sink follows its objects from now on."""
+    async with _lock(shard):
+        await asyncio.to_thread(store(shard).ensure, shard.key, type_id, MINILM.dimensions,
+                                MINILM.name)
+
+
+async def remove_stale(shard: TenantShard, *, type_id: str, live: list[str], seq: int) -> int:
+    """Remove the type's vectors of objects not in `live` (the live ids as of event `seq`)."""
+    async with _lock(shard):
+        stored = await asyncio.to_thread(store(shard).entries, shard.key, type_id)
+        stale = sorted(set(stored) - set(live))
+        return await asyncio.to_thread(store(shard).remove, shard.key, type_id, stale, seq)
+
+
+# The batch job's checkpoint lives in the shard's durable storage, beside the tenant's data.
+async def load_checkpoint(shard: TenantShard, *, scope: str) -> dict[str, Any] | None:
+    raw = shard.storage.get(f"{CHECKPOINT}{scope}")
+    return None if raw is None else json.loads(raw)
+
+
+async def save_checkpoint(shard: TenantShard, *, scope: str,
+                          state: dict[str, Any] | None) -> None:
+    """Record the job's progress (None: the job finished; forget it)."""
+    key = f"{CHECKPOINT}{scope}"
+    if state is None:
+        shard.storage.delete(key)
+    else:
+        shard.storage.put(key, json.dumps(state).encode())
 
 
 # -- the sink and the drain ----------------------------------------------------------------------

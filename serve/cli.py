@@ -17,6 +17,7 @@ from serve.settings import Settings
 
 PID_FILE = "raybase.pid"
 CREDENTIALS_FILE = "dev-credentials.json"
+RAY_ADDRESS_FILE = "ray-address"  # the running raybase's Ray, for drivers such as `ai index`
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -58,6 +59,9 @@ def up(host: str | None, port: int | None, data_dir: str | None, replicas: int |
     t0 = time.monotonic()
     started = runtime.start_ray(settings)["started"]
     runtime.deploy(settings)
+    import ray
+
+    (data / RAY_ADDRESS_FILE).write_text(ray.get_runtime_context().gcs_address)
     click.echo(f"raybase is up at http://{settings.host}:{settings.port} "
                f"({time.monotonic() - t0:.1f} s; data in {settings.data_dir}, "
                f"Ray and HAProxy files in {runtime.run_dir(settings)})")
@@ -87,6 +91,7 @@ def up(host: str | None, port: int | None, data_dir: str | None, replicas: int |
         import ray
 
         ray.shutdown()  # a Ray of our own ends with Serve, HAProxy and the hosts in it
+        (data / RAY_ADDRESS_FILE).unlink(missing_ok=True)
         (data / PID_FILE).unlink(missing_ok=True)
 
 
@@ -190,6 +195,44 @@ def tenant_create(name: str, plan: str, owner_email: str | None, as_json: bool,
     else:
         click.echo(f"tenant {data['tenant_id']} ({data['name']}, {data['plan']})")
         click.echo(f"API key: {data['api_key']}")
+
+
+@main.group("ai")
+def ai_group() -> None:
+    """AI: the vector index of the running raybase."""
+
+
+@ai_group.command("index")
+@click.option("--tenant", required=True, help="The tenant's id (tn_...).")
+@click.option("--object-type", default=None, help="One object type (id or name); default: all.")
+@click.option("--batch-size", type=int, default=None, help="Objects per batch (default 100).")
+@click.option("--parallel", type=int, default=None, help="Batches in flight (default 4).")
+@click.option("--max-batches", type=int, default=None, help="Stop after this many batches.")
+@click.option("--restart", is_flag=True, help="Forget a checkpoint and start over.")
+@click.option("--data-dir", default=None, help="State directory (default ./data).")
+def ai_index(tenant: str, object_type: str | None, batch_size: int | None,
+             parallel: int | None, max_batches: int | None, restart: bool,
+             data_dir: str | None) -> None:
+    """Index every object of a tenant (or of one type) into the vector index: the batch job
+    `python -m ai.jobs.index`, run from here as a driver of the running raybase's Ray (a
+    checkpoint lets an interrupted run resume)."""
+    from ai.jobs import index
+    from serve.runtime import RAY_ENV
+
+    settings = _settings(data_dir=data_dir)
+    recorded = Path(settings.data_dir) / RAY_ADDRESS_FILE
+    address = os.environ.get("RAY_ADDRESS") or (
+        recorded.read_text().strip() if recorded.exists() else None)
+    if not address:
+        raise click.ClickException(f"no running raybase recorded in {recorded}: start it with "
+                                   "`raybase up`, or set RAY_ADDRESS to its Ray")
+    for k, v in RAY_ENV.items():
+        os.environ.setdefault(k, v)
+    options = {"--tenant": tenant, "--object-type": object_type, "--batch-size": batch_size,
+               "--parallel": parallel, "--max-batches": max_batches,
+               "--address": address, "--data-dir": settings.data_dir}
+    argv = [str(x) for k, v in options.items() if v is not None for x in (k, v)]
+    sys.exit(index.main(argv + (["--restart"] if restart else [])))
 
 
 if __name__ == "__main__":

@@ -33,7 +33,11 @@ DONE = """
 DELETE FROM ai_reindex USING (SELECT unnest(?::VARCHAR[]) AS id, unnest(?::BIGINT[]) AS upto) d
 WHERE ai_reindex.object_id = d.id AND ai_reindex.seq <= d.upto
 """
-LIVE_IDS = "SELECT id FROM {table} WHERE NOT is_deleted AND id > ? ORDER BY id LIMIT ?"
+LIVE_IDS = """
+SELECT id FROM {table} WHERE NOT is_deleted AND id > ? AND (? IS NULL OR id <= ?)
+ORDER BY id LIMIT ?
+"""
+MAX_IDS = 100_000  # ids one call answers
 
 
 def text_of(props: list[dict[str, Any]], values: dict[str, Any]) -> str:
@@ -76,11 +80,18 @@ def type_id_of(db: Tx, ctx: dict[str, Any], *, type_ref: str) -> str:
 
 
 def live_ids(db: Tx, ctx: dict[str, Any], *, type_ref: str, after: str = "",
-             limit: int = 1000) -> list[str]:
-    """Ids of the type's live objects after `after`, in id order (the batch job's pages)."""
+             upto: str | None = None, limit: int = MAX_IDS) -> dict[str, Any]:
+    """Ids of the type's live objects in (`after`, `upto`], in id order, at most `limit`, and
+    `seq` as of which they were live (the batch job's plan, batches and final check)."""
     t = schema.get_type(db, type_ref)
-    rows = db.query(LIVE_IDS.format(table=columns.table(t["id"])), [after, limit])
-    return [r["id"] for r in rows]
+    rows = db.query(LIVE_IDS.format(table=columns.table(t["id"])),
+                    [after, upto, upto, min(limit, MAX_IDS)])
+    return {"ids": [r["id"] for r in rows], "seq": outbox.head(db, ctx)}
+
+
+def type_ids(db: Tx, ctx: dict[str, Any]) -> list[str]:
+    """Every object type's id, oldest first (a whole tenant's batch job)."""
+    return list(schema.load(db).types)
 
 
 def live_objects(db: Tx, ctx: dict[str, Any], *, refs: list[list[str]]) -> dict[str, Any]:

@@ -96,6 +96,12 @@ class VectorStore:
             return None
 
     # -- writes (one writer per tenant) ----------------------------------------------------
+    def ensure(self, tenant_id: str, type_id: str, dimensions: int, model: str) -> None:
+        """Create the type's table, empty, unless it exists (the type is indexed from now on)."""
+        if not self.has_type(tenant_id, type_id):
+            self._db(tenant_id).create_table(type_id, schema=schema(dimensions, model),
+                                             exist_ok=True)
+
     def write(self, tenant_id: str, type_id: str, object_ids: Sequence[str],
               vectors: Sequence[Any], seq: int, *, model: str, create: bool = False) -> int:
         """Upsert these objects' vectors (one per id; None removes the object) as of event
