@@ -90,6 +90,11 @@ async def drop_type(shard: TenantShard, *, type_id: str) -> bool:
         return await asyncio.to_thread(store(shard).drop_type, shard.key, type_id)
 
 
+async def drop_tenant(shard: TenantShard) -> None:
+    async with _lock(shard):
+        await asyncio.to_thread(store(shard).drop_tenant, shard.key)
+
+
 async def ensure_table(shard: TenantShard, *, type_id: str) -> None:
     """Give the type its (empty) table: the sink follows its objects from now on."""
     async with _lock(shard):

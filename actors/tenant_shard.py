@@ -70,6 +70,13 @@ class TenantShard(DatabaseObject):
             await asyncio.gather(self._dispatcher, return_exceptions=True)
         await super().on_evict()
 
+    async def destroy(self) -> bool:
+        """Delete the tenant's database and its vector index (the tenant is gone)."""
+        from actors import ai_indexer
+
+        await ai_indexer.drop_tenant(self)
+        return await super().destroy()
+
     @unlocked
     async def perform(self, fn: Callable[..., Awaitable[Any]], kwargs: dict[str, Any]) -> Any:
         """Run the actor-layer coroutine `fn(shard, **kwargs)` in the tenant's own process:

@@ -30,7 +30,10 @@ DECIMALS = 8  # vector components as JSON: float32's precision, without its nois
 
 class EmbeddingsRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    text: Any = Field(None, description="A string, or a list of 1 to 100 strings.")
+    text: Any = Field(None, description="A string, or a list of 1 to 100 strings.",
+                      json_schema_extra={"anyOf": [
+                          {"type": "string"},
+                          {"type": "array", "items": {"type": "string"}, "maxItems": MAX_TEXTS}]})
     model: str | None = Field(None, description="An embedding model of /v1/ai/models "
                                                 "(default: the local default).")
 

@@ -110,6 +110,7 @@ async def test_texts_are_named_text_properties(shards):
     read = await run(ns, ai_index.documents, type_ref="note", object_ids=[ids[0], "obj_nope"])
     assert read["documents"] == [{"object_id": ids[0], "text": "title: red apples; body: a note"}]
     assert read["absent"] == ["obj_nope"] and read["seq"] >= 7
+    await settle(ns)  # closing a shard while its dispatcher reads fails DuckDB's close
 
 
 async def test_updates_deletes_and_restores_follow_through_the_outbox(shards, model, tmp_path):
@@ -182,3 +183,12 @@ async def test_a_model_outage_and_a_crash_lose_no_reindex(shards, model, tmp_pat
     await settle(again)
     assert nearest(tmp_path, "purple grapes", 1) == [ocean]
     assert await again.get("tn_a").call("read", ai_index.pending_reindex, CTX, {}) == 0
+
+
+async def test_destroying_the_tenant_drops_its_vector_index(shards, model, tmp_path):
+    ns = shards()
+    await index(ns, await setup_type(ns))
+    await settle(ns)
+    assert VectorStore(tmp_path / "vectors").types("tn_a")
+    assert await ns.get("tn_a").call("destroy")
+    assert VectorStore(tmp_path / "vectors").types("tn_a") == []
