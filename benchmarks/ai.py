@@ -6,8 +6,9 @@
    encoding short texts in batches of 32: texts/s. Measured before and after the API phase
    (other work on the machine moves it), the mean is the reference.
 2. api: a private raybase (benchmarks.load.Started: a local Ray, the Serve app with one
-   embedding replica); `--concurrency` clients each POST one text to /v1/ai/embeddings in a
-   loop for `--duration` s: embeddings/s and its ratio to raw (target >= 80 %).
+   embedding replica); `--concurrency` clients each POST texts to /v1/ai/embeddings in a loop
+   for `--duration` s, one phase per `--texts-per-request` (1 and 10): embeddings/s and its
+   ratio to raw (target >= 80 %).
 3. search: `--objects` objects made through the batch API; their vectors written straight into
    the tenant's LanceDB table (embedding 100,000 texts takes this CPU about ten minutes), made
    cheaply but shaped like real ones: 2,000 texts embedded by the model, each object's vector a
@@ -53,8 +54,8 @@ def raw_rate(n: int = 512) -> float:
     return n / (time.perf_counter() - t0)
 
 
-async def api_rate(base: str, key: str, concurrency: int, duration: float) -> float:
-    """Embeddings/s of `concurrency` clients posting one text each, for `duration` s."""
+async def api_rate(base: str, key: str, concurrency: int, duration: float, per: int) -> float:
+    """Embeddings/s of `concurrency` clients posting `per` texts a call, for `duration` s."""
     import httpx
 
     corpus = texts(4096, 2)
@@ -65,10 +66,11 @@ async def api_rate(base: str, key: str, concurrency: int, duration: float) -> fl
         async def worker(i: int, until: float) -> None:
             nonlocal done
             while time.monotonic() < until:
-                r = await client.post("/v1/ai/embeddings", json={"text": corpus[i % 4096]})
+                r = await client.post("/v1/ai/embeddings", json={
+                    "text": [corpus[(i + k) % 4096] for k in range(per)]})
                 r.raise_for_status()
-                done += 1
-                i += concurrency
+                done += per
+                i += concurrency * per
 
         await asyncio.gather(*(worker(i, time.monotonic() + 3) for i in range(concurrency)))
         done = 0
@@ -152,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--duration", type=float, default=20.0)
+    p.add_argument("--texts-per-request", default="1,10",
+                   help="texts in each /v1/ai/embeddings call, one API phase each")
     p.add_argument("--objects", type=int, default=100_000)
     p.add_argument("--queries", type=int, default=200)
     args = p.parse_args(argv)
@@ -161,8 +165,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         s.start()
         key = s.create_tenant()
-        api = asyncio.run(api_rate(s.base_url, key, args.concurrency, args.duration))
-        log(f"API, concurrency {args.concurrency}: {api:.0f} embeddings/s")
+        api = {}
+        for per in map(int, args.texts_per_request.split(",")):
+            api[per] = asyncio.run(api_rate(s.base_url, key, args.concurrency, args.duration,
+                                            per))
+            log(f"API, concurrency {args.concurrency}, {per} texts a call: "
+                f"{api[per]:.0f} embeddings/s")
         after = raw_rate()
         search = search_phase(s, key, args) if args.objects else None
     finally:
@@ -170,7 +178,10 @@ def main(argv: list[str] | None = None) -> int:
     raw = (before + after) / 2
     print(json.dumps({"load_average_1m": round(os.getloadavg()[0], 1),
                       "raw_texts_per_s": [round(before), round(after)],
-                      "api_embeddings_per_s": round(api), "api_vs_raw": round(api / raw, 3),
+                      "api_embeddings_per_s": {f"{per} per call": round(rate)
+                                               for per, rate in api.items()},
+                      "api_vs_raw": {f"{per} per call": round(rate / raw, 3)
+                                     for per, rate in api.items()},
                       "search": search}, indent=2))
     return 0
 
