@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from serve import outbound
+from storage import outbound
 from serve.settings import Settings
 from storage.auth.config import get_turnstile
 from storage.errors import ApiError, Code, invalid

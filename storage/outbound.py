@@ -12,6 +12,9 @@ verify URL, webhooks, AI providers, integrations) is fetched through here.
   connects to (httpcore's network backend is wrapped), so a name that re-resolves to a private
   address after the check (DNS rebinding) is refused too. Redirects are never followed and
   proxies from the environment are ignored.
+
+It lives in `storage/`, the layer every other imports (beside blobs.py's S3 client), so the
+gateway (OAuth, Turnstile, webhook URLs when written) and the actors (webhook delivery) share it.
 """
 
 from __future__ import annotations
@@ -85,6 +88,13 @@ def _parse(url: Any, field: str) -> tuple[str, int]:
     if "@" in parts.netloc:
         raise _refused(field, "must not carry credentials (user:password@)")
     return host.lower(), port or (443 if parts.scheme == "https" else 80)
+
+
+def check_form(url: Any, field: str = "url") -> str:
+    """The URL when it is an http(s) URL without credentials (no resolution: the form alone);
+    else 400 naming `field`."""
+    _parse(url, field)
+    return url
 
 
 def _name_refusal(host: str) -> str | None:
