@@ -9,7 +9,7 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
-from storage import columns, confirm, schema, text_index
+from storage import columns, confirm, outbox, schema, text_index
 from storage.audit import audited
 from storage.datatypes import Invalid, check_value
 from storage.db import Tx, iso, utcnow
@@ -207,6 +207,7 @@ def _create(db: Tx, ctx: dict[str, Any], t: dict[str, Any], properties: Any) -> 
     _put(db, rec, new=True)
     _snapshot(db, rec, "create")
     text_index.index(db, rec)
+    outbox.emit(db, ctx, "object.created", "object", rec["id"], out(rec, ctx))
     return rec
 
 
