@@ -25,8 +25,8 @@ from joserfc import jwt
 from joserfc.errors import InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet
 
-from storage import outbound
 from serve.settings import Settings
+from storage import outbound
 from storage.errors import ApiError, Code
 
 with warnings.catch_warnings():
