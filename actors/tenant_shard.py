@@ -37,12 +37,16 @@ AlarmHandler = Callable[["TenantShard"], Awaitable[float | None]]
 
 def sinks() -> list[Sink]:
     """Where committed events go, in this order (imported late: sinks import this module)."""
-    return []
+    from actors import webhook_delivery
+
+    return [webhook_delivery.enqueue]
 
 
 def alarm_handlers() -> list[AlarmHandler]:
     """Who else runs on the shard's alarm (each answers its next wake-up time or None)."""
-    return []
+    from actors import webhook_delivery
+
+    return [webhook_delivery.on_alarm]
 
 
 class TenantShard(DatabaseObject):
@@ -57,6 +61,7 @@ class TenantShard(DatabaseObject):
         self._dirty = False
         self._failures = 0
         self._pruned_at = 0.0
+        self._woken: list[float] | None = None  # wake_at calls made while `alarm` runs
         self._kick()  # events committed before a restart and not yet handed on
 
     @property
@@ -108,6 +113,9 @@ class TenantShard(DatabaseObject):
 
     def wake_at(self, when: float) -> None:
         """Run `alarm` at `when` at the latest (an earlier pending alarm stays)."""
+        if self._woken is not None:  # the stored alarm is the one running: `alarm` sets the next
+            self._woken.append(when)
+            return
         current = self.get_alarm()
         if current is None or when < current:
             self.set_alarm(when)
@@ -116,8 +124,12 @@ class TenantShard(DatabaseObject):
         """Resume dispatching (after a failure or a crash), then the other alarm handlers;
         the next alarm is the earliest any of them asks for."""
         self._kick()
-        wakes = [await handler(self) for handler in alarm_handlers()]
-        pending = [w for w in wakes if w is not None]
+        self._woken = []
+        try:
+            wakes = [await handler(self) for handler in alarm_handlers()]
+        finally:
+            woken, self._woken = self._woken, None
+        pending = [w for w in [*wakes, *woken] if w is not None]
         if self._dispatcher is not None and not self._dispatcher.done():
             pending.append(self.env.clock() + WATCHDOG_S)
         if pending:

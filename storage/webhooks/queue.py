@@ -37,6 +37,7 @@ EXCERPT_CHARS = 1000  # of the receiver's answer, kept in the log
 RETENTION_DAYS = 30  # finished messages and attempts are kept this long
 PRUNE_EVERY_S = 3600
 CURSOR_ID = "enqueued"
+DUE_SLACK_S = 0.001
 
 CURSOR = "SELECT last_event_id FROM webhook_cursor WHERE id = 'enqueued'"
 MAX_POS = "SELECT coalesce(max(pos), 0) FROM webhook_messages"
@@ -64,6 +65,12 @@ def at(epoch: float) -> datetime:
 
 def epoch(ts: datetime) -> float:
     return ts.replace(tzinfo=UTC).timestamp()
+
+
+def is_due(due_at: float, now: float) -> bool:
+    """Whether a message due at `due_at` is due at `now` (stored times are rounded to the
+    microsecond: a message due "now" must not wait for the next alarm)."""
+    return due_at <= now + DUE_SLACK_S
 
 
 def next_pos(db: Tx) -> int:
@@ -151,7 +158,7 @@ def due_endpoints(db: Tx, ctx: dict[str, Any], *, now: float) -> dict[str, Any]:
     for row in db.query(HEADS) if active else []:
         if row["webhook_id"] in active:
             t = epoch(row["due_at"])
-            due.append(row["webhook_id"]) if t <= now else later.append(t)
+            due.append(row["webhook_id"]) if is_due(t, now) else later.append(t)
     return {"due": due, "next_at": min(later, default=None)}
 
 

@@ -1,0 +1,212 @@
+"""Webhook delivery, run by the tenant shard: its webhook sink (`enqueue`) and alarm handler
+(`on_alarm`), and the signed POST itself (`post`, also used by the gateway's manual sends).
+
+Guarantees:
+- at least once: a message stays pending in the tenant's database until an attempt is recorded,
+  and the shard's alarm (durable) brings delivery back after a crash or a Ray restart, so only
+  the attempt in flight can be made twice;
+- in order per endpoint: one drain task per endpoint sends its messages one after another (the
+  storage picks the next: storage/webhooks/queue.py); endpoints are served concurrently, at most
+  `MAX_DRAINS` of a tenant at once;
+- HTTP runs outside any transaction, through the SSRF guard (storage/outbound.py): the address
+  is checked as it is connected to, redirects are not followed, an attempt ends after
+  `TIMEOUT_S`.
+The alarm only starts drain tasks and answers: while they run it is re-armed `WATCHDOG_S` ahead,
+so a crash mid-delivery is resumed then; each drain asks for the alarm its next message needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import hashlib
+import hmac
+import logging
+import time
+import weakref
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from storage import outbound
+from storage.errors import ApiError
+from storage.webhooks import deliveries, endpoints, queue
+
+if TYPE_CHECKING:
+    from actors.tenant_shard import TenantShard
+
+log = logging.getLogger(__name__)
+
+TIMEOUT_S = 10.0  # one attempt, whole: connect, send, answer
+WATCHDOG_S = 30.0  # while deliveries run, the alarm stays set this far ahead
+MAX_DRAINS = 8  # endpoints of one tenant sent to at once
+BUSY_S = 1.0  # endpoints left waiting for a free drain are looked at again after this
+DRAIN_RETRY_S = 5.0  # a drain that failed (its shard evicted, storage unavailable) resumes then
+READ_LIMIT = 64 * 1024  # of a receiver's answer, read at most (the log keeps an excerpt)
+USER_AGENT = "raybase-webhooks/1"
+
+_drains: weakref.WeakKeyDictionary[Any, dict[str, asyncio.Task]] = weakref.WeakKeyDictionary()
+_clients: weakref.WeakKeyDictionary[Any, dict[bool, httpx.AsyncClient]] = (
+    weakref.WeakKeyDictionary())
+
+
+# -- one attempt ------------------------------------------------------------------------------
+def signature(secret: str, timestamp: str, body: str) -> str:
+    """`v1=` and the hex HMAC-SHA256 of "<timestamp>.<body>" keyed by the secret (UTF-8)."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.{body}".encode(), hashlib.sha256)
+    return "v1=" + mac.hexdigest()
+
+
+def headers(message: dict[str, Any], timestamp: str) -> dict[str, str]:
+    return {"Content-Type": "application/json", "User-Agent": USER_AGENT,
+            "X-Raybase-Event": message["event_type"], "X-Raybase-Delivery": message["id"],
+            "X-Raybase-Timestamp": timestamp,
+            "X-Raybase-Signature": signature(message["secret"], timestamp, message["body"])}
+
+
+def retry_after(value: str | None) -> float | None:
+    """Seconds a Retry-After header asks to wait (delta-seconds or an HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def _client(allow_private: bool) -> httpx.AsyncClient:
+    """One guarded client per event loop (connections kept alive between deliveries)."""
+    per_loop = _clients.setdefault(asyncio.get_running_loop(), {})
+    client = per_loop.get(allow_private)
+    if client is None:
+        client = per_loop[allow_private] = outbound.client(allow_private, "url",
+                                                           timeout=TIMEOUT_S)
+    return client
+
+
+async def _excerpt(answer: httpx.Response) -> str:
+    body = bytearray()
+    async for chunk in answer.aiter_bytes():
+        body += chunk
+        if len(body) >= READ_LIMIT:
+            break
+    return body[:queue.EXCERPT_CHARS].decode("utf-8", "replace")
+
+
+async def post(message: dict[str, Any], *, allow_private: bool) -> dict[str, Any]:
+    """POST a message (queue.sendable) signed, once; what happened (it never raises):
+    `status_code` (None: no answer), `error`, `retry_after`, `response_excerpt`,
+    `duration_ms`, `attempted_at`."""
+    timestamp = str(int(time.time()))
+    result: dict[str, Any] = {"status_code": None, "error": None, "retry_after": None,
+                              "response_excerpt": None, "attempted_at": time.time()}
+    started = time.monotonic()
+    try:
+        async with asyncio.timeout(TIMEOUT_S), _client(allow_private).stream(
+                "POST", message["url"], content=message["body"].encode(),
+                headers=headers(message, timestamp)) as answer:
+            result["status_code"] = answer.status_code
+            result["retry_after"] = retry_after(answer.headers.get("retry-after"))
+            result["response_excerpt"] = await _excerpt(answer)
+    except ApiError as exc:  # the guard refused the address the name resolves to now
+        result["error"] = exc.message
+    except TimeoutError:
+        result["error"] = f"no complete answer within {TIMEOUT_S:.0f} s"
+    except httpx.HTTPError as exc:
+        result["error"] = f"{type(exc).__name__}: {exc}".rstrip(": ")
+    result["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
+    return result
+
+
+# -- the shard's sink and alarm ---------------------------------------------------------------
+def _limits(shard: TenantShard) -> dict[str, Any]:
+    config = shard.env.config
+    return {"max_attempts": config.get("webhook_max_attempts", queue.MAX_ATTEMPTS),
+            "retry_base_s": config.get("webhook_retry_base_s", queue.RETRY_BASE_S)}
+
+
+def _idle(shard: TenantShard) -> bool:
+    return shard.db is None or endpoints.none_active(shard.db)
+
+
+async def enqueue(shard: TenantShard, events: list[dict[str, Any]]) -> None:
+    """Sink: queue a committed batch for the endpoints it matches, then send."""
+    if _idle(shard):
+        return
+    touched = await shard.run(queue.enqueue_events, shard.ctx,
+                              {"events": events, "now": shard.env.clock()})
+    if touched:
+        shard.wake_at(shard.env.clock() + WATCHDOG_S)  # resumes them after a crash
+        if not all([_start(shard, webhook_id) for webhook_id in touched]):
+            shard.wake_at(shard.env.clock() + BUSY_S)
+
+
+async def on_alarm(shard: TenantShard) -> float | None:
+    """Alarm handler: start sending to every endpoint with a due message; the next wake-up."""
+    if _idle(shard):
+        return None
+    now = shard.env.clock()
+    found = await shard.read(queue.due_endpoints, shard.ctx, {"now": now})
+    wakes = [found["next_at"]]
+    if not all([_start(shard, webhook_id) for webhook_id in found["due"]]):
+        wakes.append(now + BUSY_S)
+    if _drains.get(shard):
+        wakes.append(now + WATCHDOG_S)
+    return min((w for w in wakes if w is not None), default=None)
+
+
+def _start(shard: TenantShard, webhook_id: str) -> bool:
+    """Make sure a drain task serves the endpoint; False when the tenant has none free."""
+    running = _drains.setdefault(shard, {})
+    if webhook_id in running:
+        return True
+    if len(running) >= MAX_DRAINS:
+        return False
+    running[webhook_id] = asyncio.ensure_future(_drain(shard, webhook_id))
+    return True
+
+
+async def _drain(shard: TenantShard, webhook_id: str) -> None:
+    """Send the endpoint's due messages one after another; then ask for the alarm its next
+    message needs."""
+    allow_private = bool(shard.env.config.get("allow_private_urls", False))
+    wake = None
+    try:
+        msg = await shard.read(queue.head_message, shard.ctx, {"webhook_id": webhook_id})
+        while msg is not None:
+            if not queue.is_due(msg["due_at"], shard.env.clock()):
+                wake = msg["due_at"]
+                break
+            result = await post(msg, allow_private=allow_private)
+            msg = await shard.run(queue.record_attempt, shard.ctx, {
+                "message_id": msg["id"], "result": result, "now": shard.env.clock(),
+                **_limits(shard)})
+    except Exception:
+        log.exception("tenant %s: webhook %s delivery stopped; resuming in %.0f s", shard.key,
+                      webhook_id, DRAIN_RETRY_S)
+        wake = shard.env.clock() + DRAIN_RETRY_S
+    finally:
+        _drains.get(shard, {}).pop(webhook_id, None)
+    if wake is not None:
+        shard.wake_at(wake)
+
+
+# -- manual sends (the gateway's test and replay) ----------------------------------------------
+Call = Callable[..., Awaitable[Any]]
+MANUAL = {"test": (deliveries.make_test_message, deliveries.record_test),
+          "replay": (deliveries.make_replay_message, deliveries.record_replay)}
+
+
+async def send_now(run: Call, read: Call, kind: str, *, allow_private: bool,
+                   **fields: Any) -> dict[str, Any]:
+    """Send a `test` or `replay` message to an endpoint now, outside its queue, and log it;
+    `run`/`read` run storage functions in the tenant's shard (a Caller's). What the receiver
+    answered: `status_code` (None: no answer, see `error`) and the delivery id."""
+    make, record = MANUAL[kind]
+    message = await read(make, **fields)
+    result = await post(message, allow_private=allow_private)
+    return await run(record, message=message, result=result)
