@@ -205,3 +205,34 @@ async def test_a_url_that_resolves_to_a_private_address_is_refused_when_sending(
             assert row["status_code"] is None and "loopback" in row["error"]
     finally:
         await ns.close()
+
+
+# -- one attempt, without a shard --------------------------------------------------------------
+def message(url: str) -> dict[str, Any]:
+    return {"id": "whd_x", "webhook_id": "wh_x", "url": url, "secret": "whsec_s",
+            "event_type": "object.created", "body": '{"id":1}'}
+
+
+async def test_post_refuses_private_and_metadata_addresses_without_connecting():
+    with http_server(scripted()) as peer:
+        refused = await webhook_delivery.post(message(peer["url"]), allow_private=False)
+        assert refused["status_code"] is None and "loopback" in refused["error"]
+        assert peer["requests"] == []
+    for url in ("http://169.254.169.254/latest/meta-data/", "http://metadata.google.internal/"):
+        got = await webhook_delivery.post(message(url), allow_private=True)
+        assert got["status_code"] is None and "metadata" in got["error"], got
+
+
+async def test_post_does_not_follow_redirects_and_reads_retry_after():
+    answers = scripted((302, {"Location": "http://169.254.169.254/"}),
+                       (429, {"Retry-After": "120"}))
+    with http_server(answers) as peer:
+        moved = await webhook_delivery.post(message(peer["url"]), allow_private=True)
+        limited = await webhook_delivery.post(message(peer["url"]), allow_private=True)
+        assert len(peer["requests"]) == 2
+    assert moved["status_code"] == 302 and moved["response_excerpt"] == "answer 302"
+    assert limited["status_code"] == 429 and limited["retry_after"] == 120
+    assert webhook_delivery.retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+    assert webhook_delivery.retry_after("soon") is None
+    assert webhook_delivery.signature("whsec_s", "1700000000", '{"id":1}') == "v1=" + hmac.new(
+        b"whsec_s", b'1700000000.{"id":1}', hashlib.sha256).hexdigest()
