@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 TIMEOUT_S = 10.0  # one attempt, whole: connect, send, answer
 WATCHDOG_S = 30.0  # while deliveries run, the alarm stays set this far ahead
-MAX_DRAINS = 8  # endpoints of one tenant sent to at once
+MAX_DRAINS = 16  # endpoints of one tenant sent to at once (their attempts commit together)
 BUSY_S = 1.0  # endpoints left waiting for a free drain are looked at again after this
 DRAIN_RETRY_S = 5.0  # a drain that failed (its shard evicted, storage unavailable) resumes then
 READ_LIMIT = 64 * 1024  # of a receiver's answer, read at most (the log keeps an excerpt)
@@ -173,18 +173,8 @@ def _start(shard: TenantShard, webhook_id: str) -> bool:
 async def _drain(shard: TenantShard, webhook_id: str) -> None:
     """Send the endpoint's due messages one after another; then ask for the alarm its next
     message needs."""
-    allow_private = bool(shard.env.config.get("allow_private_urls", False))
-    wake = None
     try:
-        msg = await shard.read(queue.head_message, shard.ctx, {"webhook_id": webhook_id})
-        while msg is not None:
-            if not queue.is_due(msg["due_at"], shard.env.clock()):
-                wake = msg["due_at"]
-                break
-            result = await post(msg, allow_private=allow_private)
-            msg = await shard.run(queue.record_attempt, shard.ctx, {
-                "message_id": msg["id"], "result": result, "now": shard.env.clock(),
-                **_limits(shard)})
+        wake = await _send_due(shard, webhook_id)
     except Exception:
         log.exception("tenant %s: webhook %s delivery stopped; resuming in %.0f s", shard.key,
                       webhook_id, DRAIN_RETRY_S)
@@ -193,6 +183,27 @@ async def _drain(shard: TenantShard, webhook_id: str) -> None:
         _drains.get(shard, {}).pop(webhook_id, None)
     if wake is not None:
         shard.wake_at(wake)
+
+
+async def _send_due(shard: TenantShard, webhook_id: str) -> float | None:
+    """Send while messages are due, a window at a time; when the next one is due (None: no
+    message is left)."""
+    allow_private = bool(shard.env.config.get("allow_private_urls", False))
+    while True:
+        window = await shard.run(queue.next_messages, shard.ctx, {"webhook_id": webhook_id})
+        if not window["messages"]:
+            return None
+        for msg in window["messages"]:
+            if not queue.is_due(msg["due_at"], shard.env.clock()):
+                return msg["due_at"]
+            result = await post(msg, allow_private=allow_private)
+            settled = await shard.run(queue.record_attempt, shard.ctx, {
+                "message": msg, "result": result, "token": window["token"],
+                "now": shard.env.clock(), **_limits(shard)})
+            if settled["verdict"] == "retry":
+                return settled["due_at"]  # the endpoint waits for it: strict order
+            if settled["reload"]:
+                break
 
 
 # -- manual sends (the gateway's test and replay) ----------------------------------------------

@@ -14,6 +14,7 @@ from storage.errors import invalid, not_found
 from storage.events import MAX_OFFSET
 from storage.paging import clamp_limit
 from storage.webhooks import queue
+from storage.webhooks.endpoints import touch
 
 IN_DLQ = "dead_at IS NOT NULL AND status IN ('dead', 'pending')"
 LIST = f"""
@@ -68,4 +69,5 @@ def discard_dlq_message(db: Tx, ctx: dict[str, Any], *, msg_id: str) -> dict[str
     now = utcnow()
     db.update("webhook_messages", {**row, "status": "discarded", "updated_at": now,
                                    "finished_at": now})
+    touch(db, row["webhook_id"])
     return {"discarded": True, "id": msg_id}

@@ -21,6 +21,9 @@ from storage.ids import new_id, new_token
 
 NS = "webhooks"
 ALL = "all"  # cache key: {webhook id: row} of every endpoint of the tenant
+# webhook id -> a token replaced by every change a delivery in flight must not overlook (the
+# endpoint's URL, secret or status; a message retried, discarded or deleted): see queue.py.
+TOKENS = "webhook_tokens"
 MAX_WEBHOOKS = 50
 MAX_PATTERNS = 100
 MAX_OBJECT_TYPES = 100
@@ -50,8 +53,19 @@ def hooks(db: Tx) -> dict[str, dict[str, Any]]:
     return db.cached(NS, ALL, lambda: {r["id"]: r for r in db.query(LIST)})
 
 
-def _store(db: Tx, changed: dict[str, dict[str, Any]]) -> None:
+def _store(db: Tx, changed: dict[str, dict[str, Any]], webhook_id: str) -> None:
     db.put_cache(NS, ALL, changed)
+    touch(db, webhook_id)
+
+
+def token(db: Tx, webhook_id: str) -> str:
+    """The endpoint's current token (made on first use; a cache cleared makes a new one)."""
+    return db.cached(TOKENS, webhook_id, lambda: new_id("tok"))
+
+
+def touch(db: Tx, webhook_id: str) -> None:
+    """Void the endpoint's token: messages read before this change are read again."""
+    db.put_cache(TOKENS, webhook_id, new_id("tok"))
 
 
 def none_active(database: Database) -> bool:
@@ -149,7 +163,7 @@ def create_webhook(db: Tx, ctx: dict[str, Any], *, body: dict[str, Any]) -> dict
            "description": _description(body.get("description")),
            "created_by": ctx.get("actor_id"), "created_at": now, "updated_at": now}
     db.insert("webhooks", row)
-    _store(db, {**existing, row["id"]: row})
+    _store(db, {**existing, row["id"]: row}, row["id"])
     return out(row, secret=True)
 
 
@@ -165,7 +179,7 @@ def update_webhook(db: Tx, ctx: dict[str, Any], *, webhook_id: str,
             row[key] = check(body[key])
     row["updated_at"] = utcnow()
     db.update("webhooks", row)
-    _store(db, {**hooks(db), webhook_id: row})
+    _store(db, {**hooks(db), webhook_id: row}, webhook_id)
     return out(row)
 
 
@@ -174,7 +188,7 @@ def rotate_webhook_secret(db: Tx, ctx: dict[str, Any], *, webhook_id: str) -> di
     """A new secret (answered this once); the old one signs nothing from now on."""
     row = {**find(db, webhook_id), "secret": new_secret(), "updated_at": utcnow()}
     db.update("webhooks", row)
-    _store(db, {**hooks(db), webhook_id: row})
+    _store(db, {**hooks(db), webhook_id: row}, webhook_id)
     return out(row, secret=True)
 
 
@@ -191,5 +205,5 @@ def delete_webhook(db: Tx, ctx: dict[str, Any], *, webhook_id: str, force: bool 
     db.execute("webhook_messages", DELETE_MESSAGES, [webhook_id])
     db.delete("webhook_attempts", "webhook_id", webhook_id)
     db.delete("webhooks", "id", webhook_id)
-    _store(db, {k: v for k, v in hooks(db).items() if k != webhook_id})
+    _store(db, {k: v for k, v in hooks(db).items() if k != webhook_id}, webhook_id)
     return {"id": webhook_id, "deleted": True}

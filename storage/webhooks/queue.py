@@ -12,6 +12,11 @@ committed events on (the tenant shard's webhook sink), sent by actors/webhook_de
   4.3 h and 17 h apart, about 23 hours in all.
 - Every attempt is logged (`webhook_attempts`); finished messages and attempts are kept
   `RETENTION_DAYS`.
+- Cost: DuckDB's point reads cost milliseconds, and a read in a group commit first writes the
+  group's earlier changes. So the engine reads an endpoint's messages `WINDOW` at a time and
+  `record_attempt` trusts the rows it was given while the endpoint's token holds (every change
+  made behind the engine's back replaces it): the attempts of many endpoints then commit as
+  one append and one update, with no read.
 
 Times the engine schedules by are epoch seconds of the shard's clock (`now`), stored as UTC.
 """
@@ -26,7 +31,7 @@ from typing import Any
 
 from storage.db import Tx, utcnow
 from storage.ids import new_id
-from storage.webhooks.endpoints import NS, hooks, matches
+from storage.webhooks.endpoints import NS, TOKENS, hooks, matches, token, touch
 
 MAX_ATTEMPTS = 8
 RETRY_BASE_S = 15.0  # the first retry's delay; each next one is BACKOFF times longer
@@ -37,16 +42,14 @@ EXCERPT_CHARS = 1000  # of the receiver's answer, kept in the log
 RETENTION_DAYS = 30  # finished messages and attempts are kept this long
 PRUNE_EVERY_S = 3600
 CURSOR_ID = "enqueued"
+WINDOW = 50  # an endpoint's messages read at once, then sent one after another
 DUE_SLACK_S = 0.001
 
 CURSOR = "SELECT last_event_id FROM webhook_cursor WHERE id = 'enqueued'"
 MAX_POS = "SELECT coalesce(max(pos), 0) FROM webhook_messages"
 SELECT_MESSAGE = "SELECT * FROM webhook_messages WHERE id = ?"
-# An endpoint's next message; its own buffered change is invisible to SQL, so the message just
-# attempted is left out by id.
-HEAD = """
-SELECT * FROM webhook_messages WHERE webhook_id = ? AND status = 'pending' AND id <> ?
-ORDER BY pos LIMIT 1
+NEXT = """
+SELECT * FROM webhook_messages WHERE webhook_id = ? AND status = 'pending' ORDER BY pos LIMIT ?
 """
 HEADS = """
 SELECT webhook_id, arg_min(next_attempt_at, pos) AS due_at FROM webhook_messages
@@ -91,10 +94,11 @@ def new_message(db: Tx, webhook_id: str, event_id: int | None, event_type: str, 
 
 
 def sendable(row: dict[str, Any], hook: dict[str, Any]) -> dict[str, Any]:
-    """What the engine needs to send a message: body, URL, secret, and when it is due."""
+    """What the engine needs to send a message (body, URL, secret, when it is due), and the
+    row as read."""
     return {"id": row["id"], "webhook_id": row["webhook_id"], "url": hook["url"],
             "secret": hook["secret"], "event_type": row["event_type"], "body": row["body"],
-            "attempts": row["attempts"], "due_at": epoch(row["next_attempt_at"])}
+            "attempts": row["attempts"], "due_at": epoch(row["next_attempt_at"]), "row": row}
 
 
 def attempt_row(msg: dict[str, Any], attempt: int, result: dict[str, Any]) -> dict[str, Any]:
@@ -162,47 +166,47 @@ def due_endpoints(db: Tx, ctx: dict[str, Any], *, now: float) -> dict[str, Any]:
     return {"due": due, "next_at": min(later, default=None)}
 
 
-def _head(db: Tx, webhook_id: str, leave_out: str = "") -> dict[str, Any] | None:
+def next_messages(db: Tx, ctx: dict[str, Any], *, webhook_id: str) -> dict[str, Any]:
+    """The endpoint's next pending messages in order (at most `WINDOW`, each with its URL,
+    secret and due time), and the endpoint's token: while it holds, `record_attempt` trusts
+    them as read. None when the endpoint is not active."""
     hook = hooks(db).get(webhook_id)
     if hook is None or hook["status"] != "active":
-        return None
-    row = db.query_one(HEAD, [webhook_id, leave_out])
-    return None if row is None else sendable(row, hook)
+        return {"messages": [], "token": None}
+    rows = db.query(NEXT, [webhook_id, WINDOW])
+    return {"messages": [sendable(r, hook) for r in rows], "token": token(db, webhook_id)}
 
 
-def head_message(db: Tx, ctx: dict[str, Any], *, webhook_id: str) -> dict[str, Any] | None:
-    """The endpoint's next message to send (due or not; `due_at` says when), or None when it
-    has none or is not active."""
-    return _head(db, webhook_id)
-
-
-def record_attempt(db: Tx, ctx: dict[str, Any], *, message_id: str, result: dict[str, Any],
-                   now: float, max_attempts: int = MAX_ATTEMPTS,
-                   retry_base_s: float = RETRY_BASE_S) -> dict[str, Any] | None:
-    """Log an attempt of a queued message and settle it: delivered, tried again later, or dead
-    (the DLQ). The endpoint's next message to send (due or not), or None."""
-    msg = db.query_one(SELECT_MESSAGE, [message_id])
-    if msg is None:
-        return None  # deleted with its webhook while in flight
-    attempt = msg["attempts"] + 1
-    db.insert("webhook_attempts", attempt_row(msg, attempt, result))
-    if msg["status"] != "pending":  # discarded while in flight: it stays so
-        return _head(db, msg["webhook_id"], message_id)
+def record_attempt(db: Tx, ctx: dict[str, Any], *, message: dict[str, Any],
+                   result: dict[str, Any], token: str | None, now: float,
+                   max_attempts: int = MAX_ATTEMPTS,
+                   retry_base_s: float = RETRY_BASE_S) -> dict[str, Any]:
+    """Log an attempt of a message `next_messages` gave and settle it: `delivered`, `retry`
+    (at `due_at`) or `dead` (the DLQ). With its token unchanged the message is taken as read,
+    so a group of attempts costs no SQL read; otherwise it is read again, and `reload` tells the
+    engine to read the endpoint's messages again."""
+    fresh = token is not None and db.cached(TOKENS, message["webhook_id"]) == token
+    row = message["row"] if fresh else db.query_one(SELECT_MESSAGE, [message["id"]])
+    if row is None:  # deleted with its webhook while in flight
+        return {"verdict": "gone", "due_at": None, "reload": True}
+    attempt = row["attempts"] + 1
+    db.insert("webhook_attempts", attempt_row(row, attempt, result))
+    if row["status"] != "pending":  # discarded while in flight: it stays so
+        return {"verdict": row["status"], "due_at": None, "reload": True}
     code = result.get("status_code")
     verdict = outcome(code, attempt, max_attempts)
-    changed = {**msg, "attempts": attempt, "last_status_code": code,
+    changed = {**row, "attempts": attempt, "last_status_code": code,
                "last_error": result.get("error"), "updated_at": utcnow()}
+    due_at = None
     if verdict == "retry":
-        delay = retry_delay(attempt, retry_base_s, result.get("retry_after"))
-        changed["next_attempt_at"] = at(now + delay)
-        db.update("webhook_messages", changed)
-        hook = hooks(db).get(msg["webhook_id"])
-        return sendable(changed, hook) if hook and hook["status"] == "active" else None
-    changed["status"] = verdict
-    changed["dead_at" if verdict == "dead" else "finished_at"] = utcnow()
+        due_at = now + retry_delay(attempt, retry_base_s, result.get("retry_after"))
+        changed["next_attempt_at"] = at(due_at)
+    else:
+        changed["status"] = verdict
+        changed["dead_at" if verdict == "dead" else "finished_at"] = utcnow()
+        _prune(db)
     db.update("webhook_messages", changed)
-    _prune(db)
-    return _head(db, msg["webhook_id"], message_id)
+    return {"verdict": verdict, "due_at": due_at, "reload": not fresh}
 
 
 def requeue(db: Tx, row: dict[str, Any], now: float) -> None:
@@ -212,6 +216,7 @@ def requeue(db: Tx, row: dict[str, Any], now: float) -> None:
     if row["status"] != "pending":
         changed.update(status="pending", attempts=0, finished_at=None)
     db.update("webhook_messages", changed)
+    touch(db, row["webhook_id"])
 
 
 def _prune(db: Tx) -> None:

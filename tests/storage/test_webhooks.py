@@ -38,13 +38,15 @@ def enqueue(db: Database, *events: dict[str, Any], now: float = NOW) -> list[str
 
 
 def head(db: Database, webhook_id: str) -> dict[str, Any] | None:
-    return call(db, queue.head_message, webhook_id=webhook_id)
+    """The endpoint's next message as the engine reads it, with the token it was read under."""
+    window = call(db, queue.next_messages, webhook_id=webhook_id)
+    return {**window["messages"][0], "token": window["token"]} if window["messages"] else None
 
 
-def attempt(db: Database, message_id: str, result: dict[str, Any], now: float = NOW,
-            max_attempts: int = 3) -> dict[str, Any] | None:
-    return call(db, queue.record_attempt, message_id=message_id, result=result, now=now,
-                max_attempts=max_attempts, retry_base_s=10.0)
+def attempt(db: Database, msg: dict[str, Any], result: dict[str, Any], now: float = NOW,
+            max_attempts: int = 3) -> dict[str, Any]:
+    return call(db, queue.record_attempt, message=msg, result=result, token=msg["token"],
+                now=now, max_attempts=max_attempts, retry_base_s=10.0)
 
 
 def bodies(db: Database, webhook_id: str) -> list[int]:
@@ -162,11 +164,14 @@ def test_an_endpoint_sends_in_order_and_waits_on_a_retry(tenant_db):
     enqueue(tenant_db, event(1), event(2), event(3))
     first = head(tenant_db, a["id"])
     assert json.loads(first["body"])["id"] == 1
-    later = attempt(tenant_db, first["id"], FAIL_500)  # retried later: it still blocks
-    assert later["id"] == first["id"] and NOW + 8 <= later["due_at"] <= NOW + 12
+    later = attempt(tenant_db, first, FAIL_500)
+    assert later["verdict"] == "retry" and NOW + 8 <= later["due_at"] <= NOW + 12
+    again = head(tenant_db, a["id"])  # retried later: it still blocks the others
+    assert again["id"] == first["id"] and again["due_at"] == pytest.approx(later["due_at"])
     due = call(tenant_db, queue.due_endpoints, now=NOW)
-    assert due == {"due": [b["id"]], "next_at": later["due_at"]}
-    nxt = attempt(tenant_db, first["id"], OK, now=later["due_at"])
+    assert due["due"] == [b["id"]] and due["next_at"] == pytest.approx(later["due_at"])
+    assert attempt(tenant_db, again, OK, now=later["due_at"])["verdict"] == "delivered"
+    nxt = head(tenant_db, a["id"])
     assert json.loads(nxt["body"])["id"] == 2 and nxt["due_at"] == NOW
     assert json.loads(head(tenant_db, b["id"])["body"])["id"] == 1  # b on its own
 
@@ -196,7 +201,7 @@ def test_retry_after_is_honoured(tenant_db):
     made = hook(tenant_db)
     enqueue(tenant_db, event(1))
     msg = head(tenant_db, made["id"])
-    later = attempt(tenant_db, msg["id"], {**OK, "status_code": 429, "retry_after": 600})
+    later = attempt(tenant_db, msg, {**OK, "status_code": 429, "retry_after": 600})
     assert later["due_at"] == NOW + 600
 
 
@@ -211,9 +216,10 @@ def test_the_last_attempt_sends_a_message_to_the_dlq(tenant_db):
     msg = head(tenant_db, made["id"])
     t = NOW
     for result in (FAIL_500, NO_ANSWER):
-        t = attempt(tenant_db, msg["id"], result, now=t)["due_at"]
-    nxt = attempt(tenant_db, msg["id"], FAIL_500, now=t)  # the third: dead; the next goes on
-    assert json.loads(nxt["body"])["id"] == 2
+        t = attempt(tenant_db, head(tenant_db, made["id"]), result, now=t)["due_at"]
+    third = attempt(tenant_db, head(tenant_db, made["id"]), FAIL_500, now=t)
+    assert third == {"verdict": "dead", "due_at": None, "reload": False}
+    assert json.loads(head(tenant_db, made["id"])["body"])["id"] == 2  # the next goes on
     listed = dlq_list(tenant_db)
     assert listed["total"] == 1
     dead = listed["messages"][0]
@@ -232,21 +238,21 @@ def test_a_4xx_goes_to_the_dlq_at_once(tenant_db):
     made = hook(tenant_db)
     enqueue(tenant_db, event(1))
     msg = head(tenant_db, made["id"])
-    assert attempt(tenant_db, msg["id"], {**OK, "status_code": 400}) is None
-    assert dlq_list(tenant_db)["total"] == 1
+    assert attempt(tenant_db, msg, {**OK, "status_code": 400})["verdict"] == "dead"
+    assert dlq_list(tenant_db)["total"] == 1 and head(tenant_db, made["id"]) is None
 
 
 def test_a_dlq_retry_leaves_the_dlq_once_delivered(tenant_db):
     made = hook(tenant_db)
     enqueue(tenant_db, event(1))
     msg = head(tenant_db, made["id"])
-    attempt(tenant_db, msg["id"], {**OK, "status_code": 400})
+    attempt(tenant_db, msg, {**OK, "status_code": 400})
     later = NOW + 100
     assert call(tenant_db, dlq.retry_dlq_message, msg_id=msg["id"], now=later)["retried"]
     again = head(tenant_db, made["id"])
     assert again["id"] == msg["id"] and again["attempts"] == 0 and again["due_at"] == later
     assert dlq_list(tenant_db)["messages"][0]["status"] == "retrying"
-    assert attempt(tenant_db, msg["id"], OK, now=later) is None
+    assert attempt(tenant_db, again, OK, now=later)["verdict"] == "delivered"
     assert dlq_list(tenant_db) == {"messages": [], "total": 0, "limit": 20, "offset": 0}
     assert error(tenant_db, dlq.retry_dlq_message, msg_id=msg["id"], now=later).status == 404
 
@@ -255,7 +261,7 @@ def test_a_discarded_message_is_never_sent(tenant_db):
     made = hook(tenant_db)
     enqueue(tenant_db, event(1), event(2))
     msg = head(tenant_db, made["id"])
-    attempt(tenant_db, msg["id"], {**OK, "status_code": 410})
+    attempt(tenant_db, msg, {**OK, "status_code": 410})
     assert call(tenant_db, dlq.discard_dlq_message, msg_id=msg["id"]) == {
         "discarded": True, "id": msg["id"]}
     assert dlq_list(tenant_db)["total"] == 0
@@ -269,13 +275,33 @@ def test_retrying_a_delivery_sends_it_again_in_its_place(tenant_db):
     made = hook(tenant_db)
     enqueue(tenant_db, event(1), event(2))
     first = head(tenant_db, made["id"])
-    attempt(tenant_db, first["id"], OK)
+    attempt(tenant_db, first, OK)
     assert call(tenant_db, deliveries.retry_webhook_delivery, delivery_id=first["id"],
                 now=NOW + 5)["retried"]
     again = head(tenant_db, made["id"])  # before event 2 again: its place in the order
-    assert again["id"] == first["id"] and again["due_at"] == NOW + 5
+    assert again["id"] == first["id"] and again["due_at"] == pytest.approx(NOW + 5)
     assert error(tenant_db, deliveries.retry_webhook_delivery, delivery_id="whd_nope",
                  now=NOW).status == 404
+
+
+def test_a_message_changed_while_in_flight_is_read_again(tenant_db):
+    made = hook(tenant_db)
+    enqueue(tenant_db, event(1), event(2))
+    msg = head(tenant_db, made["id"])
+    attempt(tenant_db, msg, {**OK, "status_code": 400})  # dead
+    call(tenant_db, dlq.retry_dlq_message, msg_id=msg["id"], now=NOW)
+    in_flight = head(tenant_db, made["id"])  # read by the engine, then discarded
+    call(tenant_db, dlq.discard_dlq_message, msg_id=msg["id"])
+    settled = attempt(tenant_db, in_flight, OK)
+    assert settled == {"verdict": "discarded", "due_at": None, "reload": True}
+    assert sql(tenant_db, "SELECT status FROM webhook_messages WHERE id = ?", [msg["id"]]) == [
+        ("discarded",)]
+    nxt = head(tenant_db, made["id"])
+    call(tenant_db, endpoints.rotate_webhook_secret, webhook_id=made["id"])
+    assert attempt(tenant_db, nxt, OK) == {"verdict": "delivered", "due_at": None,
+                                           "reload": True}
+    gone = {**nxt, "id": "whd_gone", "row": {**nxt["row"], "id": "whd_gone"}}
+    assert attempt(tenant_db, gone, OK)["verdict"] == "gone"
 
 
 def test_deleting_with_pending_deliveries_needs_a_confirm_token(tenant_db):
