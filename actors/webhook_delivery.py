@@ -46,7 +46,18 @@ DRAIN_RETRY_S = 5.0  # a drain that failed (its shard evicted, storage unavailab
 READ_LIMIT = 64 * 1024  # of a receiver's answer, read at most (the log keeps an excerpt)
 USER_AGENT = "raybase-webhooks/1"
 
-_drains: weakref.WeakKeyDictionary[Any, dict[str, asyncio.Task]] = weakref.WeakKeyDictionary()
+
+
+class _Drains:
+    """A shard's drain tasks by endpoint; a `kicked` endpoint (new messages while its drain
+    ran) is looked at again before its drain stops."""
+
+    def __init__(self) -> None:
+        self.tasks: dict[str, asyncio.Task] = {}
+        self.kicked: set[str] = set()
+
+
+_drains: weakref.WeakKeyDictionary[Any, _Drains] = weakref.WeakKeyDictionary()
 _clients: weakref.WeakKeyDictionary[Any, dict[bool, httpx.AsyncClient]] = (
     weakref.WeakKeyDictionary())
 
@@ -154,45 +165,47 @@ async def on_alarm(shard: TenantShard) -> float | None:
     wakes = [found["next_at"]]
     if not all([_start(shard, webhook_id) for webhook_id in found["due"]]):
         wakes.append(now + BUSY_S)
-    if _drains.get(shard):
+    if shard in _drains and _drains[shard].tasks:
         wakes.append(now + WATCHDOG_S)
     return min((w for w in wakes if w is not None), default=None)
 
 
 def _start(shard: TenantShard, webhook_id: str) -> bool:
     """Make sure a drain task serves the endpoint; False when the tenant has none free."""
-    running = _drains.setdefault(shard, {})
-    if webhook_id in running:
+    state = _drains.setdefault(shard, _Drains())
+    if webhook_id in state.tasks:
+        state.kicked.add(webhook_id)
         return True
-    if len(running) >= MAX_DRAINS:
+    if len(state.tasks) >= MAX_DRAINS:
         return False
-    running[webhook_id] = asyncio.ensure_future(_drain(shard, webhook_id))
+    state.tasks[webhook_id] = asyncio.ensure_future(_drain(shard, state, webhook_id))
     return True
 
 
-async def _drain(shard: TenantShard, webhook_id: str) -> None:
+async def _drain(shard: TenantShard, state: _Drains, webhook_id: str) -> None:
     """Send the endpoint's due messages one after another; then ask for the alarm its next
     message needs."""
     try:
-        wake = await _send_due(shard, webhook_id)
+        wake = await _send_due(shard, state, webhook_id)
     except Exception:
         log.exception("tenant %s: webhook %s delivery stopped; resuming in %.0f s", shard.key,
                       webhook_id, DRAIN_RETRY_S)
         wake = shard.env.clock() + DRAIN_RETRY_S
     finally:
-        _drains.get(shard, {}).pop(webhook_id, None)
+        state.tasks.pop(webhook_id, None)
     if wake is not None:
         shard.wake_at(wake)
 
 
-async def _send_due(shard: TenantShard, webhook_id: str) -> float | None:
+async def _send_due(shard: TenantShard, state: _Drains, webhook_id: str) -> float | None:
     """Send while messages are due, a window at a time; when the next one is due (None: no
     message is left)."""
     allow_private = bool(shard.env.config.get("allow_private_urls", False))
     while True:
+        state.kicked.discard(webhook_id)
         window = await shard.run(queue.next_messages, shard.ctx, {"webhook_id": webhook_id})
-        if not window["messages"]:
-            return None
+        if not window["messages"] and webhook_id not in state.kicked:
+            return None  # no await from here to the task's end: a kick now starts a new one
         for msg in window["messages"]:
             if not queue.is_due(msg["due_at"], shard.env.clock()):
                 return msg["due_at"]

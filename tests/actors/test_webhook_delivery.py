@@ -69,8 +69,12 @@ async def until(check: Callable[[], Any], timeout: float = 5.0) -> Any:
 
 
 async def settled(shard: Shard) -> None:
-    await until(lambda: not any(webhook_delivery._drains.get(o)
-                                for o in [s.obj for s in shard.ns.hosts[0].slots.values()]))
+    def idle() -> bool:
+        objs = [slot.obj for slot in shard.ns.hosts[0].slots.values()]
+        return not any(o in webhook_delivery._drains and webhook_delivery._drains[o].tasks
+                       for o in objs)
+
+    await until(idle)
 
 
 async def logged(shard: Shard, n: int) -> dict[str, Any]:
