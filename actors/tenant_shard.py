@@ -64,6 +64,17 @@ class TenantShard(DatabaseObject):
         self._woken: list[float] | None = None  # wake_at calls made while `alarm` runs
         self._kick()  # events committed before a restart and not yet handed on
 
+    async def on_evict(self) -> None:
+        """Stop dispatching (what was not recorded as dispatched goes again on activation) and
+        delivering webhooks (their alarm resumes them)."""
+        from actors import webhook_delivery
+
+        if self._dispatcher is not None:
+            self._dispatcher.cancel()
+            await asyncio.gather(self._dispatcher, return_exceptions=True)
+        await webhook_delivery.stop(self)
+        await super().on_evict()
+
     @property
     def ctx(self) -> dict[str, Any]:
         """The context of the shard's own storage calls."""

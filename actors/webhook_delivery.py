@@ -170,6 +170,18 @@ async def on_alarm(shard: TenantShard) -> float | None:
     return min((w for w in wakes if w is not None), default=None)
 
 
+async def stop(shard: TenantShard) -> None:
+    """The shard is being evicted: stop its drains (an attempt in flight is made again) and
+    have its alarm bring it back for what is left."""
+    state = _drains.pop(shard, None)
+    if state is None or not state.tasks:
+        return
+    for task in state.tasks.values():
+        task.cancel()
+    await asyncio.gather(*state.tasks.values(), return_exceptions=True)
+    shard.wake_at(shard.env.clock() + BUSY_S)
+
+
 def _start(shard: TenantShard, webhook_id: str) -> bool:
     """Make sure a drain task serves the endpoint; False when the tenant has none free."""
     state = _drains.setdefault(shard, _Drains())

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from storage import confirm, outbound, schema
+from storage import confirm, outbound, outbox, schema
 from storage.audit import audited
 from storage.db import Database, Tx, iso, utcnow
 from storage.errors import ApiError, Code, invalid, not_found
@@ -83,7 +83,10 @@ def find(db: Tx, webhook_id: str) -> dict[str, Any]:
 
 
 def matches(hook: dict[str, Any], event: dict[str, Any]) -> bool:
-    """Whether `event` (outbox.out) is one `hook` asked for, by type pattern and object type."""
+    """Whether `event` (outbox.out) is one `hook` asked for: made after it, of a type its
+    patterns name, on one of its object types."""
+    if event["id"] <= (hook.get("since_event_id") or 0):
+        return False
     kind = event["type"]
     if not any(p == "*" or p == kind or (p.endswith(".*") and kind.startswith(p[:-1]))
                for p in hook["events"]):
@@ -161,7 +164,8 @@ def create_webhook(db: Tx, ctx: dict[str, Any], *, body: dict[str, Any]) -> dict
            "object_types": _object_types(db, body.get("object_types")),
            "status": _status(body.get("status")), "secret": new_secret(),
            "description": _description(body.get("description")),
-           "created_by": ctx.get("actor_id"), "created_at": now, "updated_at": now}
+           "created_by": ctx.get("actor_id"), "created_at": now, "updated_at": now,
+           "since_event_id": outbox.head(db, ctx)}
     db.insert("webhooks", row)
     _store(db, {**existing, row["id"]: row}, row["id"])
     return out(row, secret=True)

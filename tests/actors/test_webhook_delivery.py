@@ -141,7 +141,7 @@ async def test_a_500_is_retried_on_the_schedule_with_the_same_delivery_id(shard)
         assert len(ids) == 1
         await settled(shard)
         log = await shard.run(deliveries.list_webhook_deliveries)
-        assert [d["status_code"] for d in log["deliveries"]] == [200, 503, 500]
+        assert [d["status_code"] for d in log["deliveries"]] == [200, 503, 500], [(d["event_type"], d["delivery_id"], d["status_code"]) for d in log["deliveries"]]
 
 
 async def test_an_endpoint_gets_its_events_in_order_while_another_goes_on(shard):
@@ -240,3 +240,21 @@ async def test_post_does_not_follow_redirects_and_reads_retry_after():
     assert webhook_delivery.retry_after("soon") is None
     assert webhook_delivery.signature("whsec_s", "1700000000", '{"id":1}') == "v1=" + hmac.new(
         b"whsec_s", b'1700000000.{"id":1}', hashlib.sha256).hexdigest()
+
+
+async def test_an_eviction_mid_delivery_sends_that_message_again_later(shard):
+    def slow(*_: Any) -> tuple[int, dict[str, str], bytes]:
+        time.sleep(0.5)
+        return 200, {}, b"ok"
+
+    with http_server(slow) as peer:
+        await hook(shard, peer["url"])
+        await lead(shard)
+        await until(lambda: len(peer["requests"]) == 1)  # in flight: the answer takes 0.5 s
+        assert await shard.ns.evict(TENANT)
+        await shard.later(2)  # the alarm set on eviction brings the shard back
+        await until(lambda: len(peer["requests"]) == 2)
+        first, second = peer["requests"]
+        assert first["headers"]["x-raybase-delivery"] == second["headers"]["x-raybase-delivery"]
+        log = await logged(shard, 1)
+        assert [d["status_code"] for d in log["deliveries"]] == [200]

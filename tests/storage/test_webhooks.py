@@ -119,7 +119,9 @@ def test_update_changes_only_what_is_sent(tenant_db):
     (["*"], ["ot_a"], event(1, "signup.done", type_id=None), False),  # no object: not sent
 ])
 def test_matching(patterns, types, evt, wanted):
-    assert endpoints.matches({"events": patterns, "object_types": types}, evt) is wanted
+    hook = {"events": patterns, "object_types": types, "since_event_id": 0}
+    assert endpoints.matches(hook, evt) is wanted
+    assert not endpoints.matches({**hook, "since_event_id": 1}, evt)  # made before the webhook
 
 
 # -- queueing --------------------------------------------------------------------------------
@@ -140,7 +142,9 @@ def test_real_object_events_reach_the_queue(tenant_db):
     made = hook(tenant_db, object_types=["lead"])
     obj = make_obj(tenant_db, "lead")
     events = call(tenant_db, outbox.read_since, after=0)
-    assert enqueue(tenant_db, *events) == [made["id"]]
+    assert [e["type"] for e in events] == ["object_type.created", "object.created"]
+    assert enqueue(tenant_db, *events) == [made["id"]]  # the type's event came before it
+    assert count(tenant_db, "webhook_messages") == 1
     msg = head(tenant_db, made["id"])
     body = json.loads(msg["body"])
     assert body["type"] == "object.created" and body["data"]["id"] == obj["id"]

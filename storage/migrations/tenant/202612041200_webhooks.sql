@@ -3,10 +3,11 @@
 -- same on every attempt); `pos` orders an endpoint's messages (delivered strictly in order);
 -- status pending | delivered | dead (in the DLQ) | discarded | failed (a test or replay send
 -- that got no 2xx: never retried by itself). `dead_at` stays set while a DLQ retry is pending.
+-- An endpoint gets the events after `since_event_id`, the tenant's last event when it was made.
 CREATE TABLE webhooks (
     id VARCHAR, url VARCHAR, events VARCHAR[], object_types VARCHAR[], status VARCHAR,
     secret VARCHAR, description VARCHAR, created_by VARCHAR, created_at TIMESTAMP,
-    updated_at TIMESTAMP
+    updated_at TIMESTAMP, since_event_id BIGINT
 );
 CREATE TABLE webhook_messages (
     id VARCHAR, webhook_id VARCHAR, pos BIGINT, event_id BIGINT, event_type VARCHAR,
