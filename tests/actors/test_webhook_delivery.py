@@ -141,7 +141,7 @@ async def test_a_500_is_retried_on_the_schedule_with_the_same_delivery_id(shard)
         assert len(ids) == 1
         await settled(shard)
         log = await shard.run(deliveries.list_webhook_deliveries)
-        assert [d["status_code"] for d in log["deliveries"]] == [200, 503, 500], [(d["event_type"], d["delivery_id"], d["status_code"]) for d in log["deliveries"]]
+        assert [d["status_code"] for d in log["deliveries"]] == [200, 503, 500]
 
 
 async def test_an_endpoint_gets_its_events_in_order_while_another_goes_on(shard):
