@@ -440,7 +440,7 @@ def fresh_hook(t: Tenant, w: World, path: str = "/ok", **body: Any) -> World:
     return {"webhook_id": made["id"]}
 
 
-def tested_hook(t: Tenant, w: World) -> World:
+def hook_with_delivery(t: Tenant, w: World) -> World:
     """A webhook with one delivery (a test send): its delivery id."""
     ids = fresh_hook(t, w)
     sent = ok_data(t.call("POST", f"/v1/webhooks/{ids['webhook_id']}/test"))
@@ -787,8 +787,8 @@ SHAPES: dict[tuple[str, str], Shape] = {
     ("POST", HOOK + "/rotate-secret"): Shape(setup=fresh_hook),
     ("POST", HOOK + "/test"): Shape(setup=fresh_hook),
     ("GET", "/v1/webhook-deliveries"): Shape(params={"limit": 10, "offset": 0},
-                                             setup=tested_hook),
-    ("POST", "/v1/webhook-deliveries/{delivery_id}/retry"): Shape(setup=tested_hook),
+                                             setup=hook_with_delivery),
+    ("POST", "/v1/webhook-deliveries/{delivery_id}/retry"): Shape(setup=hook_with_delivery),
     ("GET", "/v1/dlq"): Shape(params={"limit": 10, "offset": 0}, setup=dead_message),
     ("POST", "/v1/dlq/{msg_id}/retry"): Shape(setup=dead_message),
     ("DELETE", "/v1/dlq/{msg_id}"): Shape(setup=dead_message),
