@@ -24,6 +24,7 @@ import hmac
 import logging
 import time
 import weakref
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +46,7 @@ BUSY_S = 1.0  # endpoints left waiting for a free drain are looked at again afte
 DRAIN_RETRY_S = 5.0  # a drain that failed (its shard evicted, storage unavailable) resumes then
 READ_LIMIT = 64 * 1024  # of a receiver's answer, read at most (the log keeps an excerpt)
 USER_AGENT = "raybase-webhooks/1"
+MAX_CLIENTS = 256  # endpoints a process keeps a client (and its kept-alive connection) for
 
 
 
@@ -58,7 +60,8 @@ class _Drains:
 
 
 _drains: weakref.WeakKeyDictionary[Any, _Drains] = weakref.WeakKeyDictionary()
-_clients: weakref.WeakKeyDictionary[Any, dict[bool, httpx.AsyncClient]] = (
+Endpoint = tuple[bool, str, str, str, int | None]
+_clients: weakref.WeakKeyDictionary[Any, OrderedDict[Endpoint, httpx.AsyncClient]] = (
     weakref.WeakKeyDictionary())
 
 
@@ -89,13 +92,23 @@ def retry_after(value: str | None) -> float | None:
         return None
 
 
-def _client(allow_private: bool) -> httpx.AsyncClient:
-    """One guarded client per event loop (connections kept alive between deliveries)."""
-    per_loop = _clients.setdefault(asyncio.get_running_loop(), {})
-    client = per_loop.get(allow_private)
-    if client is None:
-        client = per_loop[allow_private] = outbound.client(allow_private, "url",
-                                                           timeout=TIMEOUT_S)
+def _client(allow_private: bool, message: dict[str, Any]) -> httpx.AsyncClient:
+    """A guarded client per endpoint (and origin, and event loop), kept for its next deliveries
+    (its connection stays alive). One per endpoint, since an endpoint sends one message at a
+    time and httpcore looks over every connection of a pool for each request: a pool shared by
+    many endpoints costs more the more of them send at once."""
+    url = httpx.URL(message["url"])
+    key = (allow_private, message["webhook_id"], url.scheme, url.host, url.port)
+    loop = asyncio.get_running_loop()
+    per_loop = _clients.setdefault(loop, OrderedDict())
+    client = per_loop.get(key)
+    if client is not None:
+        per_loop.move_to_end(key)
+        return client
+    client = per_loop[key] = outbound.client(allow_private, "url", timeout=TIMEOUT_S)
+    if len(per_loop) > MAX_CLIENTS:  # closed once what it may have in flight is over
+        oldest = per_loop.popitem(last=False)[1]
+        loop.call_later(TIMEOUT_S + 1, lambda: asyncio.ensure_future(oldest.aclose()))
     return client
 
 
@@ -117,7 +130,7 @@ async def post(message: dict[str, Any], *, allow_private: bool) -> dict[str, Any
                               "response_excerpt": None, "attempted_at": time.time()}
     started = time.monotonic()
     try:
-        async with asyncio.timeout(TIMEOUT_S), _client(allow_private).stream(
+        async with asyncio.timeout(TIMEOUT_S), _client(allow_private, message).stream(
                 "POST", message["url"], content=message["body"].encode(),
                 headers=headers(message, timestamp)) as answer:
             result["status_code"] = answer.status_code

@@ -23,6 +23,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import os
 import statistics
 import sys
 import threading
@@ -32,6 +33,7 @@ from typing import Any
 
 import httpx
 
+from benchmarks import procs
 from benchmarks.load import Started, _check, log
 
 BATCH = 100  # objects per batch create
@@ -100,6 +102,25 @@ def wait_for(receiver: Receiver, prefix: str, n: int) -> float:
     return max(t for path, t, _ in receiver.arrivals if path.startswith(prefix))
 
 
+def _argv(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text().split("\0")
+    except OSError:
+        return []
+
+
+def cpu() -> dict[str, dict[int, float]]:
+    """CPU seconds of this raybase's processes (Ray's children of this harness, not the
+    harness itself with its receiver): the shard hosts apart from the rest."""
+    me = os.getpid()
+    out: dict[str, dict[int, float]] = {"hosts": {}, "rest": {}}
+    for pid, seconds in procs.tree(me).items():
+        if pid != me:
+            kind = "hosts" if procs.label(_argv(pid)) == "ray::Host" else "rest"
+            out[kind][pid] = seconds
+    return out
+
+
 def hooks(client: httpx.Client, receiver: Receiver, base: str, type_id: str, n: int) -> None:
     for i in range(n):
         path = f"{base}/{i}"
@@ -131,20 +152,24 @@ def throughput(client: httpx.Client, receiver: Receiver, endpoints: int,
     type_id = new_type(client, f"wh_tp{endpoints}")
     prefix = f"/tp{endpoints}/"
     hooks(client, receiver, prefix.rstrip("/"), type_id, endpoints)
-    t0 = time.monotonic()
+    before, t0 = cpu(), time.monotonic()
     for start in range(0, events, BATCH):
         rows = [{"properties": {}} for _ in range(min(BATCH, events - start))]
         _check(client.post(f"/v1/objects/{type_id}/batch/create", json={"objects": rows}),
                "batch create")
     written = time.monotonic()
     last = wait_for(receiver, prefix, events * endpoints)
+    after = cpu()
     time.sleep(1.0)  # late duplicates, if any, arrive now
     got = [(p, json.loads(b)["id"]) for p, _, b in receiver.arrivals if p.startswith(prefix)]
     return {"endpoints": endpoints, "events": events, "deliveries": len(got),
             "duplicates": len(got) - len(set(got)), "write_s": round(written - t0, 2),
             "writes_per_s": round(events / (written - t0)),
             "deliveries_per_s": round(events * endpoints / (last - t0)),
-            "drain_after_writes_s": round(last - written, 2)}
+            "drain_after_writes_s": round(last - written, 2),
+            **{f"{kind}_cpu_ms_per_delivery": round(
+                procs.cpu_delta(before[kind], after[kind]) * 1000 / (events * endpoints), 2)
+               for kind in ("hosts", "rest")}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -180,11 +205,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nwrite answered -> delivery arrived, one webhook, {lat['runs']} writes one at a "
           f"time: p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms")
     print(f"{'endpoints':>9} {'events':>7} {'deliveries':>10} {'writes/s':>9} "
-          f"{'deliveries/s':>13} {'drain after writes':>19} {'dup':>4}")
+          f"{'deliveries/s':>13} {'drain after writes':>19} {'dup':>4} "
+          f"{'CPU ms/delivery: hosts':>23} {'rest':>5}")
     for r in report["throughput"]:
         print(f"{r['endpoints']:>9} {r['events']:>7} {r['deliveries']:>10} "
               f"{r['writes_per_s']:>9} {r['deliveries_per_s']:>13} "
-              f"{r['drain_after_writes_s']:>17} s {r['duplicates']:>4}")
+              f"{r['drain_after_writes_s']:>17} s {r['duplicates']:>4} "
+              f"{r['hosts_cpu_ms_per_delivery']:>23} {r['rest_cpu_ms_per_delivery']:>5}")
     print(f"signatures that did not check out: {receiver.bad_signatures}")
     if args.json_path:
         Path(args.json_path).write_text(json.dumps(report, indent=2) + "\n")

@@ -20,6 +20,7 @@ gateway (OAuth, Turnstile, webhook URLs when written) and the actors (webhook de
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 from typing import Any
@@ -165,14 +166,21 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         await self.inner.sleep(seconds)
 
 
+@functools.cache
+def _ssl_context() -> Any:
+    """httpx's default TLS context, made once (loading the CA bundle costs milliseconds): an
+    SSLContext is shared safely by any number of connections."""
+    return httpx.create_ssl_context()
+
+
 def transport(allow_private: bool, field: str = "url") -> httpx.AsyncHTTPTransport:
     """An httpx transport connecting only where the guard allows (for httpx-based clients such
     as authlib's: pass it as `transport=`)."""
-    guarded = httpx.AsyncHTTPTransport(trust_env=False)
+    guarded = httpx.AsyncHTTPTransport(verify=_ssl_context(), trust_env=False)
     # httpx builds its pool without a way to pass a network backend: rebuild it with ours
     # (tests/unit/test_outbound.py fails if an httpx upgrade stops using it).
     guarded._pool = httpcore.AsyncConnectionPool(
-        ssl_context=httpx.create_ssl_context(), network_backend=GuardedBackend(allow_private,
+        ssl_context=_ssl_context(), network_backend=GuardedBackend(allow_private,
                                                                                field))
     return guarded
 
