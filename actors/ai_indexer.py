@@ -144,6 +144,17 @@ async def enqueue(shard: TenantShard, events: list[dict[str, Any]]) -> None:
         start(shard)
 
 
+async def stop(shard: TenantShard) -> None:
+    """The shard is being evicted: stop its drain (what it had not finished stays queued) and
+    have its alarm bring it back."""
+    running = _drains.pop(shard, None)
+    if running is None or running.done():
+        return
+    running.cancel()
+    await asyncio.gather(running, return_exceptions=True)
+    shard.wake_at(shard.env.clock() + RETRY_S)
+
+
 def start(shard: TenantShard) -> None:
     """Run the shard's drain unless it runs (its alarm resumes it after a crash)."""
     running = _drains.get(shard)

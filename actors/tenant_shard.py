@@ -37,16 +37,16 @@ AlarmHandler = Callable[["TenantShard"], Awaitable[float | None]]
 
 def sinks() -> list[Sink]:
     """Where committed events go, in this order (imported late: sinks import this module)."""
-    from actors import ai_indexer
+    from actors import ai_indexer, webhook_delivery
 
-    return [ai_indexer.enqueue]
+    return [webhook_delivery.enqueue, ai_indexer.enqueue]
 
 
 def alarm_handlers() -> list[AlarmHandler]:
     """Who else runs on the shard's alarm (each answers its next wake-up time or None)."""
-    from actors import ai_indexer
+    from actors import ai_indexer, webhook_delivery
 
-    return [ai_indexer.on_alarm]
+    return [webhook_delivery.on_alarm, ai_indexer.on_alarm]
 
 
 class TenantShard(DatabaseObject):
@@ -61,13 +61,19 @@ class TenantShard(DatabaseObject):
         self._dirty = False
         self._failures = 0
         self._pruned_at = 0.0
+        self._woken: list[float] | None = None  # wake_at calls made while `alarm` runs
         self._kick()  # events committed before a restart and not yet handed on
 
     async def on_evict(self) -> None:
-        """Stop dispatching (what was not recorded as dispatched goes again on activation)."""
+        """Stop dispatching (what was not recorded as dispatched goes again on activation),
+        delivering webhooks and re-indexing (their alarm resumes them)."""
+        from actors import ai_indexer, webhook_delivery
+
         if self._dispatcher is not None:
             self._dispatcher.cancel()
             await asyncio.gather(self._dispatcher, return_exceptions=True)
+        await webhook_delivery.stop(self)
+        await ai_indexer.stop(self)
         await super().on_evict()
 
     async def destroy(self) -> bool:
@@ -132,6 +138,9 @@ class TenantShard(DatabaseObject):
 
     def wake_at(self, when: float) -> None:
         """Run `alarm` at `when` at the latest (an earlier pending alarm stays)."""
+        if self._woken is not None:  # the stored alarm is the one running: `alarm` sets the next
+            self._woken.append(when)
+            return
         current = self.get_alarm()
         if current is None or when < current:
             self.set_alarm(when)
@@ -140,8 +149,12 @@ class TenantShard(DatabaseObject):
         """Resume dispatching (after a failure or a crash), then the other alarm handlers;
         the next alarm is the earliest any of them asks for."""
         self._kick()
-        wakes = [await handler(self) for handler in alarm_handlers()]
-        pending = [w for w in wakes if w is not None]
+        self._woken = []
+        try:
+            wakes = [await handler(self) for handler in alarm_handlers()]
+        finally:
+            woken, self._woken = self._woken, None
+        pending = [w for w in [*wakes, *woken] if w is not None]
         if self._dispatcher is not None and not self._dispatcher.done():
             pending.append(self.env.clock() + WATCHDOG_S)
         if pending:

@@ -17,8 +17,8 @@ class Services:
     def __init__(self, settings: Settings,
                  make: Callable[[NamespaceSpec, str], BaseNamespace]) -> None:
         self.settings = settings
-        self.shards = make(tenant_shard.spec(settings.shard_hosts, settings.shard_idle_timeout),
-                           settings.data_dir)
+        self.shards = make(tenant_shard.spec(settings.shard_hosts, settings.shard_idle_timeout,
+                                             shard_config(settings)), settings.data_dir)
         self.control = make(control_plane.spec(), settings.data_dir)
         cohost = control_plane.NAME if settings.rate_limit_hosts == 0 else None
         self.limits = make(rate_limit.spec(settings.rate_limit_hosts, cohost), settings.data_dir)
@@ -42,6 +42,13 @@ class Services:
 
     async def take_token(self, bucket: str, limit: int) -> dict[str, Any]:
         return await self.limits.get(bucket).call("take", limit)
+
+
+def shard_config(settings: Settings) -> dict[str, Any]:
+    """What tenant shards read of the settings (webhook delivery)."""
+    return {"allow_private_urls": settings.allow_private_urls,
+            "webhook_max_attempts": settings.webhook_max_attempts,
+            "webhook_retry_base_s": settings.webhook_retry_base_s}
 
 
 def ray_services(settings: Settings) -> Services:
