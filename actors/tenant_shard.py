@@ -37,7 +37,9 @@ AlarmHandler = Callable[["TenantShard"], Awaitable[float | None]]
 
 def sinks() -> list[Sink]:
     """Where committed events go, in this order (imported late: sinks import this module)."""
-    return []
+    from actors import channels
+
+    return [channels.publish]
 
 
 def alarm_handlers() -> list[AlarmHandler]:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI
 
-from serve import envelope, request_log
+from serve import envelope, realtime, request_log
 from serve.auth import KeyCache
 from serve.routes import ROUTERS, admin, files, import_export
 from serve.routes.public import VERSION
@@ -28,18 +29,28 @@ DESCRIPTION = (
 LOGGING = {"enable_access_log": False}
 
 
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """The app's lifespan: on shutdown, realtime connections close and the request log is
+    flushed."""
+    async with request_log.lifespan(app):
+        yield
+        await app.state.realtime.shutdown()
+
+
 def build_app(settings: Settings, services: Callable[[Settings], Services] = ray_services,
               under_serve: bool = False) -> FastAPI:
     """The gateway app: routes, envelope, auth state. `services` picks Ray or in-process;
     `under_serve` leaves the X-Request-Id response header to Serve's own middleware."""
     app = FastAPI(title="raybase", version=VERSION, description=DESCRIPTION,
                   openapi_url=None, docs_url=None, redoc_url=None,
-                  default_response_class=envelope.Envelope, lifespan=request_log.lifespan)
+                  default_response_class=envelope.Envelope, lifespan=lifespan)
     app.state.settings = settings
     app.state.services = services(settings)
     app.state.keys = KeyCache(app.state.services, settings.key_cache_ttl)
     app.state.user_tokens = UserTokens(app.state.services, settings.key_cache_ttl)
     app.state.request_log = request_log.RequestLog(app.state.services)
+    app.state.realtime = realtime.Hub(app.state.services, settings.realtime_max_connections)
     app.state.started_at = {"monotonic": time.monotonic(),
                             "iso": datetime.now(UTC).isoformat().replace("+00:00", "Z")}
     for router in ROUTERS:
@@ -60,7 +71,8 @@ def deployment(settings: Settings) -> Any:
     @ray_serve.deployment(
         name="gateway",
         num_replicas=settings.replicas,
-        max_ongoing_requests=settings.max_ongoing_requests,
+        # Each WebSocket and SSE stream holds one of Serve's request slots while it lasts.
+        max_ongoing_requests=settings.max_ongoing_requests + settings.realtime_max_connections,
         ray_actor_options={"num_cpus": 0},
         logging_config=LOGGING,
     )

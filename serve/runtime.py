@@ -204,7 +204,7 @@ def deploy(settings: Settings, timeout: float = 120.0) -> None:
 
 
 async def _ping_all(services: Any) -> None:
-    for ns in (services.control, services.shards, services.limits):
+    for ns in services.namespaces():
         await ns.ping_hosts()
 
 

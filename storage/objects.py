@@ -9,7 +9,7 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
-from storage import columns, confirm, schema, text_index
+from storage import columns, confirm, outbox, schema, text_index
 from storage.audit import audited
 from storage.datatypes import Invalid, check_value
 from storage.db import Tx, iso, utcnow
@@ -18,6 +18,7 @@ from storage.ids import new_id
 from storage.paging import clamp_limit, decode_cursor, encode_cursor, keyset_after, keyset_params
 
 NS = "objects"
+outbox.declare("object", "object.created", "object.updated")
 COUNTS_NS = "object_counts"  # type id -> {"live": n, "trash": n}
 MAX_BATCH = 100
 LOADED = "\x00loaded"  # marker key of a complete unique-value index
@@ -207,6 +208,7 @@ def _create(db: Tx, ctx: dict[str, Any], t: dict[str, Any], properties: Any) -> 
     _put(db, rec, new=True)
     _snapshot(db, rec, "create")
     text_index.index(db, rec)
+    outbox.emit(db, ctx, "object.created", "object", rec["id"], out(rec, ctx))
     return rec
 
 
@@ -229,6 +231,8 @@ def _update(db: Tx, ctx: dict[str, Any], t: dict[str, Any], object_id: str, prop
     _put(db, new, new=False, was=rec)
     _snapshot(db, new, "update")
     text_index.index(db, new, replaces_version=True)
+    outbox.emit(db, ctx, "object.updated", "object", object_id, out(new, ctx),
+                previous=out(rec, ctx))
     return new
 
 

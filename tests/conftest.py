@@ -109,8 +109,9 @@ def service(ray_session: None, s3_server: dict, smtp_server: dict, sms_server: d
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """raybase deployed on Serve at a free loopback port, with the admin API on, blobs (files,
     exports) in a bucket of the session's moto S3 server, auth email and SMS sent to the
-    session's loopback SMTP server and SMS endpoint, and tenant-configured outbound URLs
-    allowed to reach loopback peers (RAYBASE_ALLOW_PRIVATE_URLS=true)."""
+    session's loopback SMTP server and SMS endpoint, tenant-configured outbound URLs
+    allowed to reach loopback peers (RAYBASE_ALLOW_PRIVATE_URLS=true), and realtime sockets
+    closed after 6 s of silence (so the idle close is observed quickly)."""
     from serve.runtime import deploy
     from serve.settings import Settings
 
@@ -123,7 +124,7 @@ def service(ray_session: None, s3_server: dict, smtp_server: dict, sms_server: d
                         s3_secret_key=s3_server["secret_key"], s3_bucket="raybase-test",
                         s3_region=s3_server["region"], s3_secure=False,
                         smtp_url=smtp_server["url"], sms_url=sms_server["url"],
-                        allow_private_urls=True)
+                        allow_private_urls=True, realtime_idle_timeout=6.0)
     deploy(settings)
     yield {"base_url": f"http://127.0.0.1:{settings.port}", "settings": settings,
            "data_dir": data_dir, "mailbox": smtp_server["mailbox"],
