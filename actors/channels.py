@@ -9,7 +9,7 @@ as the JSON frame every subscriber gets. Guarantees:
 - a replica polling `after` a position it reached gets every later message, in order, or
   `gap: true` when it cannot: the channel restarted (a new `epoch`: the buffer and presence live in
   memory only) or the replica fell more than `BUFFER` behind. Events are never lost to a gap: the
-  replica reads what it missed from the tenant's outbox (serve/realtime.py);
+  replica reads what it missed from the tenant's outbox (serve/realtime/feeds.py);
 - replicas hold leases: each poll renews its replica's for the poll's length plus `LEASE_GRACE_S`;
   the presence members of a replica whose lease ran out (it died) leave, announced like any leave.
 

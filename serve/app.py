@@ -10,8 +10,9 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from serve import envelope, realtime, request_log
+from serve import envelope, request_log
 from serve.auth import KeyCache
+from serve.realtime.hub import Hub
 from serve.routes import ROUTERS, admin, files, import_export
 from serve.routes.public import VERSION
 from serve.services import Services, ray_services
@@ -50,7 +51,7 @@ def build_app(settings: Settings, services: Callable[[Settings], Services] = ray
     app.state.keys = KeyCache(app.state.services, settings.key_cache_ttl)
     app.state.user_tokens = UserTokens(app.state.services, settings.key_cache_ttl)
     app.state.request_log = request_log.RequestLog(app.state.services)
-    app.state.realtime = realtime.Hub(app.state.services, settings.realtime_max_connections)
+    app.state.realtime = Hub(app.state.services, settings.realtime_max_connections)
     app.state.started_at = {"monotonic": time.monotonic(),
                             "iso": datetime.now(UTC).isoformat().replace("+00:00", "Z")}
     for router in ROUTERS:

@@ -1,7 +1,7 @@
 """Realtime: the WebSocket endpoint, its stats, and the server-sent-event stream of events.
 
 The protocol (frames, channels, resume, presence, close codes) is documented in the README's
-"Realtime" section; serve/realtime.py holds the connections and follows the channels.
+"Realtime" section; serve/realtime/ holds the connections and follows the channels.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from fastapi.responses import Response, StreamingResponse
 from actors import channels as chans
 from serve import envelope
 from serve.auth import Caller, DataReadCtx, ReadCtx, authenticate, authenticate_token
-from serve.realtime import Connection, Hub
-from serve.realtime_protocol import REAUTH_S, Session, check_channel, parse_since
+from serve.realtime.feeds import Connection
+from serve.realtime.hub import Hub
+from serve.realtime.protocol import REAUTH_S, Session, check_channel, parse_since
 from serve.routes.auth.support import NO_BEARER
 from storage.errors import ApiError, Code
 from storage.ids import new_id

@@ -108,11 +108,12 @@ def test_the_shadow_check_finds_shadows():
 
 
 def registration_order() -> list[tuple[str, str]]:
-    """Every route in the order build_app mounts it: ROUTERS, then the admin router."""
+    """Every HTTP route in the order build_app mounts it: ROUTERS, then the admin router (a
+    WebSocket route has no methods: its path is served by an HTTP GET route as well)."""
     from serve.routes import ROUTERS, admin
 
     return [(m, route.path) for router in (*ROUTERS, admin.router) for route in router.routes
-            for m in sorted(route.methods)]
+            for m in sorted(getattr(route, "methods", ()))]
 
 
 def test_no_literal_route_is_shadowed(spec):

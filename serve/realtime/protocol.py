@@ -20,7 +20,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from serve import hostile
 from serve.auth import Caller
-from serve.realtime import Connection, Hub, carries_events
+from serve.realtime.feeds import Connection, carries_events
+from serve.realtime.hub import Hub
 from storage.errors import ApiError, Code
 from storage.files import check_folder
 
