@@ -304,7 +304,8 @@ class Host:
         run concurrently; `wait` returns only when the alarms started here are done (the
         background loop does not wait: one slow alarm must not hold back the next tick's)."""
         now = self.clock() if now is None else now
-        started = [self._start_alarm(key, at, now) for key, at in self.kv.due_alarms(self.index, now)
+        due = self.kv.due_alarms(self.index, now)
+        started = [self._start_alarm(key, at, now) for key, at in due
                    if key not in self._alarms_running]
         if wait and started:
             await asyncio.gather(*started)

@@ -61,6 +61,13 @@ class TenantShard(DatabaseObject):
         self._pruned_at = 0.0
         self._kick()  # events committed before a restart and not yet handed on
 
+    async def on_evict(self) -> None:
+        """Stop dispatching (what was not recorded as dispatched goes again on activation)."""
+        if self._dispatcher is not None:
+            self._dispatcher.cancel()
+            await asyncio.gather(self._dispatcher, return_exceptions=True)
+        await super().on_evict()
+
     @property
     def ctx(self) -> dict[str, Any]:
         """The context of the shard's own storage calls."""

@@ -9,6 +9,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from storage import outbox
 from storage.audit import audited
 from storage.db import Tx, iso, utcnow
 from storage.errors import ApiError, Code, invalid, not_found
@@ -40,6 +41,10 @@ def _record(row: dict[str, Any]) -> dict[str, Any]:
 def _stored(rec: dict[str, Any]) -> dict[str, Any]:
     return {**rec, "scopes": json.dumps(rec["scopes"]),
             "ip_allowlist": json.dumps(rec["ip_allowlist"])}
+
+
+outbox.declare("api_key", "api_key.created", "api_key.updated", "api_key.revoked",
+               "api_key.rotated")
 
 
 def out(rec: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import json
 import re
 from typing import Any
 
-from storage import objects, schema
+from storage import objects, outbox, schema
 from storage.audit import audited
 from storage.db import Tx, iso, utcnow
 from storage.errors import invalid, not_found
@@ -24,6 +24,7 @@ from storage.paging import clamp_limit, newest_page
 ASSOCIATION_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 MAX_META_BYTES = 10 * 1024
 DIRECTIONS = ("outgoing", "incoming", "both")
+outbox.declare("association", "association.created", "association.updated")
 
 SELECT_LINK = """
 SELECT * FROM associations WHERE from_id = ? AND association_type = ? AND to_id = ?
@@ -79,13 +80,15 @@ def put_association(db: Tx, ctx: dict[str, Any], *, from_type: str, from_id: str
                "meta": meta_text, "created_by": ctx.get("actor_id"), "created_at": now,
                "updated_at": now}
         db.insert("associations", row)
+        outbox.emit(db, ctx, "association.created", "association", row["id"], out(row))
         return {"association": out(row), "created": True}
     row = {**row, "meta": meta_text, "updated_at": now}
     db.update("associations", row)
+    outbox.emit(db, ctx, "association.updated", "association", row["id"], out(row))
     return {"association": out(row), "created": False}
 
 
-@audited("association.delete", "association")
+@audited("association.delete", "association", event="association.deleted")
 def delete_association(db: Tx, ctx: dict[str, Any], *, from_type: str, from_id: str,
                        association_type: str, to_type: str, to_id: str) -> dict[str, Any]:
     kind = check_type(association_type)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from storage import outbox
 from storage.db import Tx, iso, utcnow
 from storage.errors import invalid
 from storage.ids import new_id
@@ -61,11 +62,15 @@ IdFrom = str | Callable[[dict[str, Any], Any], Any] | None
 
 
 def audited(action: str, resource_type: str, id_from: IdFrom = "id",
-            details: Callable[[dict[str, Any], Any], dict[str, Any]] | None = None):
+            details: Callable[[dict[str, Any], Any], dict[str, Any]] | None = None,
+            event: str | None = None):
     """Declare a storage function a mutation: on success it records `action` on the resource
     whose id is `id_from`: a key looked up in the result (a dict) and then in the keyword
-    arguments, or a function of (kwargs, result)."""
+    arguments, or a function of (kwargs, result). With `event`, it also emits that event
+    (storage/outbox.py), its data the result (the resource after the change)."""
     ACTIONS[action] = resource_type
+    if event is not None:
+        outbox.declare(resource_type, event)
 
     def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(fn)
@@ -79,6 +84,9 @@ def audited(action: str, resource_type: str, id_from: IdFrom = "id",
                 rid = rid if rid is not None else kwargs.get(id_from)
             extra = details(kwargs, result) if details is not None else None
             record(db, ctx, action, resource_type, rid, extra)
+            if event is not None:
+                outbox.emit(db, ctx, event, resource_type, rid,
+                            result if isinstance(result, dict) else {"id": rid})
             return result
 
         return inner

@@ -68,7 +68,7 @@ def list_comments(db: Tx, ctx: dict[str, Any], *, type_ref: str, object_id: str,
             "total": page["total"]}
 
 
-@audited("comment.create", "comment")
+@audited("comment.create", "comment", event="comment.created")
 def create_comment(db: Tx, ctx: dict[str, Any], *, type_ref: str, object_id: str,
                    body: Any) -> dict[str, Any]:
     author = _author(ctx)
@@ -80,7 +80,7 @@ def create_comment(db: Tx, ctx: dict[str, Any], *, type_ref: str, object_id: str
     return out(row)
 
 
-@audited("comment.update", "comment")
+@audited("comment.update", "comment", event="comment.updated")
 def update_comment(db: Tx, ctx: dict[str, Any], *, type_ref: str, object_id: str,
                    comment_id: str, body: Any) -> dict[str, Any]:
     row = {**_own(db, ctx, type_ref, object_id, comment_id), "body": _body(body),
@@ -89,7 +89,7 @@ def update_comment(db: Tx, ctx: dict[str, Any], *, type_ref: str, object_id: str
     return out(row)
 
 
-@audited("comment.delete", "comment")
+@audited("comment.delete", "comment", event="comment.deleted")
 def delete_comment(db: Tx, ctx: dict[str, Any], *, type_ref: str, object_id: str,
                    comment_id: str) -> dict[str, Any]:
     _own(db, ctx, type_ref, object_id, comment_id)

@@ -1,6 +1,7 @@
 """Custom events: named by the tenant (`signup.completed`), kept in its database, listed newest
-first; and the catalogue of event types: every action the service itself records (the audit
-registry, `storage.audit.ACTIONS`) plus the tenant's own."""
+first, and emitted on the event bus like the service's own (storage/outbox.py); and the
+catalogue of event types: every event the service emits (`storage.outbox.EVENT_TYPES`, declared
+by the modules that emit them) plus the tenant's own."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import re
 from typing import Any
 
 import storage
-from storage import audit
+from storage import audit, outbox
 from storage.audit import audited
 from storage.db import Tx, iso, utcnow
 from storage.errors import ApiError, Code, invalid
@@ -35,13 +36,24 @@ GROUP BY event_type ORDER BY event_type
 
 
 @functools.cache
+def _import_all() -> None:
+    """Import every storage module (and package): event types and audit actions register
+    themselves when their module is imported, so a new area is listed without being named."""
+    for module in pkgutil.walk_packages(storage.__path__, "storage."):
+        if ".migrations" not in module.name:
+            importlib.import_module(module.name)
+
+
 def system_types() -> dict[str, str]:
-    """Every action the service records → its resource type. Mutations register themselves
-    with `@audited` when their module is imported, so every storage module is imported first:
-    a new area is listed without being named anywhere."""
-    for module in pkgutil.iter_modules(storage.__path__):
-        importlib.import_module(f"storage.{module.name}")
-    return dict(sorted(audit.ACTIONS.items()))
+    """Every event type the service emits → its resource type."""
+    _import_all()
+    return dict(sorted(outbox.EVENT_TYPES.items()))
+
+
+def reserved_names() -> set[str]:
+    """Names a custom event may not take: the service's event types and audit actions."""
+    _import_all()
+    return {*outbox.EVENT_TYPES, *audit.ACTIONS}
 
 
 def check_json_object(value: Any, field: str, max_bytes: int) -> str:
@@ -74,13 +86,14 @@ def track_event(db: Tx, ctx: dict[str, Any], *, event_type: Any,
                 data: Any = None) -> dict[str, Any]:
     """Store a custom event; the service's own event types are reserved."""
     event_type = check_event_type(event_type)
-    if event_type in system_types():
-        raise invalid(f"event_type '{event_type}' is one the service emits; custom events need "
+    if event_type in reserved_names():
+        raise invalid(f"event_type '{event_type}' is one the service uses; custom events need "
                       "a name of their own", "event_type")
     row = {"id": new_id("evt"), "event_type": event_type,
            "data": check_json_object(data, "data", MAX_DATA_BYTES),
            "actor_id": ctx.get("actor_id"), "created_at": utcnow()}
     db.insert("events", row)
+    outbox.emit(db, ctx, event_type, "event", row["id"], json.loads(row["data"]))
     return {**out(row), "tracked": True}
 
 

@@ -67,6 +67,17 @@ def column_of(rows: Iterable[Any]) -> str | None:
     return None
 
 
+def _quoted_value_column(message: str, rows: Iterable[Any]) -> str | None:
+    """The column whose text value the error message quotes (a bound VALUES statement names
+    the value, not the column)."""
+    for row in rows:
+        if isinstance(row, dict):
+            for column, value in row.items():
+                if isinstance(value, str) and value and f'"{value}"' in message:
+                    return column
+    return None
+
+
 def answer(exc: BaseException, rows: Iterable[Any] = ()) -> ApiError:
     """The error a caller gets for a storage statement that raised `exc` (rows: what it wrote)."""
     if isinstance(exc, ApiError):
@@ -75,7 +86,8 @@ def answer(exc: BaseException, rows: Iterable[Any] = ()) -> ApiError:
         return ApiError(Code.CONFLICT, "the write conflicts with stored data")
     if isinstance(exc, _INPUT):
         named = _COLUMN_IN_MESSAGE.search(str(exc))
-        column = column_of(rows) or (named.group(1) if named else None)
+        column = column_of(rows) or (named.group(1) if named else None) or \
+            _quoted_value_column(str(exc), rows)
         text = isinstance(exc, UnicodeError) or "surrogate" in str(exc)
         message = ("text must be valid Unicode (a lone UTF-16 surrogate cannot be stored)"
                    if text else "a value cannot be stored")

@@ -13,7 +13,7 @@ import re
 from datetime import timedelta
 from typing import Any
 
-from storage import objects, schema
+from storage import objects, outbox, schema
 from storage.audit import audited
 from storage.db import Tx, iso, utcnow
 from storage.errors import ApiError, Code, invalid, not_found
@@ -158,10 +158,12 @@ def _charge(db: Tx, delta: int, quota: int | None) -> None:
     db.put_cache(*USED, used + delta)
 
 
-def _emit(db: Tx, ctx: dict[str, Any], event_type: str, data: dict[str, Any]) -> None:
-    db.insert("events", {"id": new_id("evt"), "event_type": event_type,
-                         "data": json.dumps(data, default=str), "actor_id": ctx.get("actor_id"),
-                         "created_at": utcnow()})
+outbox.declare("file", "file.uploaded", "file.updated", "file.deleted", "file.restored")
+
+
+def _emit(db: Tx, ctx: dict[str, Any], event_type: str, file: dict[str, Any]) -> None:
+    """The file's event (storage/outbox.py): `file` as the API shows it after the change."""
+    outbox.emit(db, ctx, event_type, "file", file["id"], file)
 
 
 def _text(value: Any, field: str, max_len: int, *, empty: bool = False) -> str:
@@ -258,7 +260,7 @@ def _upload_id(kwargs: dict[str, Any], result: Any) -> Any:
     return result["id"] if isinstance(result, dict) else kwargs.get("file_id")
 
 
-@audited("file.uploaded", "file", id_from=_upload_id)
+@audited("file.upload", "file", id_from=_upload_id)
 def record_upload(db: Tx, ctx: dict[str, Any], *, file_id: str, new: bool, blob: dict[str, Any],
                   fields: dict[str, Any], quota: int | None = None) -> dict[str, Any]:
     """Record bytes the gateway stored under `blob["key"]` (`size_bytes`, `sha256`, sniffed
@@ -286,11 +288,11 @@ def record_upload(db: Tx, ctx: dict[str, Any], *, file_id: str, new: bool, blob:
     put_file(db, rec, new)
     db.insert("file_versions", _version_row(ctx, rec))
     result = out(rec, ctx)
-    _emit(db, ctx, "file.uploaded", {"file": result})
+    _emit(db, ctx, "file.uploaded", result)
     return result
 
 
-@audited("file.upload_reserved", "file")
+@audited("file.reserve_upload", "file")
 def reserve_upload(db: Tx, ctx: dict[str, Any], *, file_id: str, blob_key: str,
                    size_bytes: Any, mime_type: Any, fields: dict[str, Any],
                    quota: int | None = None) -> dict[str, Any]:
@@ -324,7 +326,7 @@ def pending_upload(db: Tx, ctx: dict[str, Any], *, file_id: str) -> dict[str, An
             "size_bytes": rec["size_bytes"]}
 
 
-@audited("file.upload_completed", "file")
+@audited("file.complete_upload", "file")
 def complete_upload(db: Tx, ctx: dict[str, Any], *, file_id: str,
                     blob: dict[str, Any]) -> dict[str, Any]:
     """Flip a pending file to ready once the gateway found its bytes (size as reserved)."""
@@ -341,7 +343,7 @@ def complete_upload(db: Tx, ctx: dict[str, Any], *, file_id: str,
     db.put_cache("file_bytes", file_id, rec["size_bytes"])
     db.insert("file_versions", _version_row(ctx, rec))
     result = out(rec, ctx)
-    _emit(db, ctx, "file.uploaded", {"file": result})
+    _emit(db, ctx, "file.uploaded", result)
     return result
 
 
@@ -357,7 +359,7 @@ def _gone(db: Tx, rec: dict[str, Any], ctx: dict[str, Any]) -> None:
     db.put_cache(*USED, used_bytes(db) - freed)
 
 
-@audited("file.updated", "file")
+@audited("file.update", "file")
 def update_file(db: Tx, ctx: dict[str, Any], *, file_id: str,
                 changes: dict[str, Any]) -> dict[str, Any]:
     """Change a live file's metadata (filename, access, folder, meta, linked object)."""
@@ -366,7 +368,7 @@ def update_file(db: Tx, ctx: dict[str, Any], *, file_id: str,
     rec.update(updated_by=ctx.get("actor_id"), updated_at=utcnow())
     put_file(db, rec, False)
     result = out(rec, ctx)
-    _emit(db, ctx, "file.updated", {"file": result, "changed": sorted(changes)})
+    _emit(db, ctx, "file.updated", result)
     return result
 
 
@@ -383,11 +385,11 @@ def _delete_one(db: Tx, ctx: dict[str, Any], file_id: Any, force: bool) -> dict[
         rec = {**rec, "is_deleted": True, "deleted_at": now, "updated_by": ctx.get("actor_id"),
                "updated_at": now}
         put_file(db, rec, False)
-    _emit(db, ctx, "file.deleted", {"file_id": file_id, "permanent": force})
+    _emit(db, ctx, "file.deleted", out(rec, ctx))
     return {"file_id": file_id, "id": file_id, "deleted": True, "permanent": force}
 
 
-@audited("file.deleted", "file", details=lambda kw, r: {"permanent": kw.get("force", False)})
+@audited("file.delete", "file", details=lambda kw, r: {"permanent": kw.get("force", False)})
 def delete_file(db: Tx, ctx: dict[str, Any], *, file_id: str,
                 force: bool = False) -> dict[str, Any]:
     """Move a file to the trash, or with `force` remove it for good (trashed ones too): its rows
@@ -395,14 +397,14 @@ def delete_file(db: Tx, ctx: dict[str, Any], *, file_id: str,
     return _delete_one(db, ctx, file_id, force)
 
 
-@audited("file.restored", "file")
+@audited("file.restore", "file")
 def restore_file(db: Tx, ctx: dict[str, Any], *, file_id: str) -> dict[str, Any]:
     rec = find_file(db, file_id, deleted=True, status=None)
     rec = {**rec, "is_deleted": False, "deleted_at": None, "updated_by": ctx.get("actor_id"),
            "updated_at": utcnow()}
     put_file(db, rec, False)
     result = out(rec, ctx)
-    _emit(db, ctx, "file.restored", {"file": result})
+    _emit(db, ctx, "file.restored", result)
     return result
 
 
@@ -444,7 +446,7 @@ def batch_read_files(db: Tx, ctx: dict[str, Any], *, file_ids: Any) -> list[dict
     return [out(rec, ctx) for rec in recs if rec is not None and not rec["is_deleted"]]
 
 
-@audited("file.batch_deleted", "file", id_from=None,
+@audited("file.batch_delete", "file", id_from=None,
          details=lambda kw, r: {"file_ids": r["deleted"]})
 def batch_delete_files(db: Tx, ctx: dict[str, Any], *, file_ids: Any) -> dict[str, Any]:
     """Move up to 100 live files to the trash; all or nothing (an unknown id is 404). Answers
@@ -457,7 +459,7 @@ def batch_delete_files(db: Tx, ctx: dict[str, Any], *, file_ids: Any) -> dict[st
     return {"deleted": ids, "count": len(ids)}
 
 
-@audited("file.batch_updated", "file", id_from=None,
+@audited("file.batch_update", "file", id_from=None,
          details=lambda kw, r: {"file_ids": r["file_ids"]})
 def batch_update_files(db: Tx, ctx: dict[str, Any], *, file_ids: Any,
                        changes: dict[str, Any]) -> dict[str, Any]:
@@ -471,11 +473,11 @@ def batch_update_files(db: Tx, ctx: dict[str, Any], *, file_ids: Any,
     for rec in recs:
         rec.update(updated_by=ctx.get("actor_id"), updated_at=now)
         put_file(db, rec, False)
-        _emit(db, ctx, "file.updated", {"file": out(rec, ctx), "changed": sorted(changes)})
+        _emit(db, ctx, "file.updated", out(rec, ctx))
     return {"updated": len(recs), "file_ids": ids}
 
 
-@audited("file.stale_cleaned", "file", id_from=None,
+@audited("file.clean_stale", "file", id_from=None,
          details=lambda kw, r: {"file_ids": r["removed"]})
 def clean_stale_uploads(db: Tx, ctx: dict[str, Any], *,
                         older_than: timedelta = STALE_AFTER) -> dict[str, Any]:
@@ -495,7 +497,7 @@ def queued_blob_deletions(db: Tx, ctx: dict[str, Any], *, limit: int = 100) -> l
     return [{"id": r["id"], "blob_key": r["blob_key"]} for r in db.query(QUEUED, [limit])]
 
 
-@audited("file.blobs_removed", "file", id_from=None, details=lambda kw, r: {"count": r})
+@audited("file.remove_blobs", "file", id_from=None, details=lambda kw, r: {"count": r})
 def forget_blob_deletions(db: Tx, ctx: dict[str, Any], *, ids: list[str]) -> int:
     """Drop queue rows whose blobs the gateway removed."""
     for did in ids:

@@ -63,7 +63,7 @@ def get_object_type(db: Tx, ctx: dict[str, Any], *, type_ref: str) -> dict[str, 
     return out(schema.get_type(db, type_ref), ctx)
 
 
-@audited("object_type.create", "object_type")
+@audited("object_type.create", "object_type", event="object_type.created")
 def create_object_type(db: Tx, ctx: dict[str, Any], *, body: dict[str, Any]) -> dict[str, Any]:
     name = check_name(body["name"])
     _unique_name(db, name)
@@ -78,7 +78,7 @@ def create_object_type(db: Tx, ctx: dict[str, Any], *, body: dict[str, Any]) -> 
     return out(row, ctx)
 
 
-@audited("object_type.update", "object_type")
+@audited("object_type.update", "object_type", event="object_type.updated")
 def update_object_type(db: Tx, ctx: dict[str, Any], *, type_ref: str,
                        body: dict[str, Any]) -> dict[str, Any]:
     row = dict(schema.get_type(db, type_ref))
@@ -94,7 +94,7 @@ def update_object_type(db: Tx, ctx: dict[str, Any], *, type_ref: str,
     return out(row, ctx)
 
 
-@audited("object_type.delete", "object_type")
+@audited("object_type.delete", "object_type", event="object_type.deleted")
 def delete_object_type(db: Tx, ctx: dict[str, Any], *, type_ref: str, force: bool = False,
                        confirm_token: str | None = None) -> dict[str, Any]:
     """Delete a type; with dependents only by `force` and a confirm token, cascading."""

@@ -18,7 +18,6 @@ from storage.ids import new_id
 from storage.paging import clamp_limit, decode_cursor, encode_cursor, keyset_after, keyset_params
 
 NS = "objects"
-outbox.declare("object", "object.created", "object.updated")
 COUNTS_NS = "object_counts"  # type id -> {"live": n, "trash": n}
 MAX_BATCH = 100
 LOADED = "\x00loaded"  # marker key of a complete unique-value index
@@ -40,6 +39,7 @@ COUNT_LINKS = "SELECT count(*) FROM associations WHERE from_id = $1 OR to_id = $
 
 # -- records ---------------------------------------------------------------------------------
 record = columns.record
+outbox.declare("object", "object.created", "object.updated", "object.deleted", "object.restored")
 
 
 def out(rec: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
@@ -115,6 +115,13 @@ def _snapshot(db: Tx, rec: dict[str, Any], change: str) -> None:
         "version": rec["version"], "properties": json.dumps(rec["properties"]),
         "change": change, "changed_by": rec["updated_by"], "created_at": rec["updated_at"],
     })
+
+
+def _emit(db: Tx, ctx: dict[str, Any], event_type: str, rec: dict[str, Any],
+          was: dict[str, Any] | None = None, **extra: Any) -> None:
+    """The object's event: the object after the change (`previous`: before it, on updates)."""
+    outbox.emit(db, ctx, event_type, "object", rec["id"], {**out(rec, ctx), **extra},
+                previous=None if was is None else out(was, ctx))
 
 
 # -- validation ------------------------------------------------------------------------------
@@ -208,7 +215,7 @@ def _create(db: Tx, ctx: dict[str, Any], t: dict[str, Any], properties: Any) -> 
     _put(db, rec, new=True)
     _snapshot(db, rec, "create")
     text_index.index(db, rec)
-    outbox.emit(db, ctx, "object.created", "object", rec["id"], out(rec, ctx))
+    _emit(db, ctx, "object.created", rec)
     return rec
 
 
@@ -231,8 +238,7 @@ def _update(db: Tx, ctx: dict[str, Any], t: dict[str, Any], object_id: str, prop
     _put(db, new, new=False, was=rec)
     _snapshot(db, new, "update")
     text_index.index(db, new, replaces_version=True)
-    outbox.emit(db, ctx, "object.updated", "object", object_id, out(new, ctx),
-                previous=out(rec, ctx))
+    _emit(db, ctx, "object.updated", new, was=rec)
     return new
 
 
@@ -272,10 +278,13 @@ def delete_object(db: Tx, ctx: dict[str, Any], *, type_ref: str, object_id: str,
             db.delete(table, column, object_id)
         text_index.drop_object(db, object_id)
         db.drop_cache(NS, object_id)
+        _emit(db, ctx, "object.deleted", rec, permanent=True)
         return {"id": object_id, "deleted": True, "permanent": True}
     now = utcnow()
-    _put(db, {**rec, "is_deleted": True, "deleted_at": now, "updated_at": now,
-              "updated_by": ctx.get("actor_id")}, new=False, was=rec)
+    trashed = {**rec, "is_deleted": True, "deleted_at": now, "updated_at": now,
+               "updated_by": ctx.get("actor_id")}
+    _put(db, trashed, new=False, was=rec)
+    _emit(db, ctx, "object.deleted", trashed, permanent=False)
     return {"id": object_id, "deleted": True, "permanent": False}
 
 
@@ -303,6 +312,7 @@ def restore_object(db: Tx, ctx: dict[str, Any], *, type_ref: str,
     new = {**rec, "is_deleted": False, "deleted_at": None, "updated_at": utcnow(),
            "updated_by": ctx.get("actor_id")}
     _put(db, new, new=False, was=rec)
+    _emit(db, ctx, "object.restored", new)
     return out(new, ctx)
 
 

@@ -78,6 +78,17 @@ def emit(db: Tx, ctx: dict[str, Any], event_type: str, resource_type: str,
     return seq
 
 
+def record_event(db: Tx, ctx: dict[str, Any], *, event_type: str, resource_type: str,
+                 resource_id: str | None, data: dict[str, Any] | None) -> int:
+    """Emit the event of a change made outside the tenant's database (its API keys, in the
+    control plane): the gateway calls this once the change is committed there."""
+    from storage.events import system_types  # it imports this module; the whole catalogue
+
+    if system_types().get(event_type) != resource_type:
+        raise ValueError(f"undeclared event type {event_type!r} on {resource_type!r}")
+    return emit(db, ctx, event_type, resource_type, resource_id, data)
+
+
 def out(row: dict[str, Any], tenant_id: str | None) -> dict[str, Any]:
     """An event as every consumer sees it (realtime frames, SSE, webhook bodies)."""
     event = {"id": row["seq"], "type": row["event_type"], "tenant_id": tenant_id,

@@ -97,7 +97,7 @@ def list_properties(db: Tx, ctx: dict[str, Any], *, type_ref: str) -> list[dict[
     return [out(p) for p in schema.load(db).properties(t["id"])]
 
 
-@audited("property.create", "property")
+@audited("property.create", "property", event="property.created")
 def create_property(db: Tx, ctx: dict[str, Any], *, type_ref: str,
                     body: dict[str, Any]) -> dict[str, Any]:
     t = schema.get_type(db, type_ref)
@@ -137,7 +137,7 @@ def _reference_type(db: Tx, body: dict[str, Any]) -> str | None:
     return target["id"]
 
 
-@audited("property.update", "property")
+@audited("property.update", "property", event="property.updated")
 def update_property(db: Tx, ctx: dict[str, Any], *, type_ref: str, prop_ref: str,
                     body: dict[str, Any]) -> dict[str, Any]:
     t = schema.get_type(db, type_ref)
@@ -161,7 +161,7 @@ def update_property(db: Tx, ctx: dict[str, Any], *, type_ref: str, prop_ref: str
     return out(row)
 
 
-@audited("property.delete", "property")
+@audited("property.delete", "property", event="property.deleted")
 def delete_property(db: Tx, ctx: dict[str, Any], *, type_ref: str,
                     prop_ref: str) -> dict[str, Any]:
     t = schema.get_type(db, type_ref)

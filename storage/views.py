@@ -113,7 +113,7 @@ def list_views(db: Tx, ctx: dict[str, Any], *, type_ref: str) -> list[dict[str, 
     return [out(r) for r in db.query(LIST, [t["id"]])]
 
 
-@audited("view.create", "view")
+@audited("view.create", "view", event="view.created")
 def create_view(db: Tx, ctx: dict[str, Any], *, type_ref: str,
                 body: dict[str, Any]) -> dict[str, Any]:
     t = schema.get_type(db, type_ref)
@@ -127,7 +127,7 @@ def create_view(db: Tx, ctx: dict[str, Any], *, type_ref: str,
     return out(row)
 
 
-@audited("view.update", "view")
+@audited("view.update", "view", event="view.updated")
 def update_view(db: Tx, ctx: dict[str, Any], *, type_ref: str, view_id: str,
                 body: dict[str, Any]) -> dict[str, Any]:
     """Change the fields given; each is checked as on create (null clears a list)."""
@@ -144,7 +144,7 @@ def update_view(db: Tx, ctx: dict[str, Any], *, type_ref: str, view_id: str,
     return out(row)
 
 
-@audited("view.delete", "view")
+@audited("view.delete", "view", event="view.deleted")
 def delete_view(db: Tx, ctx: dict[str, Any], *, type_ref: str, view_id: str) -> dict[str, Any]:
     t = schema.get_type(db, type_ref)
     _find(db, t, view_id)

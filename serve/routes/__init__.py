@@ -12,6 +12,7 @@ from serve.routes import (
     file_content,
     files,
     import_export,
+    notifications,
     object_types,
     objects,
     properties,
@@ -65,4 +66,6 @@ ROUTERS = (
     auth_users.router,
     auth_users.governance_router,
     auth_saml.router,
+    notifications.router,
+    notifications.service_router,
 )

@@ -8,8 +8,8 @@ from typing import Any, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from serve.auth import KeysCtx
-from storage import api_keys
+from serve.auth import Caller, KeysCtx
+from storage import api_keys, outbox
 
 router = APIRouter(prefix="/v1/keys", tags=["API Keys"])
 
@@ -44,6 +44,13 @@ class ApiKeyRotate(BaseModel):
     scopes: list[Scope] | None = Field(None, min_length=1)
 
 
+async def _emitted(ctx: Caller, event_type: str, key: dict[str, Any]) -> None:
+    """The key change's event, in the tenant's outbox: keys live in the control plane, so it is
+    written once the change has committed there (not in the same transaction)."""
+    await ctx.run(outbox.record_event, event_type=event_type, resource_type="api_key",
+                  resource_id=key["id"], data=key)
+
+
 @router.get("", summary="List API keys")
 async def list_api_keys(ctx: KeysCtx) -> Any:
     return await ctx.control(api_keys.list_api_keys)
@@ -52,23 +59,31 @@ async def list_api_keys(ctx: KeysCtx) -> Any:
 @router.post("", status_code=201, summary="Create API key")
 async def create_api_key(body: ApiKeyCreate, ctx: KeysCtx) -> Any:
     """Create a key; its token is in this answer and nowhere else, ever."""
-    return await ctx.control(api_keys.create_api_key, body=body.model_dump(),
+    made = await ctx.control(api_keys.create_api_key, body=body.model_dump(),
                              plan_name=ctx.plan)
+    await _emitted(ctx, "api_key.created", made["key"])
+    return made
 
 
 @router.patch("/{key_id}", summary="Update API key")
 async def update_api_key(key_id: str, body: ApiKeyUpdate, ctx: KeysCtx) -> Any:
-    return await ctx.control(api_keys.update_api_key, key_id=key_id,
-                             body=body.model_dump(exclude_unset=True))
+    key = await ctx.control(api_keys.update_api_key, key_id=key_id,
+                            body=body.model_dump(exclude_unset=True))
+    await _emitted(ctx, "api_key.updated", key)
+    return key
 
 
 @router.delete("/{key_id}", summary="Revoke API key")
 async def revoke_api_key(key_id: str, ctx: KeysCtx) -> Any:
-    return await ctx.control(api_keys.revoke_api_key, key_id=key_id)
+    key = await ctx.control(api_keys.revoke_api_key, key_id=key_id)
+    await _emitted(ctx, "api_key.revoked", key)
+    return key
 
 
 @router.post("/{key_id}/rotate", summary="Rotate API key")
 async def rotate_api_key(key_id: str, body: ApiKeyRotate, ctx: KeysCtx) -> Any:
     """Issue a new token with the key's settings and revoke the old one."""
-    return await ctx.control(api_keys.rotate_api_key, key_id=key_id,
-                             body=body.model_dump(exclude_unset=True))
+    rotated = await ctx.control(api_keys.rotate_api_key, key_id=key_id,
+                                body=body.model_dump(exclude_unset=True))
+    await _emitted(ctx, "api_key.rotated", rotated["new_key"])
+    return rotated

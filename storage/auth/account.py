@@ -67,7 +67,7 @@ def update_current_user(db: Tx, ctx: dict[str, Any], *, body: dict[str, Any],
         user["user_metadata"] = users.check_metadata(
             {**user["user_metadata"], **users.check_metadata(body["user_metadata"])})
     user["updated_at"] = now()
-    users.save(db, user)
+    users.save(db, ctx, user)
     record(db, ctx, "auth.user_update", "user", user["id"],
            {"fields": sorted(k for k in body if k != "password")})
     return {"data": {**users.out(user), "email_change_sent": change_sent}, "mail": mail}
@@ -84,6 +84,11 @@ EXPORT_QUERIES = {
                 "WHERE user_id = ? ORDER BY created_at",
     "comments": "SELECT id, object_type_id, object_id, body, created_at, updated_at "
                 "FROM comments WHERE author_id = ? ORDER BY created_at",
+    "notifications": "SELECT id, type, title, body, category, metadata, is_read, read_at, "
+                     "created_at FROM notifications WHERE user_id = ? ORDER BY created_at",
+    "notification_preferences": "SELECT channel, enabled, categories, updated_at "
+                                "FROM notification_preferences WHERE user_id = ? "
+                                "ORDER BY channel",
     "files": "SELECT id, filename, mime_type, size_bytes, access, folder, status, created_at, "
              "updated_at FROM files WHERE created_by = ? ORDER BY created_at",
     "audit_logs": "SELECT id, action, resource_type, resource_id, request_id, ip, details, "
@@ -113,6 +118,6 @@ def export_user_data(db: Tx, ctx: dict[str, Any]) -> dict[str, Any]:
             rows = [{k: v for k, v in r.items() if k != "refresh_hash"} for r in rows]
         data[name] = rows
     user["last_export_at"] = now()
-    users.save(db, user)
+    users.save(db, ctx, user)
     record(db, ctx, "auth.export", "user", user["id"])
     return data

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from storage import confirm
+from storage import notification_preferences as notification_prefs
 from storage.audit import audited
 from storage.auth import config as auth_config
 from storage.auth import mfa, passkeys, sessions, users
@@ -24,7 +25,8 @@ COUNT_COMMENTS = "SELECT count(*) FROM comments WHERE author_id = ?"
 MAX_OFFSET = 100_000
 CHILD_TABLES = (("sessions", "user_id"), ("user_identities", "user_id"),
                 ("mfa_factors", "user_id"), ("mfa_recovery_codes", "user_id"),
-                ("auth_tokens", "user_id"))
+                ("auth_tokens", "user_id"), ("notifications", "user_id"),
+                ("notification_preferences", "user_id"), ("notification_emails", "user_id"))
 
 
 def _like(search: str | None) -> str | None:
@@ -52,7 +54,7 @@ def create_user(db: Tx, ctx: dict[str, Any], *, body: dict[str, Any],
     email = users.unique_email(db, users.check_email(body.get("email")))
     if body.get("password") is not None:
         check_new_password(db, auth_config.load_config(db), body["password"])
-    rec = users.new_user(db, email=email, password_hash=password_hash,
+    rec = users.new_user(db, ctx, email=email, password_hash=password_hash,
                          phone=users.check_phone(body.get("phone")),
                          role=users.check_role(body.get("role") or users.DEFAULT_ROLE),
                          email_verified=bool(body.get("email_verified")),
@@ -88,7 +90,7 @@ def update_user(db: Tx, ctx: dict[str, Any], *, user_id: str,
     elif body.get("ban_reason") is not None and rec["banned"]:
         rec["ban_reason"] = body["ban_reason"]
     rec["updated_at"] = now()
-    users.save(db, rec, old_email=old_email)
+    users.save(db, ctx, rec, old_email=old_email)
     return users.out(rec)
 
 
@@ -106,7 +108,8 @@ def delete_user(db: Tx, ctx: dict[str, Any], *, user_id: str, force: bool = Fals
     passkeys.forget_user(db, user_id)
     if comments:
         db.delete("comments", "author_id", user_id)
-    users.forget(db, rec)
+    users.forget(db, ctx, rec)
     db.drop_cache(sessions.NS_USER_SESSIONS, user_id)
+    db.drop_cache(notification_prefs.NS, user_id)
     db.drop_cache(mfa.NS)  # the user's factors (few users have any; the namespace is small)
     return {"user_id": user_id, "deleted": True}

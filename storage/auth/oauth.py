@@ -138,15 +138,15 @@ def _user_for(db: Tx, ctx: dict[str, Any], provider: str, claims: dict[str, Any]
         # owner of the address takes it over, and the unproven password and sessions end.
         user = {**user, "password_hash": None, "email_verified": True, "updated_at": now()}
         sessions.revoke_user_sessions(db, user["id"])
-        users.save(db, user)
+        users.save(db, ctx, user)
     anonymous = users.load_user(db, link_user_id) if link_user_id else None
     if user is None and anonymous is not None and anonymous["is_anonymous"]:
         user = {**anonymous, "email": email, "email_verified": True, "is_anonymous": False,
                 "updated_at": now()}
-        users.save(db, user)
+        users.save(db, ctx, user)
         how = "anonymous"
     elif user is None:
-        user = users.new_user(db, email=email, password_hash=None, email_verified=True,
+        user = users.new_user(db, ctx, email=email, password_hash=None, email_verified=True,
                               user_metadata=claims.get("metadata") or {})
         record(db, {**ctx, "actor_id": user["id"]}, "auth.sign_up", "user", user["id"],
                {"method": f"oauth:{provider}"})

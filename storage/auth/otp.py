@@ -107,9 +107,9 @@ def verify_otp(db: Tx, ctx: dict[str, Any], *, phone: Any, code: Any,
     db.put_cache(NS, phone, row)
     user = _user_by_phone(db, phone)
     if user is None:
-        user = users.new_user(db, email=None, password_hash=None, phone=phone)
+        user = users.new_user(db, ctx, email=None, password_hash=None, phone=phone)
         record(db, {**ctx, "actor_id": user["id"]}, "auth.sign_up", "user", user["id"],
                {"method": "otp"})
     user = {**user, "phone_verified": True, "updated_at": now()}
-    users.save(db, user)
+    users.save(db, ctx, user)
     return sessions.issue_session(db, ctx, user, method="otp", client=client)

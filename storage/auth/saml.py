@@ -159,14 +159,14 @@ def _user_for(db: Tx, ctx: dict[str, Any], provider: str, subject: str,
         return user, identity
     user = users.user_by_email(db, email)
     if user is None:
-        user = users.new_user(db, email=email, password_hash=None, email_verified=True)
+        user = users.new_user(db, ctx, email=email, password_hash=None, email_verified=True)
         record(db, {**ctx, "actor_id": user["id"]}, "auth.sign_up", "user", user["id"],
                {"method": name})
     elif not user["email_verified"]:
         # Linking an unproven account: whoever set its password never proved the address, so
         # the password goes (no pre-registered account takeover); the IdP vouches for the email.
         user = {**user, "email_verified": True, "password_hash": None, "updated_at": now()}
-        users.save(db, user)
+        users.save(db, ctx, user)
     return user, None
 
 

@@ -11,6 +11,7 @@ import ipaddress
 from datetime import UTC, timedelta
 from typing import Any
 
+from storage import outbox
 from storage.audit import record
 from storage.auth import governance, keys, users
 from storage.auth.common import hash_secret, new_secret, now
@@ -97,9 +98,11 @@ def issue_session(db: Tx, ctx: dict[str, Any], user: dict[str, Any], *, aal: int
     _save(db, rec, new=True)
     db.put_cache(NS_USER_SESSIONS, user["id"], [*user_session_ids(db, user["id"]), sid])
     user = {**user, "last_sign_in_at": ts}
-    users.save(db, user)
-    record(db, {**ctx, "actor_id": user["id"]}, "auth.sign_in", "user", user["id"],
-           {"method": method, "session_id": sid})
+    users.save(db, ctx, user, event=False)
+    actor = {**ctx, "actor_id": user["id"]}
+    record(db, actor, "auth.sign_in", "user", user["id"], {"method": method, "session_id": sid})
+    outbox.emit(db, actor, "user.signed_in", "user", user["id"],
+                {**users.out(user), "method": method, "session_id": sid})
     return answer(db, ctx, rec, user, token)
 
 

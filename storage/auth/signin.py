@@ -44,7 +44,7 @@ def sign_up(db: Tx, ctx: dict[str, Any], *, body: dict[str, Any], password_hash:
     email = users.unique_email(db, users.check_email(body.get("email")))
     check_new_password(db, config, body.get("password"))
     tokens.check_redirect(config, body.get("redirect_to"))
-    user = users.new_user(db, email=email, password_hash=password_hash,
+    user = users.new_user(db, ctx, email=email, password_hash=password_hash,
                           phone=users.check_phone(body.get("phone")),
                           user_metadata=users.check_metadata(body.get("user_metadata")))
     record(db, {**ctx, "actor_id": user["id"]}, "auth.sign_up", "user", user["id"])
@@ -86,7 +86,7 @@ def sign_in_anonymously(db: Tx, ctx: dict[str, Any], *, user_metadata: Any = Non
                         client: dict[str, Any] | None = None) -> dict[str, Any]:
     if not _feature_on(auth_config.load_config(db), "anonymous", False):
         raise ApiError(Code.FORBIDDEN, "anonymous sign-in is off (auth config anonymous.enabled)")
-    user = users.new_user(db, email=None, password_hash=None, anonymous=True,
+    user = users.new_user(db, ctx, email=None, password_hash=None, anonymous=True,
                           user_metadata=users.check_metadata(user_metadata))
     record(db, {**ctx, "actor_id": user["id"]}, "auth.sign_up", "user", user["id"],
            {"anonymous": True})
@@ -119,7 +119,7 @@ def verify_magic_link(db: Tx, ctx: dict[str, Any], *, token: Any,
     """Spend a magic-link token: a session (the address is proven, so also verified)."""
     row = tokens.spend(db, token, ("magiclink",))
     user = {**row["user"], "email_verified": True, "updated_at": now()}
-    users.save(db, user)
+    users.save(db, ctx, user)
     return sessions.issue_session(db, ctx, user, method="magiclink", client=client)
 
 
@@ -136,7 +136,7 @@ def reset_password(db: Tx, ctx: dict[str, Any], *, token: Any, password: Any,
     row = tokens.spend(db, token, ("recovery",))
     user = {**row["user"], "password_hash": password_hash, "email_verified": True,
             "updated_at": now()}
-    users.save(db, user)
+    users.save(db, ctx, user)
     ended = sessions.revoke_user_sessions(db, user["id"])
     record(db, {**ctx, "actor_id": user["id"]}, "auth.password_reset", "user", user["id"],
            {"sessions_revoked": ended})
@@ -156,10 +156,10 @@ def verify_email(db: Tx, ctx: dict[str, Any], *, token: Any, type: str | None = 
         old = user["email"]
         user["email"] = users.unique_email(db, row["email"], user["id"])
         user.update(email_verified=True, updated_at=now())
-        users.save(db, user, old_email=old)
+        users.save(db, ctx, user, old_email=old)
     else:
         user.update(email_verified=True, updated_at=now())
-        users.save(db, user)
+        users.save(db, ctx, user)
     record(db, {**ctx, "actor_id": user["id"]}, "auth.verify", "user", user["id"],
            {"type": row["kind"]})
     answer: dict[str, Any] = {"verified": True, "type": row["kind"], "user": users.out(user),

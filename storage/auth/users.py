@@ -11,6 +11,7 @@ from typing import Any
 
 import phonenumbers
 
+from storage import outbox
 from storage.auth import email_index
 from storage.auth.common import now
 from storage.db import Tx, iso
@@ -25,6 +26,7 @@ EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 # no letters (phonenumbers would read them as a keypad's digits).
 PHONE = re.compile(r"^\+[0-9 ().-]{6,24}$")
 MAX_METADATA = 16_384  # bytes of user_metadata JSON
+outbox.declare("user", "user.created", "user.updated", "user.deleted", "user.signed_in")
 
 SELECT_BY_ID = "SELECT * FROM users WHERE id = ?"
 SELECT_BY_EMAIL = "SELECT id FROM users WHERE email = ?"
@@ -66,11 +68,17 @@ def user_by_email(db: Tx, email: str) -> dict[str, Any] | None:
     return load_user(db, uid) if uid else None
 
 
-def save(db: Tx, rec: dict[str, Any], new: bool = False, old_email: str | None = None) -> None:
+def save(db: Tx, ctx: dict[str, Any], rec: dict[str, Any], new: bool = False,
+         old_email: str | None = None, event: bool = True) -> None:
     """Write the user and keep the email lookups right (the shard's cache, and the control
-    plane's email index through the outbox: storage/auth/email_index.py)."""
+    plane's email index through the outbox: storage/auth/email_index.py); emit `user.created`
+    or `user.updated` unless `event` is false (bookkeeping such as the last sign-in time)."""
+    before = None if new else load_user(db, rec["id"])
     if old_email is None and not new:
-        old_email = (load_user(db, rec["id"]) or {}).get("email")
+        old_email = (before or {}).get("email")
+    if event:
+        outbox.emit(db, ctx, "user.created" if new else "user.updated", "user", rec["id"],
+                    out(rec), previous=None if before is None else out(before))
     if old_email != rec["email"]:
         email_index.changed(db, old_email, rec["email"])
     (db.insert if new else db.update)("users", {**rec,
@@ -82,7 +90,8 @@ def save(db: Tx, rec: dict[str, Any], new: bool = False, old_email: str | None =
         db.put_cache(NS_EMAIL, rec["email"], rec["id"])
 
 
-def forget(db: Tx, rec: dict[str, Any]) -> None:
+def forget(db: Tx, ctx: dict[str, Any], rec: dict[str, Any]) -> None:
+    outbox.emit(db, ctx, "user.deleted", "user", rec["id"], out(rec))
     db.delete("users", "id", rec["id"])
     email_index.changed(db, rec["email"], None)
     db.drop_cache(NS, rec["id"])
@@ -136,7 +145,8 @@ def unique_email(db: Tx, email: str, user_id: str | None = None) -> str:
     return email
 
 
-def new_user(db: Tx, *, email: str | None, password_hash: str | None, phone: str | None = None,
+def new_user(db: Tx, ctx: dict[str, Any], *, email: str | None, password_hash: str | None,
+             phone: str | None = None,
              role: str = DEFAULT_ROLE, email_verified: bool = False,
              user_metadata: dict[str, Any] | None = None,
              anonymous: bool = False) -> dict[str, Any]:
@@ -147,5 +157,5 @@ def new_user(db: Tx, *, email: str | None, password_hash: str | None, phone: str
            "is_anonymous": anonymous, "user_metadata": user_metadata or {}, "banned": False,
            "ban_reason": None, "last_sign_in_at": None, "last_export_at": None,
            "created_at": ts, "updated_at": ts}
-    save(db, rec, new=True)
+    save(db, ctx, rec, new=True)
     return rec

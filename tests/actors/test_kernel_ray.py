@@ -136,6 +136,17 @@ async def test_a_cohosted_namespace_runs_in_its_owners_actor(make_ns, tmp_path):
     assert await owner.get("a").call("incr") == 1  # the owner's objects are apart
 
 
+async def test_miniflare_hooks_and_unbatched_calls_on_ray(make_ns):
+    ns = make_ns(Counter)
+    await ns.get("a").call("arm", time.time() + 3600)
+    assert await ns.fire_alarm_now("a") is True  # an hour early, in the host actor
+    assert await ns.get("a").call("alarm_at") is None
+    assert await ns.get("a").call("stored", "alarms_fired") == 1
+    assert await ns.evict("a") is True
+    assert await ns.get("a").call_alone("incr") == 1  # re-activated; sent on its own
+    assert await ns.get("a").call("stored", "evictions") == 1
+
+
 # -- (b) acknowledged writes survive a host kill ---------------------------------------------------
 async def write_through_a_kill(ns: RayNamespace, write, before: int = 20, after: int = 20):
     """Run 4 writers; kill the host (it restarts) after `before` acks; stop `after` acks later.

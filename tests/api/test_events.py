@@ -52,7 +52,7 @@ TABLE = [
     Scenario("list offset text", "GET", "/v1/events/list", 400, "VALIDATION_ERROR",
              params={"offset": "x"}, field="offset"),
     Scenario("types", "GET", "/events/types", 200,
-             check=lambda d, w: {"event_type": "object.create", "system": True,
+             check=lambda d, w: {"event_type": "object.created", "system": True,
                                  "source": "system", "resource_type": "object"} in d),
     Scenario("types no token", "GET", "/events/types", 401, "UNAUTHORIZED", auth=NO_AUTH),
     Scenario("types write-only key", "GET", "/events/types", 403, "INSUFFICIENT_SCOPE",
@@ -124,9 +124,9 @@ def test_types_list_every_system_type_then_the_custom_ones(tenant):
     custom = [t for t in types if t["source"] == "custom"]
     assert types == system + custom
     names = {t["event_type"] for t in system}
-    assert {"object_type.create", "property.create", "object.create", "object.update",
-            "object.delete", "api_key.create", "api_key.rotate", "event.track",
-            "error_report.create"} <= names
+    assert {"object_type.created", "property.created", "object.created", "object.updated",
+            "object.deleted", "object.restored", "api_key.created", "api_key.rotated",
+            "file.uploaded", "user.signed_in"} <= names
     assert all(t["resource_type"] and t["system"] is True for t in system)
     assert all(t["system"] is False for t in custom)
     assert [(t["event_type"], t["count"]) for t in custom] == [("alpha", 1), ("zeta.done", 2)]

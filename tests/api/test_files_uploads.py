@@ -176,9 +176,7 @@ def test_upload_sniffs_measures_and_links(tenant):
     assert (f["access"], f["folder"], f["meta"]) == ("public", "/reports/2026", {"by": "me"})
     assert f["object_type_id"] == t["id"] and f["object_id"] == obj["id"]
     assert ok(tenant.call("GET", f"/v1/files/{f['id']}")) == f
-    events = ok(tenant.call("GET", "/v1/events/list", params={"event_type": "file.uploaded"}))
-    assert events["total"] == 1 and events["events"][0]["data"]["file"]["id"] == f["id"]
-    audit = ok(tenant.call("GET", "/v1/audit-logs", params={"action": "file.uploaded"}))
+    audit = ok(tenant.call("GET", "/v1/audit-logs", params={"action": "file.upload"}))
     assert [row["resource_id"] for row in audit["logs"]] == [f["id"]]
 
 
@@ -313,9 +311,9 @@ def test_delete_restore_and_events(tenant):
     assert trash["results"][0]["id"] == f["id"] and trash["results"][0]["is_deleted"]
     ok(tenant.call("POST", f"/v1/files/{f['id']}/restore"))
     assert ok(tenant.call("GET", "/v1/files/trash"))["results"] == []
-    events = ok(tenant.call("GET", "/v1/events/list", params={"limit": 100}))["events"]
-    kinds = [e["event_type"] for e in reversed(events)]
-    assert kinds == ["file.uploaded", "file.updated", "file.deleted", "file.restored"]
+    logs = ok(tenant.call("GET", "/v1/audit-logs", params={"resource_type": "file"}))["logs"]
+    kinds = [e["action"] for e in reversed(logs)]
+    assert kinds == ["file.upload", "file.update", "file.delete", "file.restore"]
 
 
 def test_upload_keeps_only_the_base_of_the_parts_name(tenant):

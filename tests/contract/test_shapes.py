@@ -391,6 +391,14 @@ def admin_made_user(t: Tenant, w: World) -> World:
     return {"user_id": ok_data(t.call("POST", "/v1/users", json={"email": uniq("adm")}))["id"]}
 
 
+def notified_user(t: Tenant, w: World) -> World:
+    """A fresh end user with one unread notification (its `notification_id`)."""
+    user = fresh_user(t, w)
+    made = ok_data(t.call("POST", "/v1/notifications", json={
+        "user_id": user["user_id"], "type": "mention", "title": "Hello"}))
+    return {**user, "notification_id": made["id"]}
+
+
 def own_comment(t: Tenant, w: World) -> World:
     c = ok_data(t.call("POST", f"/v1/objects/contacts/{w['object']}/comments", w["user_token"],
                        json={"body": "to change"}))
@@ -709,6 +717,21 @@ SHAPES: dict[tuple[str, str], Shape] = {
     ("POST", AUTH + "/mfa/recover"): Shape(
         lambda w: {"mfa_ticket": w.get("mfa_ticket"), "recovery_code": w.get("recovery_code")},
         setup=mfa_user, auth="none"),
+    ("GET", AUTH + "/notifications"): Shape(setup=notified_user, auth="user"),
+    ("GET", AUTH + "/notifications/count"): Shape(setup=notified_user, auth="user"),
+    ("POST", AUTH + "/notifications/{notification_id}/read"): Shape(setup=notified_user,
+                                                                    auth="user"),
+    ("POST", AUTH + "/notifications/read-all"): Shape(setup=notified_user, auth="user"),
+    ("GET", AUTH + "/notifications/preferences"): Shape(auth="user"),
+    ("PATCH", AUTH + "/notifications/preferences"): Shape(
+        {"channel": "email", "enabled": True, "categories": ["billing"]}, setup=fresh_user,
+        auth="user"),
+    ("DELETE", AUTH + "/notifications/preferences/{channel}"): Shape(
+        setup=lambda t, w: {**fresh_user(t, w), "channel": "email"}, auth="user"),
+    ("POST", "/v1/notifications"): Shape(
+        lambda w: {"user_id": w.get("user_id"), "type": "mention", "title": "Hi",
+                   "body": "You were mentioned", "category": "social", "metadata": {"k": 1}},
+        status=201),
     ("GET", "/v1/governance"): Shape(),
     ("PATCH", "/v1/governance"): Shape(
         {"audit_retention_days": 30, "session_duration_secs": 3600, "password_min_length": 8,

@@ -109,8 +109,8 @@ def test_a_user_with_a_verified_factor_gets_an_mfa_challenge(db):
 
 def test_a_banned_user_is_refused(db):
     user = sign_in(db)["user"]
-    call(db, lambda tx, ctx: users.save(tx, {**users.load_user(tx, user["id"]), "banned": True,
-                                             "ban_reason": "spam"}))
+    call(db, lambda tx, ctx: users.save(tx, ctx, {**users.load_user(tx, user["id"]),
+                                                  "banned": True, "ban_reason": "spam"}))
     assert error(db, oauth.complete_oauth, provider="acme", claims=claims()).code == "FORBIDDEN"
 
 

@@ -3,6 +3,8 @@ durability."""
 
 from __future__ import annotations
 
+from importlib import resources
+
 import duckdb
 import pytest
 
@@ -11,14 +13,15 @@ from storage.db import Database, apply_migrations, ident, iso, utcnow
 from storage.errors import ApiError, Code
 from tests.storage.conftest import CTX, call, count, make_type, sql
 
-MIGRATIONS = {"tenant": ["202611281400_init", "202611290100_analysis", "202611290200_files",
-                         "202612040100_typed_tables", "202612040200_auth",
-                         "202612040250_object_id_index", "202612040300_mfa",
-                         "202612040400_passkeys",
-                         "202612040500_saml", "202612040600_otp",
-                         "202612040601_user_email_outbox"],
-              "control": ["202611281400_init", "202611290100_audit", "202612040300_user_emails",
-                          "202612040400_publishable_keys"]}
+
+def _versions(kind: str) -> list[str]:
+    """Every migration file of `kind`, in the order they apply."""
+    folder = resources.files("storage") / "migrations" / kind
+    return sorted(e.name.rsplit(".", 1)[0] for e in folder.iterdir()
+                  if e.name.endswith((".sql", ".py")) and not e.name.startswith("_"))
+
+
+MIGRATIONS = {kind: _versions(kind) for kind in ("tenant", "control")}
 
 
 def type_row(name: str, display: str | None = None) -> dict:

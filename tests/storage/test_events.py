@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from storage import audit, events
+from storage import audit, events, outbox
 from tests.storage.conftest import CTX, call, count, error, sql
 
 
@@ -42,9 +42,11 @@ def test_bad_event_types_are_refused(tenant_db, name):
     assert count(tenant_db, "events") == 0 and count(tenant_db, "audit_logs") == 0
 
 
-def test_the_service_event_types_are_reserved(tenant_db):
-    e = error(tenant_db, events.track_event, event_type="object.create")
-    assert e.details["field"] == "event_type" and "emits" in e.message
+@pytest.mark.parametrize("name", ["object.create", "object.created", "user.signed_in"])
+def test_the_service_event_types_and_actions_are_reserved(tenant_db, name):
+    e = error(tenant_db, events.track_event, event_type=name)
+    assert e.details["field"] == "event_type" and "service uses" in e.message
+    assert count(tenant_db, "outbox") == 0
 
 
 @pytest.mark.parametrize("data", [[], "x", 5, True])
@@ -93,10 +95,13 @@ def test_types_list_the_service_actions_then_the_tenant_types(tenant_db):
     system = [t for t in types if t["source"] == "system"]
     custom = [t for t in types if t["source"] == "custom"]
     assert types == system + custom
-    assert {t["event_type"]: t["resource_type"] for t in system} == audit.ACTIONS
-    for action, resource in [("object.create", "object"), ("object_type.delete", "object_type"),
-                             ("property.create", "property"), ("api_key.rotate", "api_key"),
-                             ("event.track", "event"), ("error_report.create", "error_report")]:
+    assert {t["event_type"]: t["resource_type"] for t in system} == outbox.EVENT_TYPES
+    assert not set(outbox.EVENT_TYPES) & set(audit.ACTIONS)  # distinct from audit actions
+    for action, resource in [("object.created", "object"), ("object_type.deleted", "object_type"),
+                             ("property.created", "property"), ("api_key.rotated", "api_key"),
+                             ("file.uploaded", "file"), ("user.signed_in", "user"),
+                             ("association.created", "association"), ("view.updated", "view"),
+                             ("comment.deleted", "comment")]:
         assert {"event_type": action, "system": True, "source": "system",
                 "resource_type": resource} in system
     assert all(t["system"] is False for t in custom)
@@ -110,5 +115,5 @@ def test_system_types_are_complete_without_importing_anything_first():
     import sys
 
     code = ("from storage import events; t = events.system_types(); "
-            "assert {'object.create', 'api_key.create', 'error_report.create'} <= set(t), t")
+            "assert {'object.created', 'api_key.created', 'user.created'} <= set(t), t")
     subprocess.run([sys.executable, "-c", code], check=True)

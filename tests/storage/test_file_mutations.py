@@ -40,8 +40,9 @@ def test_upload_records_file_version_event_and_audit(tenant_db):
     assert f["folder"] == "/docs/2026" and f["access"] == "public" and f["version"] == 1
     assert f["sha256"] == hashlib.sha256(PNG).hexdigest() and f["status"] == "ready"
     assert count(tenant_db, "file_versions", "file_id = ?", [f["id"]]) == 1
-    assert count(tenant_db, "events", "event_type = 'file.uploaded'") == 1
-    assert count(tenant_db, "audit_logs", "action = 'file.uploaded' AND resource_id = ?",
+    assert count(tenant_db, "outbox", "event_type = 'file.uploaded' AND resource_id = ?",
+                 [f["id"]]) == 1
+    assert count(tenant_db, "audit_logs", "action = 'file.upload' AND resource_id = ?",
                  [f["id"]]) == 1
 
 
@@ -60,7 +61,8 @@ def test_upload_checks_fields_and_links(tenant_db):
                  fields={"object_type_id": "item", "object_id": "obj_x"}).code == Code.NOT_FOUND
     f = upload(tenant_db, object_type_id="item", object_id=obj["id"])
     assert f["object_id"] == obj["id"] and f["object_type_id"].startswith("ot")
-    assert count(tenant_db, "files") == 1 and count(tenant_db, "events") == 1
+    assert count(tenant_db, "files") == 1
+    assert count(tenant_db, "outbox", "resource_type = 'file'") == 1  # failed: none
 
 
 def test_quota_counts_versions_and_reservations(tenant_db):
@@ -116,7 +118,7 @@ def test_update_delete_restore_trash(tenant_db):
     assert [t["id"] for t in trash["results"]] == [f["id"]] and trash["results"][0]["is_deleted"]
     assert call(tenant_db, files.restore_file, file_id=f["id"])["is_deleted"] is False
     assert error(tenant_db, files.restore_file, file_id=f["id"]).code == Code.NOT_FOUND
-    types = [r[0] for r in sql(tenant_db, "SELECT event_type FROM events ORDER BY id")]
+    types = [r[0] for r in sql(tenant_db, "SELECT event_type FROM outbox ORDER BY seq")]
     assert types == ["file.uploaded", "file.updated", "file.deleted", "file.restored"]
 
 
