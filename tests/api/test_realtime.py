@@ -190,6 +190,11 @@ def test_user_channels_are_the_users_own(tenant: Tenant):
     user_id = me["user"]["id"] if "user" in me else me["id"]
     with socket(tenant, token) as ws:
         subscribe(ws, f"user:{user_id}")
+        ok(tenant.call("POST", "/v1/notifications", json={
+            "user_id": user_id, "type": "mention", "title": "You were mentioned"}), 201)
+        note = recv(ws)  # a notification reaches the user's channel
+        assert (note["channel"], note["event"]) == (f"user:{user_id}", "notification.created")
+        assert note["data"]["title"] == "You were mentioned"
         send(ws, type="subscribe", channel="user:usr_someone_else")
         frame = recv(ws)
         assert frame["type"] == "error" and "own" in frame["message"]
