@@ -246,6 +246,12 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if started is not None:
             started.stop()
+    report(summary, args)
+    return 0
+
+
+def report(summary: dict[str, Any], args: argparse.Namespace) -> None:
+    """Print the figures and the verdict (and write them to --json)."""
     summary.update(proxy=args.proxy or "(settings)", rate=args.rate, clients=args.clients,
                    replicas=args.replicas or "(settings)",
                    channel_hosts=args.channel_hosts if args.channel_hosts is not None
@@ -256,7 +262,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\np99 {summary.get('p99_ms')} ms (target < 250 ms with 1,000 sockets): {verdict}")
     if args.json_path:
         Path(args.json_path).write_text(json.dumps(summary, indent=2) + "\n")
-    return 0
 
 
 if __name__ == "__main__":

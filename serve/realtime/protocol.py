@@ -75,7 +75,7 @@ def parse_since(value: str | None, field: str) -> int | None:
     """A resume point (an event id), or None; 400 naming `field` for anything else."""
     if value is None:
         return None
-    if not value.isdigit() or int(value) > MAX_ID:
+    if not (value.isascii() and value.isdigit()) or int(value) > MAX_ID:
         raise ApiError(Code.VALIDATION_ERROR, f"{field} must be an event id (an integer >= 0)",
                        field=field)
     return int(value)

@@ -366,4 +366,7 @@ def test_sse_refuses_bad_channels_and_missing_credentials(tenant: Tenant):
         assert err(r, 400, "VALIDATION_ERROR")["field"] == "channels", bad
     r = tenant.call("GET", "/events/stream", headers={"Last-Event-ID": "yesterday"})
     assert err(r, 400, "VALIDATION_ERROR")["field"] == "Last-Event-ID"
+    for bad in ("-1", "²", "1e3", str(2**63)):  # "²" is a digit to str.isdigit, not to int()
+        r = tenant.call("GET", "/events/stream", params={"last_event_id": bad})
+        assert err(r, 400, "VALIDATION_ERROR")["field"] == "last_event_id", bad
     err(tenant.client.get("/events/stream"), 401, "UNAUTHORIZED")
