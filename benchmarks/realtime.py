@@ -136,6 +136,18 @@ def summarize(answered: dict[str, float], results: list[dict], sockets: int,
                     for q in (0.5, 0.9, 0.99)})
         out.update(max_ms=round(max(latencies), 1), mean_ms=round(statistics.mean(latencies), 1),
                    before_answer=sum(1 for x in latencies if x < 0))
+        # Per event: when its first socket had it (the path to the replica), and how long the
+        # fan-out to every socket took after that.
+        per_event: dict[str, list[float]] = {}
+        for r in results:
+            for oid, times in r["arrivals"].items():
+                per_event.setdefault(oid, []).extend(times)
+        firsts = [(min(t) - answered[oid]) * 1000 for oid, t in per_event.items()
+                  if oid in answered]
+        spreads = [(max(t) - min(t)) * 1000 for t in per_event.values()]
+        out.update(first_socket_p50_ms=round(statistics.median(firsts), 1),
+                   fanout_spread_p50_ms=round(statistics.median(spreads), 1),
+                   fanout_spread_max_ms=round(max(spreads), 1))
     return out
 
 

@@ -113,3 +113,25 @@ async def test_a_resumed_subscription_gets_what_it_missed_then_live_events(servi
                                   "channel_count": 1}
     hub.close(conn)
     await hub.shutdown()
+
+
+async def test_an_sse_stream_sends_heartbeat_comments_and_id_lines(services, monkeypatch):
+    from serve.routes import realtime as routes
+
+    monkeypatch.setattr(routes, "HEARTBEAT_S", 0.05)
+    hub = Hub(services, 10)
+    conn = Connection(caller(services), unique=True)
+    await hub.open(conn)
+    subs = [await hub.subscribe(conn, channels.FIREHOSE, routes._objects_and_files)]
+    stream = routes._sse(None, hub, conn, subs)  # no request: credentials are not rechecked
+    assert await anext(stream) == "retry: 2000\n: connected\n\n"
+    assert await anext(stream) == ": heartbeat\n\n"  # nothing happened for HEARTBEAT_S
+    await write(services, 1)
+    line = await anext(stream)
+    while line == ": heartbeat\n\n":
+        line = await anext(stream)
+    assert line.startswith("id: 1\ndata: {") and line.endswith("\n\n")
+    assert json.loads(line.split("data: ", 1)[1])["channel"] == "objects:ot_a"
+    await stream.aclose()  # the client went away: the connection is closed
+    assert hub.connections == {}
+    await hub.shutdown()
