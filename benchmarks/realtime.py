@@ -198,6 +198,9 @@ def run(base_url: str, tenant_id: str, key: str, args: argparse.Namespace,
     summary = summarize(answered, results, args.sockets, window)
     summary["cpu_s"] = {k: round(procs.cpu_delta(cpu_before[k], cpu_after[k]), 2)
                         for k in cpu_before}
+    if "service" in cpu_before:
+        summary["service_cpu_s_by_process"] = _by_process(cpu_before["service"],
+                                                          cpu_after["service"])
     summary["window_s"] = round(window, 1)
     summary["errors"] = [e for r in results for e in r["errors"]][:5]
     return summary
@@ -210,6 +213,18 @@ def _drop_type(client: httpx.Client, type_id: str) -> None:
     if token:
         client.delete(f"/v1/object-types/{type_id}",
                       params={"force": "true", "confirm_token": token})
+
+
+def _by_process(before: dict[int, float], after: dict[int, float]) -> dict[str, float]:
+    """The service's CPU seconds between two samples, per kind of process (`ray::Host`, ...)."""
+    out: dict[str, float] = {}
+    for pid, t in after.items():
+        spent = max(0.0, t - before.get(pid, 0.0))
+        if spent >= 0.05:
+            cmd = (procs._read(procs.PROC / str(pid) / "cmdline") or "").split("\0")
+            name = procs.label([a for a in cmd if a])
+            out[name] = round(out.get(name, 0.0) + spent, 2)
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
 def _cpu(server_root: int | None, workers: list) -> dict[str, dict[int, float]]:
