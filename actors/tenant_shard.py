@@ -37,14 +37,16 @@ AlarmHandler = Callable[["TenantShard"], Awaitable[float | None]]
 
 def sinks() -> list[Sink]:
     """Where committed events go, in this order (imported late: sinks import this module)."""
-    from actors import channels
+    from actors import channels, webhook_delivery
 
-    return [channels.publish]
+    return [channels.publish, webhook_delivery.enqueue]
 
 
 def alarm_handlers() -> list[AlarmHandler]:
     """Who else runs on the shard's alarm (each answers its next wake-up time or None)."""
-    return []
+    from actors import webhook_delivery
+
+    return [webhook_delivery.on_alarm]
 
 
 class TenantShard(DatabaseObject):
@@ -59,13 +61,18 @@ class TenantShard(DatabaseObject):
         self._dirty = False
         self._failures = 0
         self._pruned_at = 0.0
+        self._woken: list[float] | None = None  # wake_at calls made while `alarm` runs
         self._kick()  # events committed before a restart and not yet handed on
 
     async def on_evict(self) -> None:
-        """Stop dispatching (what was not recorded as dispatched goes again on activation)."""
+        """Stop dispatching (what was not recorded as dispatched goes again on activation) and
+        delivering webhooks (their alarm resumes them)."""
+        from actors import webhook_delivery
+
         if self._dispatcher is not None:
             self._dispatcher.cancel()
             await asyncio.gather(self._dispatcher, return_exceptions=True)
+        await webhook_delivery.stop(self)
         await super().on_evict()
 
     @property
@@ -117,6 +124,9 @@ class TenantShard(DatabaseObject):
 
     def wake_at(self, when: float) -> None:
         """Run `alarm` at `when` at the latest (an earlier pending alarm stays)."""
+        if self._woken is not None:  # the stored alarm is the one running: `alarm` sets the next
+            self._woken.append(when)
+            return
         current = self.get_alarm()
         if current is None or when < current:
             self.set_alarm(when)
@@ -125,8 +135,12 @@ class TenantShard(DatabaseObject):
         """Resume dispatching (after a failure or a crash), then the other alarm handlers;
         the next alarm is the earliest any of them asks for."""
         self._kick()
-        wakes = [await handler(self) for handler in alarm_handlers()]
-        pending = [w for w in wakes if w is not None]
+        self._woken = []
+        try:
+            wakes = [await handler(self) for handler in alarm_handlers()]
+        finally:
+            woken, self._woken = self._woken, None
+        pending = [w for w in [*wakes, *woken] if w is not None]
         if self._dispatcher is not None and not self._dispatcher.done():
             pending.append(self.env.clock() + WATCHDOG_S)
         if pending:

@@ -1,7 +1,7 @@
 """OAuth 2.0 / OpenID Connect sign-in, the gateway's half: talking to the provider.
 
 Every call to a provider URL (discovery, token, JWKS, userinfo, emails) goes through the outbound
-guard (`serve/outbound.py`): the URLs are tenant-configured. The code exchange is authlib's
+guard (`storage/outbound.py`): the URLs are tenant-configured. The code exchange is authlib's
 (`AsyncOAuth2Client` on the guarded httpx transport, PKCE S256); an id token is verified with the
 provider's JWKS (joserfc, authlib's JOSE library) and checked by authlib's `CodeIDToken`
 (issuer, audience, azp, nonce, expiry, at_hash). Without an id token the userinfo endpoint tells
@@ -25,8 +25,8 @@ from joserfc import jwt
 from joserfc.errors import InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet
 
-from serve import outbound
 from serve.settings import Settings
+from storage import outbound
 from storage.errors import ApiError, Code
 
 with warnings.catch_warnings():

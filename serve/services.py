@@ -27,10 +27,10 @@ class Services:
                              settings.data_dir)
         self.registries = make(channels.registry_spec(own or 1, channels.NAME if own else
                                                       control_plane.NAME), settings.data_dir)
+        config = {**shard_config(settings),
+                  **channels.shard_config(self.channels, self.registries)}
         self.shards = make(tenant_shard.spec(settings.shard_hosts, settings.shard_idle_timeout,
-                                             channels.shard_config(self.channels,
-                                                                   self.registries)),
-                           settings.data_dir)
+                                             config), settings.data_dir)
 
     async def control_run(self, fn: Callable[..., Any], ctx: dict[str, Any] | None = None,
                           **kwargs: Any) -> Any:
@@ -55,6 +55,14 @@ class Services:
 
     async def take_token(self, bucket: str, limit: int) -> dict[str, Any]:
         return await self.limits.get(bucket).call("take", limit)
+
+
+def shard_config(settings: Settings) -> dict[str, Any]:
+    """What tenant shards read of the settings (webhook delivery; realtime adds its
+    namespaces)."""
+    return {"allow_private_urls": settings.allow_private_urls,
+            "webhook_max_attempts": settings.webhook_max_attempts,
+            "webhook_retry_base_s": settings.webhook_retry_base_s}
 
 
 def ray_services(settings: Settings) -> Services:

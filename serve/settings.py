@@ -64,6 +64,11 @@ class Settings(BaseSettings):
             "RAYBASE_ALLOW_PRIVATE_URLS", "RAYBASE_WEBHOOKS_ALLOW_PRIVATE", "allow_private_urls"),
         description="Let tenant-configured outbound URLs (OAuth/OIDC, Turnstile, webhooks) "
         "reach loopback and private addresses (alias `RAYBASE_WEBHOOKS_ALLOW_PRIVATE`).")
+    webhook_max_attempts: int = Field(
+        8, ge=1, le=20, description="Attempts of a webhook delivery before it goes to the DLQ.")
+    webhook_retry_base_s: float = Field(
+        15.0, gt=0, description="Seconds before a webhook delivery's first retry; each next "
+        "wait is 4 times longer (±20 % jitter): 8 attempts span about 23 hours.")
     sql_max_rows: int = Field(1000, description="Most rows one `POST /v1/sql` answers.")
     sql_timeout: float = Field(5.0, description="Seconds a `POST /v1/sql` query may run.")
     # Durable objects

@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
-from serve import outbound
 from serve.settings import Settings
+from storage import outbound
 from storage.auth.config import get_turnstile
 from storage.errors import ApiError, Code, invalid
 

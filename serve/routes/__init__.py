@@ -23,6 +23,7 @@ from serve.routes import (
     sql,
     tenants,
     views,
+    webhooks,
 )
 from serve.routes.auth import account as auth_account
 from serve.routes.auth import mfa as auth_mfa
@@ -56,6 +57,9 @@ ROUTERS = (
     realtime.router,
     realtime.stream_router,
     error_reports.router,
+    webhooks.router,
+    webhooks.deliveries_router,
+    webhooks.dlq_router,
     auth_signin.router,
     auth_oauth.router,
     auth_portal.router,

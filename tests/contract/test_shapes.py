@@ -36,6 +36,7 @@ from tests.api.test_auth_mfa import enrolled, ticket, totp
 from tests.api.test_auth_otp import new_phone, phone_on, sms_code
 from tests.contract.test_routes import CATALOG, colon, operations
 from tests.unit.authenticator import Authenticator
+from tests.unit.loopback import http_server
 
 pytestmark = pytest.mark.ray
 
@@ -152,7 +153,18 @@ def put_bytes(tenant: Tenant, slot: dict[str, Any], content: bytes) -> None:
 
 
 @pytest.fixture(scope="module")
-def world(client: httpx.Client, service: dict, oidc_provider: Any) -> tuple[Tenant, World]:
+def hook_receiver() -> Any:
+    """A webhook receiver on loopback: 400 under /reject (a dead message), else 200."""
+    def answer(method: str, path: str, *_: Any) -> tuple[int, dict[str, str], bytes]:
+        return (400 if path.startswith("/reject") else 200), {}, b"ok"
+
+    with http_server(answer) as peer:
+        yield peer
+
+
+@pytest.fixture(scope="module")
+def world(client: httpx.Client, service: dict, oidc_provider: Any,
+          hook_receiver: Any) -> tuple[Tenant, World]:
     tenant = create_tenant(client, "Shapes", owner_email="shapes@example.com")
     make_type(tenant, "contacts", [
         {"name": "name", "data_type": "string", "is_sortable": True},
@@ -184,7 +196,8 @@ def world(client: httpx.Client, service: dict, oidc_provider: Any) -> tuple[Tena
                         user["user_token"], json={"body": "first"}))
     w = {"tenant": tenant.id, "type": "contacts", "object": contacts[0], "objects": contacts,
          "company": company, "view": view, "trashed": trashed, "file": image, "export": export,
-         "mailbox": service["mailbox"], "texts": service["texts"], "oidc": oidc_provider, **user}
+         "mailbox": service["mailbox"], "texts": service["texts"], "oidc": oidc_provider,
+         "hook_url": hook_receiver["url"], **user}
     r = poll(lambda: tenant.call("GET", f"/v1/data/export/{export}"),
              lambda r: r.status_code != 202, timeout=30, interval=0.2)
     assert r.status_code == 200, r.text
@@ -421,6 +434,28 @@ def mfa_user(t: Tenant, w: World) -> World:
             "recovery_code": user["codes"][0], "mfa_ticket": ticket(t, t.key, user["email"])}
 
 
+def fresh_hook(t: Tenant, w: World, path: str = "/ok", **body: Any) -> World:
+    made = ok_data(t.call("POST", "/v1/webhooks", json={
+        "url": w["hook_url"] + path, "events": ["shape.*"], **body}))
+    return {"webhook_id": made["id"]}
+
+
+def hook_with_delivery(t: Tenant, w: World) -> World:
+    """A webhook with one delivery (a test send): its delivery id."""
+    ids = fresh_hook(t, w)
+    sent = ok_data(t.call("POST", f"/v1/webhooks/{ids['webhook_id']}/test"))
+    return {**ids, "delivery_id": sent["delivery_id"]}
+
+
+def dead_message(t: Tenant, w: World) -> World:
+    """A message in the DLQ: an object event its receiver answered 400."""
+    ids = fresh_hook(t, w, "/reject", events=["object.created"], object_types=["companies"])
+    make_object(t, "companies", title="Dead letter")
+    r = poll(lambda: t.call("GET", "/v1/dlq", params={"webhook_id": ids["webhook_id"]}),
+             lambda r: r.json()["data"]["total"] > 0, timeout=15)
+    return {**ids, "msg_id": ok_data(r)["messages"][0]["id"]}
+
+
 def fresh_tenant(t: Tenant, w: World) -> World:
     r = t.client.post("/admin/v1/tenants", json={"name": "Tmp"}, headers={"X-Admin-Key": ADMIN_KEY})
     return {"tenant_id": ok_data(r)["tenant_id"]}
@@ -462,6 +497,7 @@ def the_file(t: Tenant, w: World) -> World:
 
 
 PERIOD = {"period": "24h"}
+HOOK = "/v1/webhooks/{webhook_id}"
 AUTH = "/v1/auth"
 
 SHAPES: dict[tuple[str, str], Shape] = {
@@ -745,6 +781,23 @@ SHAPES: dict[tuple[str, str], Shape] = {
     ("GET", "/v1/auth-config"): Shape(),
     ("PATCH", "/v1/auth-config"): Shape({"site_url": "https://shapes.example.com",
                                          "password": {"min_length": 8}}),
+    ("GET", "/v1/webhooks"): Shape(setup=fresh_hook),
+    ("POST", "/v1/webhooks"): Shape(
+        lambda w: {"url": w["hook_url"] + "/ok", "events": ["shape.*"],
+                   "object_types": ["contacts"], "status": "active"}, status=201),
+    ("PATCH", HOOK): Shape(lambda w: {"url": w["hook_url"] + "/ok", "events": ["shape.*"],
+                                      "status": "paused"}, setup=fresh_hook),
+    ("DELETE", HOOK): Shape(setup=fresh_hook),
+    ("POST", HOOK + "/replay"): Shape({"event": "shape.replayed", "payload": {"n": 1}},
+                                      setup=fresh_hook),
+    ("POST", HOOK + "/rotate-secret"): Shape(setup=fresh_hook),
+    ("POST", HOOK + "/test"): Shape(setup=fresh_hook),
+    ("GET", "/v1/webhook-deliveries"): Shape(params={"limit": 10, "offset": 0},
+                                             setup=hook_with_delivery),
+    ("POST", "/v1/webhook-deliveries/{delivery_id}/retry"): Shape(setup=hook_with_delivery),
+    ("GET", "/v1/dlq"): Shape(params={"limit": 10, "offset": 0}, setup=dead_message),
+    ("POST", "/v1/dlq/{msg_id}/retry"): Shape(setup=dead_message),
+    ("DELETE", "/v1/dlq/{msg_id}"): Shape(setup=dead_message),
     ("POST", "/admin/v1/tenants"): Shape({"name": "Admin made"}, auth="admin", status=201),
     ("GET", "/admin/v1/tenants"): Shape(auth="admin"),
     ("GET", "/admin/v1/tenants/{tenant_id}"): Shape(

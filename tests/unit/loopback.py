@@ -1,5 +1,5 @@
 """A real HTTP server on a free loopback port, recording what it receives (for the outbound
-guard, SMS and Turnstile tests)."""
+guard, SMS, Turnstile and webhook tests)."""
 
 from __future__ import annotations
 
@@ -50,3 +50,17 @@ def http_server(answer: Answer) -> Iterator[dict[str, Any]]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def scripted(*answers: int | tuple[int, dict[str, str]], then: int = 200) -> Answer:
+    """Answers in turn, each a status or (status, headers), then `then` for every request."""
+    queue = list(answers)
+    lock = threading.Lock()
+
+    def answer(*_: Any) -> tuple[int, dict[str, str], bytes]:
+        with lock:
+            nxt = queue.pop(0) if queue else then
+        status, headers = nxt if isinstance(nxt, tuple) else (nxt, {})
+        return status, {"Content-Type": "text/plain", **headers}, f"answer {status}".encode()
+
+    return answer

@@ -7,7 +7,7 @@ import socket
 import httpx
 import pytest
 
-from serve import outbound
+from storage import outbound
 from storage.errors import ApiError
 from tests.unit.loopback import http_server, json_answer
 

@@ -12,11 +12,15 @@ verify URL, webhooks, AI providers, integrations) is fetched through here.
   connects to (httpcore's network backend is wrapped), so a name that re-resolves to a private
   address after the check (DNS rebinding) is refused too. Redirects are never followed and
   proxies from the environment are ignored.
+
+It lives in `storage/`, the layer every other imports (beside blobs.py's S3 client), so the
+gateway (OAuth, Turnstile, webhook URLs when written) and the actors (webhook delivery) share it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 from typing import Any
@@ -87,6 +91,13 @@ def _parse(url: Any, field: str) -> tuple[str, int]:
     return host.lower(), port or (443 if parts.scheme == "https" else 80)
 
 
+def check_form(url: Any, field: str = "url") -> str:
+    """The URL when it is an http(s) URL without credentials (no resolution: the form alone);
+    else 400 naming `field`."""
+    _parse(url, field)
+    return url
+
+
 def _name_refusal(host: str) -> str | None:
     name = host.rstrip(".")
     if name in METADATA_HOSTS:
@@ -155,14 +166,21 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         await self.inner.sleep(seconds)
 
 
+@functools.cache
+def _ssl_context() -> Any:
+    """httpx's default TLS context, made once (loading the CA bundle costs milliseconds): an
+    SSLContext is shared safely by any number of connections."""
+    return httpx.create_ssl_context()
+
+
 def transport(allow_private: bool, field: str = "url") -> httpx.AsyncHTTPTransport:
     """An httpx transport connecting only where the guard allows (for httpx-based clients such
     as authlib's: pass it as `transport=`)."""
-    guarded = httpx.AsyncHTTPTransport(trust_env=False)
+    guarded = httpx.AsyncHTTPTransport(verify=_ssl_context(), trust_env=False)
     # httpx builds its pool without a way to pass a network backend: rebuild it with ours
     # (tests/unit/test_outbound.py fails if an httpx upgrade stops using it).
     guarded._pool = httpcore.AsyncConnectionPool(
-        ssl_context=httpx.create_ssl_context(), network_backend=GuardedBackend(allow_private,
+        ssl_context=_ssl_context(), network_backend=GuardedBackend(allow_private,
                                                                                field))
     return guarded
 
