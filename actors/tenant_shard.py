@@ -37,9 +37,9 @@ AlarmHandler = Callable[["TenantShard"], Awaitable[float | None]]
 
 def sinks() -> list[Sink]:
     """Where committed events go, in this order (imported late: sinks import this module)."""
-    from actors import ai_indexer, webhook_delivery
+    from actors import ai_indexer, channels, webhook_delivery
 
-    return [webhook_delivery.enqueue, ai_indexer.enqueue]
+    return [channels.publish, webhook_delivery.enqueue, ai_indexer.enqueue]
 
 
 def alarm_handlers() -> list[AlarmHandler]:

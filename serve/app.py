@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from fastapi import FastAPI
 
 from serve import envelope, request_log
 from serve.auth import KeyCache
+from serve.realtime.hub import Hub
 from serve.routes import ROUTERS, admin, files, import_export
 from serve.routes.public import VERSION
 from serve.services import Services, ray_services
@@ -30,6 +32,15 @@ DESCRIPTION = (
 LOGGING = {"enable_access_log": False}
 
 
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """The app's lifespan: on shutdown, realtime connections close and the request log is
+    flushed."""
+    async with request_log.lifespan(app):
+        yield
+        await app.state.realtime.shutdown()
+
+
 def build_app(settings: Settings, services: Callable[[Settings], Services] = ray_services,
               under_serve: bool = False, embedder: Any = None) -> FastAPI:
     """The gateway app: routes, envelope, auth state. `services` picks Ray or in-process;
@@ -37,12 +48,13 @@ def build_app(settings: Settings, services: Callable[[Settings], Services] = ray
     `embedder` is the embedding deployment's handle (None: the AI routes answer 503)."""
     app = FastAPI(title="raybase", version=VERSION, description=DESCRIPTION,
                   openapi_url=None, docs_url=None, redoc_url=None,
-                  default_response_class=envelope.Envelope, lifespan=request_log.lifespan)
+                  default_response_class=envelope.Envelope, lifespan=lifespan)
     app.state.settings = settings
     app.state.services = services(settings)
     app.state.keys = KeyCache(app.state.services, settings.key_cache_ttl)
     app.state.user_tokens = UserTokens(app.state.services, settings.key_cache_ttl)
     app.state.request_log = request_log.RequestLog(app.state.services)
+    app.state.realtime = Hub(app.state.services, settings.realtime_max_connections)
     app.state.embedder = embedder
     app.state.vectors = VectorStore(Path(settings.data_dir) / "vectors")
     app.state.started_at = {"monotonic": time.monotonic(),
@@ -71,7 +83,8 @@ def deployment(settings: Settings) -> Any:
     @ray_serve.deployment(
         name="gateway",
         num_replicas=settings.replicas,
-        max_ongoing_requests=settings.max_ongoing_requests,
+        # Each WebSocket and SSE stream holds one of Serve's request slots while it lasts.
+        max_ongoing_requests=settings.max_ongoing_requests + settings.realtime_max_connections,
         ray_actor_options={"num_cpus": 0},
         logging_config=LOGGING,
     )

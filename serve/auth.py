@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from starlette.requests import HTTPConnection
 
 from actors.durable import Stub
 from serve.services import Services
@@ -95,7 +96,7 @@ class KeyCache:
         return resolved
 
 
-def client_ip(request: Request) -> str:
+def client_ip(request: HTTPConnection) -> str:
     """The caller's address. Behind HAProxy (which raybase configures to append the address it
     saw to X-Forwarded-For) or a proxy the operator trusts, that is the last forwarded entry:
     entries before it were written by the caller."""
@@ -118,7 +119,12 @@ async def authenticate(request: Request, users: bool = False) -> Caller:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise _unauthorized("missing credentials: send Authorization: Bearer <api key>")
-    token = token.strip()
+    return await authenticate_token(request, token.strip(), users)
+
+
+async def authenticate_token(request: HTTPConnection, token: str, users: bool = False) -> Caller:
+    """The caller a bearer token (an API key, or an end user's access token where `users`)
+    stands for, or 401/403/429; also for WebSockets, whose token comes in the query string."""
     if looks_like_jwt(token):
         caller = await _user_caller(request, token)
         if not users:
@@ -153,7 +159,7 @@ async def authenticate(request: Request, users: bool = False) -> Caller:
                   publishable=bool(key.get("publishable")))
 
 
-async def _user_caller(request: Request, token: str) -> Caller:
+async def _user_caller(request: HTTPConnection, token: str) -> Caller:
     """The end user whose access token this is (verified, session live), or 401/403."""
     state, ip = request.app.state, client_ip(request)
     found = await state.user_tokens.authenticate(request, token, ip)

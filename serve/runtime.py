@@ -37,10 +37,14 @@ HAPROXY_ENV = {
     "RAY_SERVE_ENABLE_HA_PROXY": "1",
 }
 # Edits to Serve's HAProxy template: loopback-only binds for its own ports (it binds them on every
-# interface), and X-Forwarded-For carrying the client's address to the gateway (ip_allowlist).
+# interface), X-Forwarded-For carrying the client's address to the gateway (ip_allowlist), and no
+# WebSocket compression offer reaching the gateway: deflating each frame once per socket cost a
+# fifth of a replica's CPU in a 1,000-socket fan-out (benchmarks/README.md, Realtime).
+_FRONTEND = "    bind {{ config.frontend_host }}:{{ config.frontend_port }}\n"
 HAPROXY_EDITS = (("bind :{{ config.metrics_port }}", "bind 127.0.0.1:{{ config.metrics_port }}"),
                  ("bind *:{{ config.stats_port }}", "bind 127.0.0.1:{{ config.stats_port }}"),
-                 ("    option httplog\n", "    option httplog\n    option forwardfor\n"))
+                 ("    option httplog\n", "    option httplog\n    option forwardfor\n"),
+                 (_FRONTEND, _FRONTEND + "    http-request del-header sec-websocket-extensions\n"))
 
 
 def loopback_haproxy() -> None:
@@ -205,7 +209,7 @@ def deploy(settings: Settings, timeout: float = 120.0) -> None:
 
 
 async def _ping_all(services: Any) -> None:
-    for ns in (services.control, services.shards, services.limits):
+    for ns in services.namespaces():
         await ns.ping_hosts()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from actors import control_plane, rate_limit, tenant_shard
+from actors import channels, control_plane, rate_limit, tenant_shard
 from actors.durable import BaseNamespace, NamespaceSpec, Stub
 from serve.settings import Settings
 from storage import tenants
@@ -17,11 +17,20 @@ class Services:
     def __init__(self, settings: Settings,
                  make: Callable[[NamespaceSpec, str], BaseNamespace]) -> None:
         self.settings = settings
-        self.shards = make(tenant_shard.spec(settings.shard_hosts, settings.shard_idle_timeout,
-                                             shard_config(settings)), settings.data_dir)
         self.control = make(control_plane.spec(), settings.data_dir)
         cohost = control_plane.NAME if settings.rate_limit_hosts == 0 else None
         self.limits = make(rate_limit.spec(settings.rate_limit_hosts, cohost), settings.data_dir)
+        # Channels and their registries: guests of the control plane's actor (channel_hosts 0),
+        # or actors of their own, the registries their guests.
+        own = settings.channel_hosts
+        self.channels = make(channels.spec(own or 1, None if own else control_plane.NAME),
+                             settings.data_dir)
+        self.registries = make(channels.registry_spec(own or 1, channels.NAME if own else
+                                                      control_plane.NAME), settings.data_dir)
+        config = {**shard_config(settings),
+                  **channels.shard_config(self.channels, self.registries)}
+        self.shards = make(tenant_shard.spec(settings.shard_hosts, settings.shard_idle_timeout,
+                                             config), settings.data_dir)
 
     async def control_run(self, fn: Callable[..., Any], ctx: dict[str, Any] | None = None,
                           **kwargs: Any) -> Any:
@@ -35,17 +44,22 @@ class Services:
     async def ready(self) -> dict[str, Any]:
         """Every host of every namespace answers, and the control plane's database opens."""
         hosts = 0
-        for ns in (self.control, self.shards, self.limits):
+        for ns in self.namespaces():
             hosts += len(await ns.ping_hosts())
         await self.control_run(tenants.ping)
         return {"hosts": hosts}
+
+    def namespaces(self) -> tuple[BaseNamespace, ...]:
+        """Every namespace, owners before their guests."""
+        return (self.control, self.shards, self.limits, self.channels, self.registries)
 
     async def take_token(self, bucket: str, limit: int) -> dict[str, Any]:
         return await self.limits.get(bucket).call("take", limit)
 
 
 def shard_config(settings: Settings) -> dict[str, Any]:
-    """What tenant shards read of the settings (webhook delivery)."""
+    """What tenant shards read of the settings (webhook delivery; realtime adds its
+    namespaces)."""
     return {"allow_private_urls": settings.allow_private_urls,
             "webhook_max_attempts": settings.webhook_max_attempts,
             "webhook_retry_base_s": settings.webhook_retry_base_s}

@@ -81,6 +81,15 @@ class Settings(BaseSettings):
     shard_idle_timeout: float = Field(600.0, description="Seconds before an idle shard is evicted.")
     rate_limit_hosts: int = Field(0, ge=0, description="Ray actors hosting rate-limit buckets; "
                                   "0: inside the control plane's actor (one process fewer).")
+    channel_hosts: int = Field(0, ge=0, description="Ray actors hosting realtime channels; 0: "
+                               "inside the control plane's actor (one process fewer).")
+    # Realtime (WebSocket and SSE)
+    realtime_max_connections: int = Field(
+        5000, ge=0, description="WebSocket and SSE connections one gateway replica holds; "
+        "beyond, new ones are refused (503).")
+    realtime_idle_timeout: float = Field(
+        60.0, gt=0, description="Seconds a WebSocket may stay silent (send `ping`) before it is "
+        "closed (code 4408).")
     # Ray
     ray_num_cpus: int = Field(4, description="Logical CPUs of a local Ray started by raybase.")
     ray_object_store_mb: int = Field(128, description="Object store of a local Ray, MiB.")

@@ -110,8 +110,9 @@ def service(ray_session: None, s3_server: dict, smtp_server: dict, sms_server: d
     """raybase deployed on Serve at a free loopback port, with the admin API on, blobs (files,
     exports) in a bucket of the session's moto S3 server, auth email and SMS sent to the
     session's loopback SMTP server and SMS endpoint, tenant-configured outbound URLs
-    allowed to reach loopback peers (RAYBASE_ALLOW_PRIVATE_URLS=true), and a short webhook
-    retry schedule (3 attempts, 0.2 s then 0.8 s apart)."""
+    allowed to reach loopback peers (RAYBASE_ALLOW_PRIVATE_URLS=true), a short webhook
+    retry schedule (3 attempts, 0.2 s then 0.8 s apart), and realtime sockets closed after 6 s
+    of silence (so the idle close is observed quickly)."""
     from serve.runtime import deploy
     from serve.settings import Settings
 
@@ -125,7 +126,7 @@ def service(ray_session: None, s3_server: dict, smtp_server: dict, sms_server: d
                         s3_region=s3_server["region"], s3_secure=False,
                         smtp_url=smtp_server["url"], sms_url=sms_server["url"],
                         allow_private_urls=True, webhook_max_attempts=3,
-                        webhook_retry_base_s=0.2)
+                        webhook_retry_base_s=0.2, realtime_idle_timeout=6.0)
     deploy(settings)
     yield {"base_url": f"http://127.0.0.1:{settings.port}", "settings": settings,
            "data_dir": data_dir, "mailbox": smtp_server["mailbox"],

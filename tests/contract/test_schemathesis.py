@@ -37,8 +37,13 @@ def fuzz_headers(client: httpx.Client) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def api_schema(service: dict[str, Any]) -> Any:
-    return schemathesis.openapi.from_url(f"{service['base_url']}/docs/openapi.json",
-                                         config=SchemathesisConfig.from_dict(CONFIG))
+    url = f"{service['base_url']}/docs/openapi.json"
+    # Endless streams (x-raybase-stream) are left out: a generated call would read one forever.
+    # Their parameters are swept by test_hostile, which reads a stream only up to its headers.
+    streams = [path for path, item in httpx.get(url, timeout=30).json()["paths"].items()
+               if any(isinstance(op, dict) and op.get("x-raybase-stream") for op in item.values())]
+    schema = schemathesis.openapi.from_url(url, config=SchemathesisConfig.from_dict(CONFIG))
+    return schema.exclude(path=streams) if streams else schema
 
 
 schema = schemathesis.pytest.from_fixture("api_schema")

@@ -481,6 +481,8 @@ class Shape:
     content: bytes | None = None  # a raw body
     empty_ok: str = ""  # why this answer's lists may be empty (then their elements go unchecked)
     raw: bool = False  # the answer is not a JSON envelope (a page, a document, bytes)
+    stream: bool = False  # an endless text/event-stream: read up to its first event
+    socket: bool = False  # a WebSocket upgrade (101): connect with `token` and `tenant_id`
 
 
 def filt(prop: str, op: str, value: Any) -> dict[str, Any]:
@@ -651,6 +653,10 @@ SHAPES: dict[tuple[str, str], Shape] = {
     ("POST", "/v1/events"): Shape({"event_type": "order.placed", "data": {"n": 1}}, status=201),
     ("GET", "/v1/events/list"): Shape(params={"limit": 10, "offset": 0}),
     ("GET", "/events/types"): Shape(),
+    ("GET", "/events/stream"): Shape(params={"last_event_id": "0"}, setup=fresh_object,
+                                     stream=True, raw=True),
+    ("GET", "/v1/realtime"): Shape(auth="none", socket=True, raw=True),
+    ("GET", "/v1/realtime/stats"): Shape(),
     ("POST", "/v1/errors/report"): Shape(
         {"message": "boom", "stack": "at x", "source": "web", "level": "error", "path": "/x",
          "metadata": {}}, status=201),
@@ -874,7 +880,28 @@ def _call(tenant: Tenant, method: str, path: str, row: Shape, w: World) -> httpx
         kw["content"] = row.content
     elif row.body is not None:
         kw["json"] = row.body(ids) if callable(row.body) else row.body
+    if row.stream:
+        return _first_event(tenant.client, method, path.format(**ids), kw)
     return tenant.client.request(method, path.format(**ids), **kw)
+
+
+def _first_event(client: httpx.Client, method: str, url: str, kw: dict[str, Any]) -> httpx.Response:
+    """A stream's answer, read up to its first event (an `id:` line)."""
+    with client.stream(method, url, **kw) as r:
+        assert r.headers["content-type"].startswith("text/event-stream"), r.read()
+        lines = r.iter_lines()
+        assert any(line.startswith("id: ") for line in lines)
+        return r
+
+
+def _socket_call(tenant: Tenant, path: str) -> None:
+    """Upgrade `path` to a WebSocket with the tenant's key; a subscription is acknowledged."""
+    from websockets.sync.client import connect
+
+    url = str(tenant.client.base_url).replace("http", "ws", 1) + path
+    with connect(f"{url}?token={tenant.key}&tenant_id={tenant.id}", open_timeout=30) as ws:
+        ws.send(json.dumps({"type": "subscribe", "channel": "files"}))
+        assert json.loads(ws.recv(timeout=30)) == {"type": "subscribed", "channel": "files"}
 
 
 def _rows() -> list[tuple[str, str]]:
@@ -891,6 +918,9 @@ def test_the_answer_has_the_reference_shape(world, reference, served, route):
         sent = row.body(w | {"file_id": "x"}) if callable(row.body) else row.body
         unused = field_names(ref.request) - field_names(sent)
         assert not unused, f"the row leaves out reference request fields {sorted(unused)}"
+    if row.socket:
+        _socket_call(tenant, path)
+        return
     r = _call(tenant, method, path, row, w)
     assert r.status_code == row.status, f"{r.status_code}: {r.text[:500]}"
     assert r.headers.get("x-request-id")
