@@ -80,8 +80,11 @@ class TenantShard(DatabaseObject):
         """Delete the tenant's database and its vector index (the tenant is gone)."""
         from actors import ai_indexer
 
+        # The database first: waiting before it would let the dispatcher of a shard activated
+        # just now start a read, and DuckDB refuses to close a connection a read is using.
+        destroyed = await super().destroy()
         await ai_indexer.drop_tenant(self)
-        return await super().destroy()
+        return destroyed
 
     @unlocked
     async def perform(self, fn: Callable[..., Awaitable[Any]], kwargs: dict[str, Any]) -> Any:
