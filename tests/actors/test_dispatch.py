@@ -62,6 +62,12 @@ async def settle(shard_ns: LocalNamespace, key: str = "tn_a") -> None:
     raise AssertionError("the dispatcher never settled")
 
 
+async def make_type(ns: LocalNamespace) -> None:
+    """The type `item` (event 1: object_type.created)."""
+    await ns.get("tn_a").call("run", object_types.create_object_type, CTX,
+                              {"body": {"name": "item"}})
+
+
 async def write(ns: LocalNamespace, n: int) -> None:
     stub = ns.get("tn_a")
     await asyncio.gather(*(stub.call("run", objects.create_object, CTX,
@@ -71,8 +77,7 @@ async def write(ns: LocalNamespace, n: int) -> None:
 
 async def test_committed_events_reach_the_sink_in_order(shards, sink):
     ns = shards()
-    await ns.get("tn_a").call("run", object_types.create_object_type, CTX,
-                              {"body": {"name": "item"}})
+    await make_type(ns)
     await write(ns, 20)  # concurrent writes: group commits
     await settle(ns)
     assert sink.types[0] == "object_type.created" and sink.types.count("object.created") == 20
@@ -81,8 +86,7 @@ async def test_committed_events_reach_the_sink_in_order(shards, sink):
 
 async def test_a_failing_sink_is_retried_from_the_same_event(shards, sink):
     ns = shards()
-    await ns.get("tn_a").call("run", object_types.create_object_type, CTX,
-                              {"body": {"name": "item"}})
+    await make_type(ns)
     await settle(ns)
     sink.failing = True
     await write(ns, 3)
@@ -97,8 +101,7 @@ async def test_a_failing_sink_is_retried_from_the_same_event(shards, sink):
 
 async def test_a_restart_dispatches_what_was_not_yet_handed_on(shards, sink, tmp_path):
     ns = shards()
-    await ns.get("tn_a").call("run", object_types.create_object_type, CTX,
-                              {"body": {"name": "item"}})
+    await make_type(ns)
     await settle(ns)
     sink.failing = True
     await write(ns, 2)

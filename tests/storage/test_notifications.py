@@ -101,7 +101,8 @@ def test_bad_input_is_400_naming_the_field_and_unknown_users_404(tenant_db, ann)
         assert (e.code, e.details.get("field")) == (Code.VALIDATION_ERROR, field), change
     assert error(tenant_db, nt.create_notification, user_id="usr_nobody", type="t",
                  title="x").code == Code.NOT_FOUND
-    assert count(tenant_db, "notifications") == 0 and count(tenant_db, "outbox") == 0
+    assert count(tenant_db, "notifications") == 0
+    assert count(tenant_db, "outbox", "resource_type = 'notification'") == 0
 
 
 def test_in_app_preference_suppresses_by_category(tenant_db, ann):
