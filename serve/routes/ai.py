@@ -63,7 +63,7 @@ def _texts(value: Any) -> list[str]:
     return texts
 
 
-async def _embed(request: Request, texts: list[str]) -> np.ndarray:
+async def embed(request: Request, texts: list[str]) -> np.ndarray:
     """Vectors from the embedding deployment; 503 when it is not deployed or not answering."""
     handle = request.app.state.embedder
     if handle is None:
@@ -87,7 +87,7 @@ async def list_ai_models(ctx: AiCtx) -> Any:
 async def generate_embeddings(body: EmbeddingsRequest, ctx: AiCtx, request: Request) -> Any:
     """One L2-normalised vector per text, in order."""
     model = models.embedding_model(body.model)
-    vectors = await _embed(request, _texts(body.text))
+    vectors = await embed(request, _texts(body.text))
     return Envelope({"embeddings": np.round(vectors.astype(np.float64), DECIMALS).tolist(),
                      "model": model.name, "dimensions": int(vectors.shape[1])})
 
@@ -100,7 +100,7 @@ async def index_objects(body: IndexRequest, ctx: AiCtx, request: Request) -> Any
                          object_ids=body.object_ids)
     docs = [d for d in read["documents"] if d["text"]]
     blank = [d["object_id"] for d in read["documents"] if not d["text"]]
-    vectors = list(await _embed(request, [d["text"] for d in docs])) if docs else []
+    vectors = list(await embed(request, [d["text"] for d in docs])) if docs else []
     # An object with no text is removed: an emptied text must not keep its old vector.
     await ctx.shard.call("perform", ai_indexer.write_vectors, {
         "type_id": read["object_type_id"], "object_ids": [d["object_id"] for d in docs] + blank,
@@ -120,7 +120,7 @@ async def vector_search(body: SearchRequest, ctx: AiCtx, request: Request) -> An
     types = None
     if body.object_type_id is not None:
         types = [await ctx.read(ai_index.type_id_of, type_ref=body.object_type_id)]
-    vector = (await _embed(request, [body.query]))[0]
+    vector = (await embed(request, [body.query]))[0]
     store = request.app.state.vectors
     hits = await asyncio.to_thread(store.search, ctx.tenant_id, vector, body.limit, types)
     return {"results": await _with_objects(ctx, hits), "model": models.MINILM.name,

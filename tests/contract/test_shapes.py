@@ -782,6 +782,13 @@ SHAPES: dict[tuple[str, str], Shape] = {
                                                "object_ids": w["objects"]}),
     ("POST", "/v1/ai/search"): Shape({"query": "Ada", "limit": 5, "object_type_id": "contacts"},
                                      setup=indexed_contacts),
+    ("POST", "/v1/ai/moderate"): Shape({"text": "Thanks, that was helpful."}),
+    ("POST", "/v1/ai/summarise"): Shape(lambda w: {"object_type_id": "contacts",
+                                                   "object_id": w["object"], "max_length": 100}),
+    ("POST", "/v1/ai/auto-tag"): Shape(lambda w: {"object_type_id": "contacts",
+                                                  "object_id": w["object"]}),
+    ("POST", "/v1/ai/describe"): Shape(lambda w: {"file_id": w["file"],
+                                                  "model": "raybase-image-facts"}),
     ("GET", "/v1/governance"): Shape(),
     ("PATCH", "/v1/governance"): Shape(
         {"audit_retention_days": 30, "session_duration_secs": 3600, "password_min_length": 8,
