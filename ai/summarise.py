@@ -18,15 +18,19 @@ MAX_SENTENCES = 256  # sentences embedded per summary (the text's first ones)
 MMR_LAMBDA = 0.7  # weight of relevance against redundancy
 JOIN = " "
 ELLIPSIS = "…"
-_BOUNDARY = re.compile(r"(?<=[.!?…])[\"')\]]*\s+|\n+")
+_BOUNDARY = re.compile(r"(?<=[.!?…])\s+|(?<=[.!?…][\"')\]])\s+|\n+")
+_END = re.compile(r"[.!?…][\"')\]]*$")
 
 
 def sentences(parts: list[dict[str, Any]]) -> list[str]:
-    """The sentences of an object's text properties, in order (each property's text is split
-    at sentence ends and line breaks; a property's text without one is one sentence)."""
+    """The sentences of an object's text properties, in order: each property's text split at
+    sentence ends and line breaks; one not ending a sentence (a title) gets a full stop."""
     out: list[str] = []
     for part in parts:
-        out.extend(s.strip() for s in _BOUNDARY.split(part["text"]) if s and s.strip())
+        found = [s.strip() for s in _BOUNDARY.split(part["text"]) if s and s.strip()]
+        if found and not _END.search(found[-1]):  # a title: a full stop, so summaries read
+            found[-1] += "."
+        out.extend(found)
     return out[:MAX_SENTENCES]
 
 

@@ -84,7 +84,7 @@ async def summarise_object(body: SummariseRequest, ctx: AiCtx, request: Request)
     within `max_length` characters (a text already that short is its own summary)."""
     read = await _parts(ctx, body)
     texts = summarise.sentences(read["parts"])
-    source = summarise.JOIN.join(p["text"] for p in read["parts"])
+    source = summarise.JOIN.join(texts)
     chosen, embedded = list(range(len(texts))), 0
     if len(source) <= body.max_length:
         summary = source

@@ -154,7 +154,7 @@ def test_summary_is_the_texts_own_sentences_in_order_within_max_length(tenant):
     d = summarise(tenant, w["note"], max_length=160)
     assert d["method"] == "extractive" and d["model"] == "all-MiniLM-L6-v2"
     assert len(d["summary"]) <= 160 and d["summary_length"] == len(d["summary"])
-    source = ["Library budget", *sentences_of(ARTICLE)]
+    source = ["Library budget.", *sentences_of(ARTICLE)]
     picked = sentences_of(d["summary"])
     assert picked and all(s in source for s in picked)
     assert [source.index(s) for s in picked] == sorted(source.index(s) for s in picked)
@@ -169,7 +169,7 @@ def test_summary_default_length_and_a_short_text_answering_itself(tenant):
     assert 0 < len(d["summary"]) <= 300 and d["sentences"]["total"] == 8
     short = make_object(tenant, "note", title="Short", body="Only this.")["id"]
     d = summarise(tenant, short, max_length=20)
-    assert d["summary"] == "Short Only this." and d["sentences"]["chosen"] == 2
+    assert d["summary"] == "Short. Only this." and d["sentences"]["chosen"] == 2
 
 
 def test_a_sentence_longer_than_max_length_is_cut_at_a_word(tenant):
