@@ -107,7 +107,7 @@ async def auto_tag_object(body: ObjectRef, ctx: AiCtx, request: Request) -> Any:
     """At most 10 tags: terms of the type's vocabulary near the object's text, then keyphrases
     of the text; `details` gives each one's score and source."""
     read = await _parts(ctx, body, vocabulary=True)
-    text = " ".join(p["text"] for p in read["parts"])
+    text = "\n".join(p["text"] for p in read["parts"])  # no phrase spans two properties
     phrases = tagging.candidates(text)
     terms = read["vocabulary"][:tagging.MAX_VOCABULARY]
     vectors = await embed(request, [text[:MAX_DOC], *phrases, *terms])
