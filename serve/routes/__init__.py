@@ -2,6 +2,7 @@
 
 from serve.routes import (
     ai,
+    ai_providers,
     analytics,
     api_keys,
     associations,
@@ -74,4 +75,6 @@ ROUTERS = (
     notifications.router,
     notifications.service_router,
     ai.router,
+    ai_providers.router,
+    ai_providers.usage_router,
 )
