@@ -26,7 +26,9 @@ FIELDS = ("calls", "input_units", "output_units", "time_ms")
 def record_ai_usage(db: Tx, ctx: dict[str, Any], *, rows: list[dict[str, Any]],
                     day: str) -> int:
     """Add `rows` ({day, capability, model, calls, input_units, output_units, time_ms}, as the
-    meter sums them) to the table; answer the calls of `day` with them."""
+    meter sums them) to the table; answer the calls of `day` with them (read before the writes,
+    which a function's own reads do not see: they are buffered until the group commits)."""
+    before = int(db.scalar(CALLS_ON, [dt.date.fromisoformat(day)]))
     if rows:
         days = sorted({dt.date.fromisoformat(r["day"]) for r in rows})
         have = {(r["day"].isoformat(), r["capability"], r["model"])
@@ -41,7 +43,7 @@ def record_ai_usage(db: Tx, ctx: dict[str, Any], *, rows: list[dict[str, Any]],
                 db.insert("ai_usage", {"day": dt.date.fromisoformat(r["day"]),
                                        "capability": r["capability"], "model": r["model"],
                                        **{f: r[f] for f in FIELDS}})
-    return int(db.scalar(CALLS_ON, [dt.date.fromisoformat(day)]))
+    return before + sum(int(r["calls"]) for r in rows if r["day"] == day)
 
 
 def _sum(rows: list[dict[str, Any]]) -> dict[str, Any]:
