@@ -22,13 +22,14 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from ai import models
 from storage import ai_providers
-from storage.errors import invalid
+from storage.errors import ApiError, Code, invalid
 
 SEALED_PREFIX = "v1:"
 PROVIDER_DEFAULT = {"text_generation": "chat_model", "text_embedding": "embedding_model"}
@@ -145,7 +146,12 @@ async def resolve(ctx: Any, capability: str, model: Any, *, secret: str,
         return Local(local[model if model in local else models.DEFAULTS[capability]])
     target, name = picked
     sealed = target["api_key_sealed"]
-    key = unseal(secret, ctx.tenant_id, sealed) if sealed else None
+    try:
+        key = unseal(secret, ctx.tenant_id, sealed) if sealed else None
+    except (InvalidTag, ValueError):  # sealed under another server secret
+        raise ApiError(Code.CONFLICT, f"the API key of AI provider {target['name']!r} cannot be "
+                       "opened (the server secret changed since it was stored): set it again "
+                       "with PATCH /v1/ai-providers/:id", field="api_key") from None
     return Remote(Provider(target["id"], target["name"], target["config"]["base_url"], key,
                            allow_private), name)
 

@@ -55,3 +55,27 @@ def test_without_a_local_default_the_oldest_provider_default_answers():
     assert (picked[0]["name"], picked[1]) == ("a", "x")
     with pytest.raises(ApiError):
         providers._pick("text_generation", None, [target("b", ["z"])])
+
+
+class Shard:
+    """A caller whose tenant's shard holds `targets` (resolve reads them with ctx.read)."""
+
+    tenant_id = "tn_a"
+
+    def __init__(self, targets: list[dict]) -> None:
+        self.targets = targets
+
+    async def read(self, fn, **kwargs):
+        return self.targets
+
+
+async def test_resolve_opens_the_key_and_a_changed_secret_is_409():
+    box = providers.seal("old", "tn_a", "sk-0123456789abcd")
+    ctx = Shard([{**target("a", ["x"]), "api_key_sealed": box["sealed"]}])
+    found = await providers.resolve(ctx, "text_embedding", "a/x", secret="old",
+                                    allow_private=True)
+    assert found.provider.api_key == "sk-0123456789abcd" and found.name == "a/x"
+    assert "sk-0123456789abcd" not in repr(found)
+    with pytest.raises(ApiError) as info:
+        await providers.resolve(ctx, "text_embedding", "a/x", secret="new", allow_private=True)
+    assert info.value.status == 409 and info.value.details["field"] == "api_key"
