@@ -800,7 +800,7 @@ SHAPES: dict[tuple[str, str], Shape] = {
     ("GET", "/v1/ai-providers/{provider_id}"): Shape(setup=fresh_provider),
     ("PATCH", "/v1/ai-providers/{provider_id}"): Shape(
         lambda w: {"name": f"renamed{time.monotonic_ns()}", "api_key": "sk-new-0123456789",
-                   "config_json": {"models": ["m3"]}}, setup=fresh_provider),
+                   "config_json": {"models": ["m1", "m2", "m3"]}}, setup=fresh_provider),
     ("DELETE", "/v1/ai-providers/{provider_id}"): Shape(setup=fresh_provider),
     ("GET", "/v1/ai-usage"): Shape(params={"from": "2026-01-01"}),
     ("GET", "/v1/governance"): Shape(),
