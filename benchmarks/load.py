@@ -137,12 +137,12 @@ class Started:
         self.timings = {"ray_start_s": round(t1 - t0, 2), "deploy_s": round(t2 - t1, 2),
                         "total_s": round(t2 - t0, 2)}
 
-    def create_tenant(self) -> str:
+    def create_tenant(self, **body: object) -> str:
         import httpx
 
         r = httpx.post(self.base_url + "/admin/v1/tenants", timeout=60,
                        headers={"X-Admin-Key": self.admin_key},
-                       json={"name": "Load benchmark", "plan": "free"})
+                       json={"name": "Load benchmark", "plan": "free", **body})
         data = _check(r, "create tenant")
         self.tenant_id = data["tenant_id"]
         return data["api_key"]

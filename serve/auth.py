@@ -49,6 +49,7 @@ class Caller:
     aal: int | None = None  # authenticator assurance level of the session (1, or 2 after MFA)
     user_agent: str | None = None
     publishable: bool = False  # a publishable API key: pre-login routes only
+    ai_calls_per_day: int | None = None  # the operator's AI quota for the tenant (None: plan's)
     ctx: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -156,7 +157,8 @@ async def authenticate_token(request: HTTPConnection, token: str, users: bool = 
     return Caller(tenant["id"], key["id"], key["scopes"], tenant["plan"],
                   state.services.shard(tenant["id"], tenant["shard_host"]), state.services,
                   request.state.request_id, ip, user_agent=request.headers.get("user-agent"),
-                  publishable=bool(key.get("publishable")))
+                  publishable=bool(key.get("publishable")),
+                  ai_calls_per_day=tenant.get("ai_calls_per_day"))
 
 
 async def _user_caller(request: HTTPConnection, token: str) -> Caller:
@@ -234,7 +236,8 @@ FilesWriteCtx = Annotated[Caller, Depends(require_any("files", "write", users=Tr
 DataReadCtx = Annotated[Caller, Depends(require("read", users=True))]
 DataWriteCtx = Annotated[Caller, Depends(require("write", users=True))]
 AuthCtx = Annotated[Caller, Depends(require("auth"))]  # pre-login routes
-AiCtx = Annotated[Caller, Depends(require("ai"))]  # embeddings, vector index and search
+ai_caller = require("ai")  # one dependency object: the AI meter (serve/ai_meter.py) shares it
+AiCtx = Annotated[Caller, Depends(ai_caller)]  # models, embeddings, index, search, providers
 
 
 async def auth_admin(request: Request) -> Caller:

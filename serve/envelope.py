@@ -39,6 +39,14 @@ class Envelope(JSONResponse):
         return _dumps({"success": True, "data": content, "request_id": _request_id.get()})
 
 
+class Listed(JSONResponse):
+    """A whole (unpaged) list as `data`, and its length as `total` beside it."""
+
+    def render(self, content: Any) -> bytes:
+        return _dumps({"success": True, "data": content, "total": len(content),
+                       "request_id": _request_id.get()})
+
+
 class _ErrorJSON(JSONResponse):
     def render(self, content: Any) -> bytes:
         return _dumps(content)

@@ -39,7 +39,8 @@ class Settings(BaseSettings):
     file_quota_bytes: int | None = Field(
         None, description="Caps every tenant's file storage quota (bytes) below its plan's.")
     signing_secret: str | None = Field(
-        None, description="Key of file signed URLs (unset: made once in the data dir).")
+        None, description="Server secret: key of file signed URLs and of the AI providers' "
+        "API keys at rest (unset: made once in the data dir).")
     # Blob store (file bytes, exports)
     blob_backend: Literal["local", "s3"] = Field(
         "local", description="Where file bytes live: `local` (data dir) or `s3` (S3/MinIO bucket).")

@@ -175,7 +175,7 @@ def resolve_key(db: Tx, ctx: dict[str, Any], *, token_hash: str) -> dict[str, An
     tenant = load_tenant(db, rec["tenant_id"])
     return {"key": auth_view(rec), "tenant": tenant and {
         "id": tenant["id"], "status": tenant["status"], "plan": tenant["plan"],
-        "shard_host": tenant["shard_host"]}}
+        "shard_host": tenant["shard_host"], "ai_calls_per_day": tenant.get("ai_calls_per_day")}}
 
 
 def list_api_keys(db: Tx, ctx: dict[str, Any]) -> list[dict[str, Any]]:

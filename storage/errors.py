@@ -25,6 +25,8 @@ class Code(StrEnum):
     QUERY_TIMEOUT = "QUERY_TIMEOUT"
     RATE_LIMITED = "RATE_LIMITED"
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+    BAD_GATEWAY = "BAD_GATEWAY"  # an upstream the tenant configured answered badly or not at all
+    GATEWAY_TIMEOUT = "GATEWAY_TIMEOUT"  # ... or not in time
     INTERNAL = "INTERNAL"
 
 
@@ -47,6 +49,8 @@ STATUS: dict[Code, int] = {
     Code.QUERY_TIMEOUT: 400,
     Code.RATE_LIMITED: 429,
     Code.SERVICE_UNAVAILABLE: 503,
+    Code.BAD_GATEWAY: 502,
+    Code.GATEWAY_TIMEOUT: 504,
     Code.INTERNAL: 500,
 }
 
@@ -54,26 +58,31 @@ STATUS: dict[Code, int] = {
 class ApiError(Exception):
     """An error a client may see. Picklable, so Ray re-raises it in the gateway unchanged."""
 
-    def __init__(self, code: Code | str, message: str, **details: Any) -> None:
+    def __init__(self, code: Code | str, message: str, *, http_status: int | None = None,
+                 **details: Any) -> None:
         super().__init__(code, message, details)
         self.code = Code(code)
         self.message = message
         self.details = details
+        # A code's status, unless the case differs: QUOTA_EXCEEDED is 413 for bytes stored but
+        # 429 for calls per day (the AI quota), which come back once the day turns.
+        self.http_status = http_status
 
     def __reduce__(self):  # keep keyword details across pickling
-        return (_rebuild, (str(self.code), self.message, self.details))
+        return (_rebuild, (str(self.code), self.message, self.details, self.http_status))
 
     @property
     def status(self) -> int:
-        return STATUS[self.code]
+        return self.http_status or STATUS[self.code]
 
     def body(self) -> dict[str, Any]:
         """The `error` object of the envelope."""
         return {"code": str(self.code), "message": self.message, **self.details}
 
 
-def _rebuild(code: str, message: str, details: dict[str, Any]) -> ApiError:
-    return ApiError(code, message, **details)
+def _rebuild(code: str, message: str, details: dict[str, Any],
+             http_status: int | None = None) -> ApiError:
+    return ApiError(code, message, http_status=http_status, **details)
 
 
 def not_found(what: str, ident: str) -> ApiError:

@@ -28,7 +28,8 @@ WHERE e.email = ? AND t.status = 'active' ORDER BY t.created_at
 def out(rec: dict[str, Any]) -> dict[str, Any]:
     return {"id": rec["id"], "tenant_id": rec["id"], "name": rec["name"], "plan": rec["plan"],
             "status": rec["status"], "owner_email": rec["owner_email"],
-            "shard_host": rec["shard_host"], "created_at": iso(rec["created_at"]),
+            "shard_host": rec["shard_host"], "ai_calls_per_day": rec.get("ai_calls_per_day"),
+            "created_at": iso(rec["created_at"]),
             "updated_at": iso(rec["updated_at"])}
 
 
@@ -49,6 +50,16 @@ def _check_plan(name: Any) -> str:
     return name
 
 
+def _check_ai_calls(value: Any) -> int | None:
+    """The operator's AI calls a day for the tenant (null: its plan's)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10**12:
+        raise invalid("ai_calls_per_day must be a whole number from 0 (or null: the plan's)",
+                      "ai_calls_per_day")
+    return value
+
+
 def _check_email(email: Any) -> str | None:
     if email is None:
         return None
@@ -58,7 +69,8 @@ def _check_email(email: Any) -> str | None:
 
 
 def create_tenant(db: Tx, ctx: dict[str, Any], *, name: str, plan_name: str | None = None,
-                  owner_email: str | None = None, shard_host: int | None = None) -> dict[str, Any]:
+                  owner_email: str | None = None, shard_host: int | None = None,
+                  ai_calls_per_day: int | None = None) -> dict[str, Any]:
     """A tenant, its email index entry and its first `*` API key (whose token is answered)."""
     if not isinstance(name, str) or not name.strip() or len(name) > 200:
         raise invalid("name must be 1 to 200 characters", "name")
@@ -66,6 +78,7 @@ def create_tenant(db: Tx, ctx: dict[str, Any], *, name: str, plan_name: str | No
     rec = {"id": new_id("tn"), "name": name.strip(),
            "plan": _check_plan(plan_name or "free"), "status": "active",
            "owner_email": _check_email(owner_email), "shard_host": shard_host,
+           "ai_calls_per_day": _check_ai_calls(ai_calls_per_day),
            "created_at": now, "updated_at": now}
     db.insert("tenants", rec)
     db.put_cache(NS, rec["id"], rec)
@@ -103,6 +116,8 @@ def update_tenant(db: Tx, ctx: dict[str, Any], *, tenant_id: str,
         rec["name"] = str(body["name"]).strip()
     if body.get("plan") is not None:
         rec["plan"] = _check_plan(body["plan"])
+    if "ai_calls_per_day" in body:
+        rec["ai_calls_per_day"] = _check_ai_calls(body["ai_calls_per_day"])
     if body.get("status") is not None:
         if body["status"] not in STATUSES:
             raise invalid(f"status must be one of {list(STATUSES)}", "status")

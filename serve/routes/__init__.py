@@ -3,6 +3,7 @@
 from serve.routes import (
     ai,
     ai_content,
+    ai_providers,
     analytics,
     api_keys,
     associations,
@@ -76,4 +77,6 @@ ROUTERS = (
     notifications.service_router,
     ai.router,
     ai_content.router,
+    ai_providers.router,
+    ai_providers.usage_router,
 )

@@ -14,6 +14,7 @@ from storage.plans import PLANS
 router = APIRouter(prefix="/admin/v1/tenants", tags=["Admin"])
 
 Plan = Literal[tuple(PLANS)]  # type: ignore[valid-type]
+AI_CALLS = "AI calls a day (UTC) for this tenant over its plan's; null: the plan's."
 
 
 class TenantCreate(BaseModel):
@@ -21,6 +22,7 @@ class TenantCreate(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     plan: Plan = "free"
     owner_email: str | None = Field(None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
+    ai_calls_per_day: int | None = Field(None, ge=0, description=AI_CALLS)
 
 
 class TenantUpdate(BaseModel):
@@ -28,6 +30,7 @@ class TenantUpdate(BaseModel):
     name: str | None = Field(None, min_length=1, max_length=200)
     plan: Plan | None = None
     status: Literal["active", "suspended"] | None = None
+    ai_calls_per_day: int | None = Field(None, ge=0, description=AI_CALLS)
 
 
 def _services(request: Request) -> Any:
@@ -38,7 +41,8 @@ def _services(request: Request) -> Any:
 async def create_tenant(request: Request, body: TenantCreate, _: AdminCtx) -> Any:
     """A tenant and its first `*` API key, whose token is answered once."""
     return await _services(request).control_run(
-        tenants.create_tenant, name=body.name, plan_name=body.plan, owner_email=body.owner_email)
+        tenants.create_tenant, name=body.name, plan_name=body.plan, owner_email=body.owner_email,
+        ai_calls_per_day=body.ai_calls_per_day)
 
 
 @router.get("", summary="List tenants")

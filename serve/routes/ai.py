@@ -3,6 +3,8 @@
 Embeddings come from the embedding deployment (ai/embeddings.py) through its handle; the vector
 index is LanceDB (storage/vectors.py): the gateway reads it for searches, and hands its writes to
 the tenant shard, the index's one writer (actors/ai_indexer.py). The `ai` scope guards them all.
+The routes that run a model are metered (serve/ai_meter.py: the plan's AI quota before,
+`usage.note` counted after): `dependencies=[METERED]`.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from actors import ai_indexer
-from ai import embeddings, models
+from ai import embeddings, models, providers, remote, usage
+from serve.ai_meter import METERED
 from serve.auth import AiCtx, Caller
 from serve.envelope import Envelope
+from serve.routes.ai_providers import resolve
 from storage import ai_index
 from storage.errors import ApiError, Code, invalid
 
@@ -78,21 +82,28 @@ async def embed(request: Request, texts: list[str]) -> np.ndarray:
 
 @router.get("/models", summary="List available AI models")
 async def list_ai_models(ctx: AiCtx) -> Any:
-    """The installed local models by capability (the four keys of the reference), and under
-    `defaults` the one each capability uses when a request names none (null: none there)."""
-    return models.catalogue()
+    """The installed local models by capability (the four keys of the reference), the tenant's
+    providers' models as `<provider>/<model>`, and under `defaults` the one each capability
+    uses when a request names none (null: none there)."""
+    return await providers.catalogue(ctx)
 
 
-@router.post("/embeddings", summary="Generate embeddings")
+@router.post("/embeddings", summary="Generate embeddings", dependencies=[METERED])
 async def generate_embeddings(body: EmbeddingsRequest, ctx: AiCtx, request: Request) -> Any:
-    """One L2-normalised vector per text, in order."""
-    model = models.embedding_model(body.model)
-    vectors = await embed(request, _texts(body.text))
+    """One L2-normalised vector per text, in order; `model` a local embedding model or a
+    provider's (`<provider>/<model>`)."""
+    texts = _texts(body.text)
+    model = await resolve(request, ctx, "text_embedding", body.model)
+    if isinstance(model, providers.Remote):
+        vectors = await remote.embed(model.provider, model.model, texts)
+    else:
+        vectors = await embed(request, texts)
+    usage.note(request, "text_embedding", model.name, len(texts))
     return Envelope({"embeddings": np.round(vectors.astype(np.float64), DECIMALS).tolist(),
                      "model": model.name, "dimensions": int(vectors.shape[1])})
 
 
-@router.post("/index", summary="Index objects for vector search")
+@router.post("/index", summary="Index objects for vector search", dependencies=[METERED])
 async def index_objects(body: IndexRequest, ctx: AiCtx, request: Request) -> Any:
     """Embed these objects' text properties and upsert their vectors; the type is indexed from
     now on (its objects' later changes follow). `skipped`: ids not indexed, with why."""
@@ -105,13 +116,14 @@ async def index_objects(body: IndexRequest, ctx: AiCtx, request: Request) -> Any
     await ctx.shard.call("perform", ai_indexer.write_vectors, {
         "type_id": read["object_type_id"], "object_ids": [d["object_id"] for d in docs] + blank,
         "vectors": vectors + [None] * len(blank), "seq": read["seq"], "create": True})
+    usage.note(request, "text_embedding", models.MINILM.name, len(docs))
     skipped = ([{"object_id": i, "reason": "not_found"} for i in read["absent"]]
                + [{"object_id": i, "reason": "no_text"} for i in blank])
     return {"indexed": len(docs), "model": models.MINILM.name,
             "object_type_id": read["object_type_id"], "skipped": skipped}
 
 
-@router.post("/search", summary="Vector similarity search")
+@router.post("/search", summary="Vector similarity search", dependencies=[METERED])
 async def vector_search(body: SearchRequest, ctx: AiCtx, request: Request) -> Any:
     """The indexed objects nearest in meaning to `query`, best first, at most `limit`: each with
     `object_id`, `object_type_id`, `score` (cosine similarity) and the `object` itself."""
@@ -121,6 +133,7 @@ async def vector_search(body: SearchRequest, ctx: AiCtx, request: Request) -> An
     if body.object_type_id is not None:
         types = [await ctx.read(ai_index.type_id_of, type_ref=body.object_type_id)]
     vector = (await embed(request, [body.query]))[0]
+    usage.note(request, "text_embedding", models.MINILM.name, 1)
     store = request.app.state.vectors
     hits = await asyncio.to_thread(store.search, ctx.tenant_id, vector, body.limit, types)
     return {"results": await _with_objects(ctx, hits), "model": models.MINILM.name,

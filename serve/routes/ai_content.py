@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ai import images, moderation, summarise, tagging, usage
 from ai.models import IMAGE_FACTS, MINILM, TOXIC
+from serve.ai_meter import METERED
 from serve.auth import AiCtx
 from serve.routes.ai import embed
 from serve.routes.files import store
@@ -54,7 +55,7 @@ class DescribeRequest(BaseModel):
                                                 f"(default: {IMAGE_FACTS.name}).")
 
 
-@router.post("/moderate", summary="Content moderation")
+@router.post("/moderate", summary="Content moderation", dependencies=[METERED])
 async def moderate_text(body: ModerateRequest, ctx: AiCtx, request: Request) -> Any:
     """Scores (0-1) per category: the six Jigsaw labels and `profanity`, each `flagged` at 0.5
     or above; `flagged` overall when any category is."""
@@ -78,7 +79,7 @@ async def _parts(ctx: AiCtx, body: ObjectRef, vocabulary: bool = False) -> dict[
     return read
 
 
-@router.post("/summarise", summary="Summarise content")
+@router.post("/summarise", summary="Summarise content", dependencies=[METERED])
 async def summarise_object(body: SummariseRequest, ctx: AiCtx, request: Request) -> Any:
     """The object's own sentences nearest what its text is about, diverse, in their order,
     within `max_length` characters (a text already that short is its own summary)."""
@@ -102,7 +103,7 @@ async def summarise_object(body: SummariseRequest, ctx: AiCtx, request: Request)
             "sentences": {"total": len(texts), "chosen": len(chosen)}}
 
 
-@router.post("/auto-tag", summary="Auto-tag content")
+@router.post("/auto-tag", summary="Auto-tag content", dependencies=[METERED])
 async def auto_tag_object(body: ObjectRef, ctx: AiCtx, request: Request) -> Any:
     """At most 10 tags: terms of the type's vocabulary near the object's text, then keyphrases
     of the text; `details` gives each one's score and source."""
@@ -119,7 +120,7 @@ async def auto_tag_object(body: ObjectRef, ctx: AiCtx, request: Request) -> Any:
             "object_type_id": read["object_type_id"], "object_id": body.object_id}
 
 
-@router.post("/describe", summary="Describe image")
+@router.post("/describe", summary="Describe image", dependencies=[METERED])
 async def describe_image(body: DescribeRequest, ctx: AiCtx, request: Request) -> Any:
     """What can be measured of a JPEG, PNG, WebP or GIF file (at most 10 MB) in a sentence, and
     the facts under `details`; no captioning or OCR model is installed, so no content is

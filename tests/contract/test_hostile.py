@@ -68,12 +68,17 @@ def world(client: httpx.Client) -> dict[str, Any]:
     key = ok(tenant.call("POST", "/v1/keys", json={"scopes": ["read"]}), 201)
     # a webhook whose deliveries find nobody listening (port 9): its routes act on a real one
     hook = ok(tenant.call("POST", "/v1/webhooks", json={"url": "http://127.0.0.1:9/"}), 201)
+    # an AI provider nobody answers for (port 9): hostile model names reach its resolution
+    provider = ok(tenant.call("POST", "/v1/ai-providers", json={
+        "name": "hostile", "provider_type": "openai_compatible",
+        "config_json": {"base_url": "http://127.0.0.1:9/v1", "models": ["m"]}}), 201)
     ids = {"object_type_id": t["id"], "type": t["id"], "from_type": t["id"], "to_type": t["id"],
            "object_id": obj["id"], "id": obj["id"], "from_id": obj["id"], "to_id": other["id"],
            "association_type": "owns", "property_id": t["properties"]["title"]["id"],
            "view_id": view["id"], "file_id": file["id"],
            "key_id": key["key"]["id"], "variant": "thumbnail", "tenant_id": "tn_hostile_x",
-           "export_id": "exp_hostile_x", "webhook_id": hook["id"]}
+           "export_id": "exp_hostile_x", "webhook_id": hook["id"],
+           "provider_id": provider["id"]}
     return {"tenant": tenant, "ids": ids, "type_id": t["id"]}
 
 

@@ -441,6 +441,19 @@ def indexed_contacts(t: Tenant, w: World) -> World:
     return {}
 
 
+def provider_body(w: World) -> dict[str, Any]:
+    """An AI provider on the loopback receiver (the test service allows private URLs)."""
+    return {"name": f"prov{time.monotonic_ns()}", "provider_type": "openai_compatible",
+            "api_key": "sk-shape-0123456789", "config_json": {
+                "base_url": w["hook_url"] + "/v1", "models": ["m1", "m2"],
+                "chat_model": "m1", "embedding_model": "m2"}}
+
+
+def fresh_provider(t: Tenant, w: World) -> World:
+    return {"provider_id": ok_data(t.call("POST", "/v1/ai-providers",
+                                          json=provider_body(w)))["id"]}
+
+
 def fresh_hook(t: Tenant, w: World, path: str = "/ok", **body: Any) -> World:
     made = ok_data(t.call("POST", "/v1/webhooks", json={
         "url": w["hook_url"] + path, "events": ["shape.*"], **body}))
@@ -789,6 +802,14 @@ SHAPES: dict[tuple[str, str], Shape] = {
                                                   "object_id": w["object"]}),
     ("POST", "/v1/ai/describe"): Shape(lambda w: {"file_id": w["file"],
                                                   "model": "raybase-image-facts"}),
+    ("GET", "/v1/ai-providers"): Shape(setup=fresh_provider),
+    ("POST", "/v1/ai-providers"): Shape(provider_body, status=201),
+    ("GET", "/v1/ai-providers/{provider_id}"): Shape(setup=fresh_provider),
+    ("PATCH", "/v1/ai-providers/{provider_id}"): Shape(
+        lambda w: {"name": f"renamed{time.monotonic_ns()}", "api_key": "sk-new-0123456789",
+                   "config_json": {"models": ["m1", "m2", "m3"]}}, setup=fresh_provider),
+    ("DELETE", "/v1/ai-providers/{provider_id}"): Shape(setup=fresh_provider),
+    ("GET", "/v1/ai-usage"): Shape(params={"from": "2026-01-01"}),
     ("GET", "/v1/governance"): Shape(),
     ("PATCH", "/v1/governance"): Shape(
         {"audit_retention_days": 30, "session_duration_secs": 3600, "password_min_length": 8,
