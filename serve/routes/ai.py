@@ -77,10 +77,11 @@ async def _embed(request: Request, texts: list[str]) -> np.ndarray:
 
 
 @router.get("/models", summary="List available AI models")
-async def list_ai_models(ctx: AiCtx) -> Any:
+async def list_ai_models(ctx: AiCtx, request: Request) -> Any:
     """The installed local models by capability (the four keys of the reference), and under
     `defaults` the one each capability uses when a request names none (null: none there)."""
-    return models.catalogue()
+    generator = request.app.state.generator
+    return models.catalogue(text_generation=generator.model if generator else None)
 
 
 @router.post("/embeddings", summary="Generate embeddings")

@@ -441,6 +441,26 @@ def indexed_contacts(t: Tenant, w: World) -> World:
     return {}
 
 
+GEN_MODEL = "SmolLM2-135M-Instruct"
+CONV = "/v1/ai/conversations/{conversation_id}"
+
+
+def model_loaded(t: Tenant, w: World) -> World:
+    """The generation model has answered once (the first call waits for it to load)."""
+    for _ in range(5):  # 503 while its replica is still starting
+        r = t.call("POST", "/v1/ai/generate", json={"prompt": "Hi", "max_tokens": 1},
+                   timeout=300)
+        if r.status_code != 503:
+            break
+    ok_data(r)
+    return {}
+
+
+def conversation(t: Tenant, w: World) -> World:
+    made = ok_data(t.call("POST", "/v1/ai/conversations", json={"title": "Shapes"}))
+    return {"conversation_id": made["id"]}
+
+
 def fresh_hook(t: Tenant, w: World, path: str = "/ok", **body: Any) -> World:
     made = ok_data(t.call("POST", "/v1/webhooks", json={
         "url": w["hook_url"] + path, "events": ["shape.*"], **body}))
@@ -782,6 +802,20 @@ SHAPES: dict[tuple[str, str], Shape] = {
                                                "object_ids": w["objects"]}),
     ("POST", "/v1/ai/search"): Shape({"query": "Ada", "limit": 5, "object_type_id": "contacts"},
                                      setup=indexed_contacts),
+    ("POST", "/v1/ai/chat"): Shape(
+        {"message": "Say hi", "history": [{"role": "user", "content": "Hello"}],
+         "model": GEN_MODEL, "max_tokens": 4}, setup=model_loaded),
+    ("POST", "/v1/ai/generate"): Shape({"prompt": "Say hi", "model": GEN_MODEL, "max_tokens": 4},
+                                       setup=model_loaded),
+    ("GET", "/v1/ai/conversations"): Shape(params={"limit": 10, "offset": 0},
+                                           setup=conversation),
+    ("POST", "/v1/ai/conversations"): Shape({"title": "Trip", "model": GEN_MODEL}, status=201),
+    ("GET", CONV): Shape(setup=conversation),
+    ("PATCH", CONV): Shape({"title": "Renamed"}, setup=conversation),
+    ("DELETE", CONV): Shape(setup=conversation),
+    ("POST", CONV + "/chat"): Shape({"message": "Say hi", "model": GEN_MODEL, "max_tokens": 4},
+                                    setup=lambda t, w: {**model_loaded(t, w),
+                                                        **conversation(t, w)}),
     ("GET", "/v1/governance"): Shape(),
     ("PATCH", "/v1/governance"): Shape(
         {"audit_retention_days": 30, "session_duration_secs": 3600, "password_min_length": 8,
