@@ -209,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
                                                        args.generate_tokens), 1)
         log(f"raw generation: {gen['raw_tokens_per_s']} tokens/s")
     before = after = raw_rate() if not args.only_generation else 0.0
-    log(f"raw model: {before:.0f} texts/s")
+    if before:
+        log(f"raw model: {before:.0f} texts/s")
     s = Started(None, None)
     try:
         s.start()
@@ -233,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         s.stop()
     raw = (before + after) / 2 or 1.0
     print(json.dumps({"load_average_1m": round(os.getloadavg()[0], 1),
-                      "raw_texts_per_s": [round(before), round(after)],
+                      "raw_texts_per_s": [round(before), round(after)] if before else None,
                       "api_embeddings_per_s": {f"{per} per call": round(rate)
                                                for per, rate in api.items()},
                       "api_vs_raw": {f"{per} per call": round(rate / raw, 3)
