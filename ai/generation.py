@@ -109,7 +109,7 @@ class Generator:
     def _prompt(self, messages: list[dict[str, str]], max_tokens: int) -> Any:
         """The chat template's token ids, the oldest turns (then tokens) left out until the
         prompt and `max_tokens` fit the model's context."""
-        room = self.context - max_tokens
+        room = max(self.context - max_tokens, self.context // 2)  # half, at least, for it
         while True:
             ids = self.tok.apply_chat_template(messages, add_generation_prompt=True,
                                                return_tensors="pt")
@@ -127,6 +127,7 @@ class Generator:
         if left < MIN_LEFT_S:
             return {"busy": True}
         ids = self._prompt(messages, max_tokens)
+        max_tokens = min(max_tokens, self.context - ids.shape[1])  # never past the context
         with self.torch.inference_mode():
             out = self.model.generate(ids, attention_mask=self.torch.ones_like(ids),
                                       max_new_tokens=max_tokens, do_sample=False,
