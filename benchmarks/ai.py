@@ -16,6 +16,10 @@
    job leaves it. Then `--queries` searches, one at a time: p50/p95 in LanceDB alone, and through
    POST /v1/ai/search (the query's embedding, LanceDB, the objects from the shard, HTTP);
    target p50 < 30 ms. Recall@10 of the IVF index against exact search is printed too.
+4. generation: `--generations` prompts answered greedily with at most `--generate-tokens` new
+   tokens, one at a time: tokens/s of the local model in this process (ai.generation.Generator,
+   one thread, as a replica runs it) and through POST /v1/ai/generate (HTTP, the gateway, the
+   generation deployment); the API's rate counts the whole call (prompt included).
 """
 
 from __future__ import annotations
@@ -150,6 +154,41 @@ def search_phase(s: Started, key: str, args: argparse.Namespace) -> dict[str, An
             "recall_at_10": round(float(np.mean(recall)), 3)}
 
 
+PROMPTS = ("Write a short story about a lighthouse keeper.",
+           "Explain how a bicycle works.", "List some uses of a spreadsheet.",
+           "Describe a walk in a forest in autumn.")
+
+
+def generation_raw(n: int, tokens: int) -> float:
+    """Tokens/s of the default generation model in this process (one thread, greedy)."""
+    from ai.generation import Generator, served
+    from serve.settings import Settings
+
+    gen = Generator(served(Settings()) or {})
+    made, t0 = 0, time.perf_counter()
+    for i in range(n):
+        out = gen.complete([{"role": "user", "content": PROMPTS[i % len(PROMPTS)]}], tokens,
+                           time.time() + 600)
+        made += out["output_tokens"]
+    return made / (time.perf_counter() - t0)
+
+
+def generation_api(base: str, key: str, n: int, tokens: int) -> float:
+    """Tokens/s through POST /v1/ai/generate, one call at a time (after one warm-up call)."""
+    import httpx
+
+    with httpx.Client(base_url=base, timeout=600,
+                      headers={"Authorization": f"Bearer {key}"}) as c:
+        c.post("/v1/ai/generate", json={"prompt": "Hi", "max_tokens": 1}).raise_for_status()
+        made, t0 = 0, time.perf_counter()
+        for i in range(n):
+            r = c.post("/v1/ai/generate", json={"prompt": PROMPTS[i % len(PROMPTS)],
+                                                "max_tokens": tokens})
+            r.raise_for_status()
+            made += r.json()["data"]["usage"]["output_tokens"]
+        return made / (time.perf_counter() - t0)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--concurrency", type=int, default=32)
@@ -158,31 +197,49 @@ def main(argv: list[str] | None = None) -> int:
                    help="texts in each /v1/ai/embeddings call, one API phase each")
     p.add_argument("--objects", type=int, default=100_000)
     p.add_argument("--queries", type=int, default=200)
+    p.add_argument("--generations", type=int, default=4, help="prompts per generation phase "
+                   "(0: no generation phases)")
+    p.add_argument("--generate-tokens", type=int, default=64)
+    p.add_argument("--only-generation", action="store_true",
+                   help="skip the embeddings and search phases")
     args = p.parse_args(argv)
-    before = raw_rate()
-    log(f"raw model: {before:.0f} texts/s")
+    gen: dict[str, float] = {}
+    if args.generations:
+        gen["raw_tokens_per_s"] = round(generation_raw(args.generations,
+                                                       args.generate_tokens), 1)
+        log(f"raw generation: {gen['raw_tokens_per_s']} tokens/s")
+    before = after = raw_rate() if not args.only_generation else 0.0
+    if before:
+        log(f"raw model: {before:.0f} texts/s")
     s = Started(None, None)
     try:
         s.start()
         key = s.create_tenant(ai_calls_per_day=10**9)  # the free plan's 1,000 a day: no cap
+        if args.generations:
+            gen["api_tokens_per_s"] = round(generation_api(s.base_url, key, args.generations,
+                                                           args.generate_tokens), 1)
+            log(f"API generation: {gen['api_tokens_per_s']} tokens/s")
         api = {}
-        for per in map(int, args.texts_per_request.split(",")):
+        for per in map(int, args.texts_per_request.split(",")) if not args.only_generation \
+                else ():
             api[per] = asyncio.run(api_rate(s.base_url, key, args.concurrency, args.duration,
                                             per))
             log(f"API, concurrency {args.concurrency}, {per} texts a call: "
                 f"{api[per]:.0f} embeddings/s")
-        after = raw_rate()
-        search = search_phase(s, key, args) if args.objects else None
+        if not args.only_generation:
+            after = raw_rate()
+        search = search_phase(s, key, args) if args.objects and not args.only_generation \
+            else None
     finally:
         s.stop()
-    raw = (before + after) / 2
+    raw = (before + after) / 2 or 1.0
     print(json.dumps({"load_average_1m": round(os.getloadavg()[0], 1),
-                      "raw_texts_per_s": [round(before), round(after)],
+                      "raw_texts_per_s": [round(before), round(after)] if before else None,
                       "api_embeddings_per_s": {f"{per} per call": round(rate)
                                                for per, rate in api.items()},
                       "api_vs_raw": {f"{per} per call": round(rate / raw, 3)
                                      for per, rate in api.items()},
-                      "search": search}, indent=2))
+                      "search": search, "generation": gen or None}, indent=2))
     return 0
 
 

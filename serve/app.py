@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from ai import generation
 from serve import envelope, request_log
 from serve.auth import KeyCache
 from serve.realtime.hub import Hub
@@ -42,10 +43,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def build_app(settings: Settings, services: Callable[[Settings], Services] = ray_services,
-              under_serve: bool = False, embedder: Any = None) -> FastAPI:
+              under_serve: bool = False, embedder: Any = None, generator: Any = None) -> FastAPI:
     """The gateway app: routes, envelope, auth state. `services` picks Ray or in-process;
     `under_serve` leaves the X-Request-Id response header to Serve's own middleware;
-    `embedder` is the embedding deployment's handle (None: the AI routes answer 503)."""
+    `embedder` is the embedding deployment's handle (None: the AI routes answer 503),
+    `generator` the text generation deployment's (None: chat and generation answer 503)."""
     app = FastAPI(title="raybase", version=VERSION, description=DESCRIPTION,
                   openapi_url=None, docs_url=None, redoc_url=None,
                   default_response_class=envelope.Envelope, lifespan=lifespan)
@@ -56,6 +58,9 @@ def build_app(settings: Settings, services: Callable[[Settings], Services] = ray
     app.state.request_log = request_log.RequestLog(app.state.services)
     app.state.realtime = Hub(app.state.services, settings.realtime_max_connections)
     app.state.embedder = embedder
+    model = generation.served(settings)
+    app.state.generator = generation.Local(generator, model["name"]) if generator and model \
+        else None
     app.state.vectors = VectorStore(Path(settings.data_dir) / "vectors")
     app.state.started_at = {"monotonic": time.monotonic(),
                             "iso": datetime.now(UTC).isoformat().replace("+00:00", "Z")}
@@ -72,13 +77,19 @@ def build_app(settings: Settings, services: Callable[[Settings], Services] = ray
 
 def deployment(settings: Settings) -> Any:
     """The Serve application: a FastAPI ingress built on each replica from the settings, and
-    the embedding model's deployment it calls (ai/embeddings.py)."""
+    the embedding and text generation models' deployments it calls (ai/embeddings.py,
+    ai/generation.py)."""
     from ray import serve as ray_serve
 
     from ai import embeddings
 
     embedder = (embeddings.deployment(settings.ai_embedding_replicas, LOGGING)
                 if settings.ai_embedding_replicas else None)
+    model = generation.served(settings)  # a bad RAYBASE_AI_GGUF_* stops here, before deploying
+    if model:
+        generation.verify(model)
+    generator = (generation.deployment(model, settings.ai_generation_replicas, LOGGING)
+                 if model else None)
 
     @ray_serve.deployment(
         name="gateway",
@@ -90,11 +101,14 @@ def deployment(settings: Settings) -> Any:
     )
     @ray_serve.ingress()
     class Gateway:
-        def __init__(self, values: dict[str, Any], embedder: Any = None) -> None:
+        def __init__(self, values: dict[str, Any], embedder: Any = None,
+                     generator: Any = None) -> None:
             self.settings = Settings(**values)
             self.embedder = embedder
+            self.generator = generator
 
         def __serve_build_asgi_app__(self) -> FastAPI:
-            return build_app(self.settings, under_serve=True, embedder=self.embedder)
+            return build_app(self.settings, under_serve=True, embedder=self.embedder,
+                             generator=self.generator)
 
-    return Gateway.bind(settings.model_dump(), embedder)
+    return Gateway.bind(settings.model_dump(), embedder, generator)

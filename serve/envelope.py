@@ -47,6 +47,14 @@ class Listed(JSONResponse):
                        "request_id": _request_id.get()})
 
 
+class Paged(JSONResponse):
+    """A page of a list whose reference answer is a bare list: the page as `data`, and `total`,
+    `limit` and `offset` beside it (content: `{"data", "total", "limit", "offset"}`)."""
+
+    def render(self, content: Any) -> bytes:
+        return _dumps({"success": True, **content, "request_id": _request_id.get()})
+
+
 class _ErrorJSON(JSONResponse):
     def render(self, content: Any) -> bytes:
         return _dumps(content)

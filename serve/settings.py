@@ -76,6 +76,16 @@ class Settings(BaseSettings):
     ai_embedding_replicas: int = Field(
         1, ge=0, description="Replicas of the embedding model's Serve deployment (each loads "
         "all-MiniLM-L6-v2: about 0.5 GiB); 0 deploys none and the AI routes answer 503.")
+    ai_generation_replicas: int = Field(
+        1, ge=0, description="Replicas of the text generation model's Serve deployment (each "
+        "loads the model: SmolLM2-135M about 0.6 GiB); 0 deploys none and chat and generation "
+        "answer 503.")
+    ai_gguf_path: str | None = Field(
+        None, description="A GGUF chat model file that replaces the default generation model "
+        "(SmolLM2-135M-Instruct); needs `RAYBASE_AI_GGUF_SHA256`.")
+    ai_gguf_sha256: str | None = Field(
+        None, description="The sha256 of `RAYBASE_AI_GGUF_PATH`, checked before it is loaded: "
+        "a mismatch stops the generation deployment.")
     # Durable objects
     shard_hosts: int = Field(1, description="Ray actors hosting tenant shards (each runs its "
                              "tenants' DuckDB work in threads; more for a bigger machine).")

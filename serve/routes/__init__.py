@@ -3,6 +3,7 @@
 from serve.routes import (
     ai,
     ai_content,
+    ai_generation,
     ai_providers,
     analytics,
     api_keys,
@@ -79,4 +80,5 @@ ROUTERS = (
     ai_content.router,
     ai_providers.router,
     ai_providers.usage_router,
+    ai_generation.router,
 )

@@ -81,11 +81,13 @@ async def embed(request: Request, texts: list[str]) -> np.ndarray:
 
 
 @router.get("/models", summary="List available AI models")
-async def list_ai_models(ctx: AiCtx) -> Any:
+async def list_ai_models(ctx: AiCtx, request: Request) -> Any:
     """The installed local models by capability (the four keys of the reference), the tenant's
     providers' models as `<provider>/<model>`, and under `defaults` the one each capability
-    uses when a request names none (null: none there)."""
-    return await providers.catalogue(ctx)
+    uses when a request names none (null: none there). Text generation lists the model the
+    generation deployment really serves."""
+    generator = request.app.state.generator
+    return await providers.catalogue(ctx, text_generation=generator.model if generator else None)
 
 
 @router.post("/embeddings", summary="Generate embeddings", dependencies=[METERED])

@@ -225,6 +225,33 @@ def test_models_lists_the_providers_models(tenant, server):
     assert data["defaults"]["text_embedding"] == "all-MiniLM-L6-v2"
 
 
+def test_chat_generate_and_conversations_answer_through_a_provider(tenant, server):
+    add_provider(tenant, server, chat_model="gpt-mini")
+    before = len(server["requests"])
+    chat = ok(tenant.call("POST", "/v1/ai/chat", json={
+        "message": "hello", "history": [{"role": "user", "content": "hi"}],
+        "model": "acme/gpt-mini", "max_tokens": 5}))
+    assert chat["response"] == "echo: hello" and chat["model"] == "acme/gpt-mini"
+    assert chat["usage"] == {"input_tokens": 7, "output_tokens": 3}
+    sent = json.loads(server["requests"][before]["body"])
+    assert sent["model"] == "gpt-mini" and sent["max_tokens"] == 5
+    assert sent["messages"] == [{"role": "user", "content": "hi"},
+                                {"role": "user", "content": "hello"}]
+    assert server["requests"][before]["headers"]["authorization"] == f"Bearer {KEY}"
+    generated = ok(tenant.call("POST", "/v1/ai/generate", json={"prompt": "p", "model": "acme"}))
+    assert generated == {**generated, "text": "echo: p", "model": "acme/gpt-mini"}
+    talk = ok(tenant.call("POST", "/v1/ai/conversations", json={"model": "acme/gpt-mini"}), 201)
+    path = f"/v1/ai/conversations/{talk['id']}"
+    assert ok(tenant.call("POST", f"{path}/chat", json={"message": "one"}))["response"] == \
+        "echo: one"  # the conversation's model
+    turns = ok(tenant.call("GET", path))["messages"]
+    assert [(m["role"], m["content"]) for m in turns] == [("user", "one"),
+                                                          ("assistant", "echo: one")]
+    e = err(tenant.call("POST", "/v1/ai/conversations", json={"model": "acme/nope"}), 400,
+            "VALIDATION_ERROR")
+    assert e["field"] == "model"
+
+
 def test_a_provider_down_answers_502_naming_it(tenant, server):
     with http_server(openai_answer) as gone:
         base = gone["url"] + "/v1"

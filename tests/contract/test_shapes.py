@@ -452,6 +452,24 @@ def provider_body(w: World) -> dict[str, Any]:
 def fresh_provider(t: Tenant, w: World) -> World:
     return {"provider_id": ok_data(t.call("POST", "/v1/ai-providers",
                                           json=provider_body(w)))["id"]}
+GEN_MODEL = "SmolLM2-135M-Instruct"
+CONV = "/v1/ai/conversations/{conversation_id}"
+
+
+def model_loaded(t: Tenant, w: World) -> World:
+    """The generation model has answered once (the first call waits for it to load)."""
+    for _ in range(5):  # 503 while its replica is still starting
+        r = t.call("POST", "/v1/ai/generate", json={"prompt": "Hi", "max_tokens": 1},
+                   timeout=300)
+        if r.status_code != 503:
+            break
+    ok_data(r)
+    return {}
+
+
+def conversation(t: Tenant, w: World) -> World:
+    made = ok_data(t.call("POST", "/v1/ai/conversations", json={"title": "Shapes"}))
+    return {"conversation_id": made["id"]}
 
 
 def fresh_hook(t: Tenant, w: World, path: str = "/ok", **body: Any) -> World:
@@ -810,6 +828,20 @@ SHAPES: dict[tuple[str, str], Shape] = {
                    "config_json": {"models": ["m1", "m2", "m3"]}}, setup=fresh_provider),
     ("DELETE", "/v1/ai-providers/{provider_id}"): Shape(setup=fresh_provider),
     ("GET", "/v1/ai-usage"): Shape(params={"from": "2026-01-01"}),
+    ("POST", "/v1/ai/chat"): Shape(
+        {"message": "Say hi", "history": [{"role": "user", "content": "Hello"}],
+         "model": GEN_MODEL, "max_tokens": 4}, setup=model_loaded),
+    ("POST", "/v1/ai/generate"): Shape({"prompt": "Say hi", "model": GEN_MODEL, "max_tokens": 4},
+                                       setup=model_loaded),
+    ("GET", "/v1/ai/conversations"): Shape(params={"limit": 10, "offset": 0},
+                                           setup=conversation),
+    ("POST", "/v1/ai/conversations"): Shape({"title": "Trip", "model": GEN_MODEL}, status=201),
+    ("GET", CONV): Shape(setup=conversation),
+    ("PATCH", CONV): Shape({"title": "Renamed"}, setup=conversation),
+    ("DELETE", CONV): Shape(setup=conversation),
+    ("POST", CONV + "/chat"): Shape({"message": "Say hi", "model": GEN_MODEL, "max_tokens": 4},
+                                    setup=lambda t, w: {**model_loaded(t, w),
+                                                        **conversation(t, w)}),
     ("GET", "/v1/governance"): Shape(),
     ("PATCH", "/v1/governance"): Shape(
         {"audit_retention_days": 30, "session_duration_secs": 3600, "password_min_length": 8,
