@@ -6,7 +6,8 @@ suspended tenant or a changed scope takes effect everywhere within that time.
 
 The Bearer is an API key or an end user's access token (a JWT: serve/user_tokens.py). End users
 reach only the routes that say so (`users=True`: objects, comments, files, and the self-service
-auth routes), with the scopes of `USER_SCOPES`; roles and row policies will narrow them there.
+auth routes), with the scopes of `USER_SCOPES`, narrowed by their roles' permissions
+(serve/permissions.py).
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ class Caller:
     user_agent: str | None = None
     publishable: bool = False  # a publishable API key: pre-login routes only
     ai_calls_per_day: int | None = None  # the operator's AI quota for the tenant (None: plan's)
+    # An end user's roles and their permissions (storage/roles.py); None for API keys.
+    roles: list[str] | None = None
+    permissions: frozenset[str] | None = None
     ctx: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -165,12 +169,13 @@ async def _user_caller(request: HTTPConnection, token: str) -> Caller:
     """The end user whose access token this is (verified, session live), or 401/403."""
     state, ip = request.app.state, client_ip(request)
     found = await state.user_tokens.authenticate(request, token, ip)
-    tenant, claims = found["tenant"], found["claims"]
+    tenant, claims, access = found["tenant"], found["claims"], found["access"]
     return Caller(tenant["id"], claims["sub"], list(USER_SCOPES), tenant["plan"],
                   state.services.shard(tenant["id"], tenant["shard_host"]), state.services,
                   request.state.request_id, ip, user_id=claims["sub"], role=found["role"],
                   session_id=str(claims["sid"]), aal=claims.get("aal"),
-                  user_agent=request.headers.get("user-agent"))
+                  user_agent=request.headers.get("user-agent"), roles=access["roles"],
+                  permissions=frozenset(access["permissions"]))
 
 
 async def tenant_caller(request: Request, tenant_id: Any) -> Caller:

@@ -3,10 +3,11 @@
 A token names its tenant and key (`tenant` claim, `kid` header); those are read unverified only
 to find the keys. Then it is verified strictly (storage.auth.keys.verify_access_token). Per
 replica, for `ttl` seconds: the tenant (control plane), the tenant's verification keys and IP
-allowlist (its shard), and each session's status (its shard). So a revoked session, a banned user,
-a changed role or allowlist take effect in every replica within `ttl` seconds, at the cost of one
-shard read per session per `ttl`. A token's signature is verified once per replica (its claims are
-remembered, bounded), so a request with a known token costs dictionary lookups.
+allowlist (its shard), and each session's status (its shard) with the user's roles' permissions.
+So a revoked session, a banned user, a changed role, permission or allowlist take effect in every
+replica within `ttl` seconds, at the cost of one shard read per session per `ttl`. A token's
+signature is verified once per replica (its claims are remembered, bounded), so a request with
+a known token costs dictionary lookups.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ class UserTokens:
     def __init__(self, services: Services, ttl: float) -> None:
         self.services = services
         self.tenants, self.states, self.sessions = TtlCache(ttl), TtlCache(ttl), TtlCache(ttl)
+        self.type_names = TtlCache(ttl)  # (tenant, type id or name) -> name (permissions)
         # token -> its verified claims: the signature is checked once per token and replica
         # (~0.2 ms); a hit still checks expiry, and the session's status is looked up as always.
         self.verified: OrderedDict[str, dict[str, Any]] = OrderedDict()
@@ -118,4 +120,5 @@ class UserTokens:
         status = await self.status(tenant, str(claims["sid"]))
         if not status["active"]:
             raise _unauthorized("this session has ended")
-        return {"tenant": tenant, "claims": claims, "role": status["role"]}
+        return {"tenant": tenant, "claims": claims, "role": status["role"],
+                "access": status["access"]}

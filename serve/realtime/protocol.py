@@ -22,6 +22,7 @@ from serve import hostile
 from serve.auth import Caller
 from serve.realtime.feeds import Connection, carries_events
 from serve.realtime.hub import Hub
+from storage import roles
 from storage.errors import ApiError, Code
 from storage.files import check_folder
 
@@ -68,7 +69,18 @@ def check_channel(channel: Any, caller: Caller, events_only: bool = False) -> st
             return f"{channel!r}: name the folder as files:{canonical}"
     if kind == "user" and caller.user_id is not None and channel != f"user:{caller.user_id}":
         return "an end user may subscribe only to their own user channel"
-    return None
+    return _permission(kind, caller)
+
+
+def _permission(kind: str, caller: Caller) -> str | None:
+    """Why an end user's roles do not let it follow a channel of `kind`, or None. Object
+    channels take the blanket `objects:read` (a per-type grant is not enough here yet: the
+    channel names the type by id, and per-row delivery comes with row-level policies)."""
+    if caller.permissions is None or kind not in ("objects", "files"):
+        return None
+    if roles.allows(caller.permissions, kind, "read"):
+        return None
+    return f"your roles lack the permission {kind}:read"
 
 
 def parse_since(value: str | None, field: str) -> int | None:

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from serve.auth import DataReadCtx, DataWriteCtx
+from serve.permissions import AssocReadCtx, AssocWriteCtx
 from storage import associations
 from storage.errors import invalid
 
@@ -23,7 +23,7 @@ class AssociationPut(BaseModel):
 
 @router.put(LINK, summary="Create or update association")
 async def put_association(from_type: str, from_id: str, association_type: str, to_type: str,
-                          to_id: str, ctx: DataWriteCtx, request: Request, response: Response,
+                          to_id: str, ctx: AssocWriteCtx, request: Request, response: Response,
                           body: AssociationPut | None = None) -> Any:
     """Create the link (201) or replace its meta (200); the body is optional."""
     if body is None and await request.body():  # JSON null, which FastAPI reads as no body
@@ -37,13 +37,13 @@ async def put_association(from_type: str, from_id: str, association_type: str, t
 
 @router.delete(LINK, summary="Delete association")
 async def delete_association(from_type: str, from_id: str, association_type: str, to_type: str,
-                             to_id: str, ctx: DataWriteCtx) -> Any:
+                             to_id: str, ctx: AssocWriteCtx) -> Any:
     return await ctx.run(associations.delete_association, from_type=from_type, from_id=from_id,
                          association_type=association_type, to_type=to_type, to_id=to_id)
 
 
 @router.get("/{type}/{id}/associations", summary="List associations")
-async def list_associations(type: str, id: str, ctx: DataReadCtx,
+async def list_associations(type: str, id: str, ctx: AssocReadCtx,
                             direction: Literal["outgoing", "incoming", "both"] = "both",
                             association_type: str | None = None, limit: int | None = None,
                             cursor: str | None = None) -> Any:

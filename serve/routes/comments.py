@@ -7,7 +7,12 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from serve.auth import DataReadCtx, DataWriteCtx
+from serve.permissions import (
+    CommentsCreateCtx,
+    CommentsDeleteCtx,
+    CommentsReadCtx,
+    CommentsUpdateCtx,
+)
 from storage import comments
 
 router = APIRouter(prefix="/v1/objects/{object_type_id}/{object_id}/comments",
@@ -21,7 +26,7 @@ class CommentBody(BaseModel):
 
 
 @router.get("", summary="List comments")
-async def list_comments(object_type_id: str, object_id: str, ctx: DataReadCtx,
+async def list_comments(object_type_id: str, object_id: str, ctx: CommentsReadCtx,
                         limit: int | None = None, cursor: str | None = None) -> Any:
     """Newest first."""
     return await ctx.read(comments.list_comments, type_ref=object_type_id, object_id=object_id,
@@ -30,7 +35,7 @@ async def list_comments(object_type_id: str, object_id: str, ctx: DataReadCtx,
 
 @router.post("", status_code=201, summary="Create comment")
 async def create_comment(object_type_id: str, object_id: str, body: CommentBody,
-                         ctx: DataWriteCtx) -> Any:
+                         ctx: CommentsCreateCtx) -> Any:
     """Signed-in end users only: an API key answers 403."""
     return await ctx.run(comments.create_comment, type_ref=object_type_id, object_id=object_id,
                          body=body.body)
@@ -38,7 +43,7 @@ async def create_comment(object_type_id: str, object_id: str, body: CommentBody,
 
 @router.patch("/{comment_id}", summary="Update comment")
 async def update_comment(object_type_id: str, object_id: str, comment_id: str,
-                         body: CommentBody, ctx: DataWriteCtx) -> Any:
+                         body: CommentBody, ctx: CommentsUpdateCtx) -> Any:
     """The author only."""
     return await ctx.run(comments.update_comment, type_ref=object_type_id, object_id=object_id,
                          comment_id=comment_id, body=body.body)
@@ -46,7 +51,7 @@ async def update_comment(object_type_id: str, object_id: str, comment_id: str,
 
 @router.delete("/{comment_id}", summary="Delete comment")
 async def delete_comment(object_type_id: str, object_id: str, comment_id: str,
-                         ctx: DataWriteCtx) -> Any:
+                         ctx: CommentsDeleteCtx) -> Any:
     """The author only."""
     return await ctx.run(comments.delete_comment, type_ref=object_type_id, object_id=object_id,
                          comment_id=comment_id)

@@ -18,8 +18,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from serve.auth import Caller, FilesReadCtx, require_any
+from serve.auth import Caller, require_any
 from serve.envelope import request_id
+from serve.permissions import FilesReadCtx
 from serve.routes.files import quota, store
 from serve.settings import Settings
 from serve.variants import FORMATS, render, spec

@@ -16,7 +16,13 @@ from fastapi import APIRouter, BackgroundTasks, Request
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from starlette.datastructures import UploadFile
 
-from serve.auth import Caller, FilesReadCtx, FilesWriteCtx
+from serve.auth import Caller
+from serve.permissions import (
+    FilesCreateCtx,
+    FilesDeleteCtx,
+    FilesReadCtx,
+    FilesUpdateCtx,
+)
 from storage import files
 from storage.blobs import BlobNotFound, BlobStore, blob_store
 from storage.db import iso, utcnow
@@ -124,7 +130,7 @@ def _form_text(form: Any, name: str) -> str | None:
 
 # -- literal paths first: they must not be taken for a file id --------------------------------
 @router.post("/upload", status_code=201, summary="Upload file", openapi_extra=UPLOAD_BODY)
-async def upload_file(request: Request, ctx: FilesWriteCtx) -> Any:
+async def upload_file(request: Request, ctx: FilesCreateCtx) -> Any:
     """Upload a file (multipart `file`, at most 25 MiB) with optional access, folder, meta (a
     JSON object as text), filename, object_type_id/object_id; with `file_id`, a new version of
     that file. The MIME type is sniffed from the content."""
@@ -226,7 +232,7 @@ def check_id(file_id: str) -> str:
 
 
 @router.post("/upload-url", status_code=201, summary="Get presigned upload URL")
-async def upload_url(request: Request, body: UploadUrl, ctx: FilesWriteCtx) -> Any:
+async def upload_url(request: Request, body: UploadUrl, ctx: FilesCreateCtx) -> Any:
     """Reserve a pending file (its `size_bytes` count against the quota) and answer where to
     PUT the bytes (`upload_url`, also `upload_endpoint`): the object store's presigned URL when
     the backend gives one, else this API's `PUT /v1/files/{id}/upload-put`. Then call
@@ -257,7 +263,7 @@ async def list_trash(ctx: FilesReadCtx, limit: int | None = None,
 
 
 @router.post("/batch/delete", summary="Batch delete files")
-async def batch_delete(body: BatchIds, ctx: FilesWriteCtx) -> Any:
+async def batch_delete(body: BatchIds, ctx: FilesDeleteCtx) -> Any:
     """Move up to 100 files to the trash; all or nothing. Answers their ids and count."""
     return await ctx.run(files.batch_delete_files, file_ids=body.file_ids)
 
@@ -270,7 +276,7 @@ async def batch_read(body: BatchIds, ctx: FilesReadCtx) -> Any:
 
 
 @router.post("/batch/update", summary="Batch update file metadata")
-async def batch_update(body: BatchUpdate, ctx: FilesWriteCtx) -> Any:
+async def batch_update(body: BatchUpdate, ctx: FilesUpdateCtx) -> Any:
     """Set access and/or folder on up to 100 files; all or nothing. Answers how many."""
     return await ctx.run(files.batch_update_files, file_ids=body.file_ids,
                          changes=_given(body, "file_ids"))
@@ -283,12 +289,12 @@ async def get_file(file_id: str, ctx: FilesReadCtx) -> Any:
 
 
 @router.patch("/{file_id}", summary="Update file metadata")
-async def update_file(file_id: str, body: FileUpdate, ctx: FilesWriteCtx) -> Any:
+async def update_file(file_id: str, body: FileUpdate, ctx: FilesUpdateCtx) -> Any:
     return await ctx.run(files.update_file, file_id=file_id, changes=_given(body))
 
 
 @router.delete("/{file_id}", summary="Delete file")
-async def delete_file(request: Request, file_id: str, ctx: FilesWriteCtx,
+async def delete_file(request: Request, file_id: str, ctx: FilesDeleteCtx,
                       tasks: BackgroundTasks, force: bool = False) -> Any:
     """To the trash; with `force=true` for good (a trashed file too): the blobs are removed
     right after the answer."""
@@ -299,7 +305,7 @@ async def delete_file(request: Request, file_id: str, ctx: FilesWriteCtx,
 
 
 @router.post("/{file_id}/restore", summary="Restore deleted file")
-async def restore_file(file_id: str, ctx: FilesWriteCtx) -> Any:
+async def restore_file(file_id: str, ctx: FilesUpdateCtx) -> Any:
     return await ctx.run(files.restore_file, file_id=file_id)
 
 
@@ -309,7 +315,7 @@ async def list_versions(file_id: str, ctx: FilesReadCtx) -> Any:
 
 
 @router.put("/{file_id}/upload-put", summary="Upload file content to presigned slot")
-async def upload_put(request: Request, file_id: str, ctx: FilesWriteCtx) -> Any:
+async def upload_put(request: Request, file_id: str, ctx: FilesCreateCtx) -> Any:
     """The raw bytes of a pending file (its reserved size exactly; then `upload-complete`), or
     of a new version of a ready file (recorded at once)."""
     slot = await ctx.read(files.pending_upload, file_id=check_id(file_id))
@@ -328,7 +334,7 @@ async def upload_put(request: Request, file_id: str, ctx: FilesWriteCtx) -> Any:
 
 
 @router.post("/{file_id}/upload-complete", summary="Confirm presigned upload")
-async def upload_complete(request: Request, file_id: str, ctx: FilesWriteCtx) -> Any:
+async def upload_complete(request: Request, file_id: str, ctx: FilesCreateCtx) -> Any:
     """Check the bytes of a pending file arrived, with the size reserved; it becomes ready."""
     slot = await ctx.read(files.pending_upload, file_id=file_id)
     if slot["status"] != "pending":
@@ -342,7 +348,7 @@ async def upload_complete(request: Request, file_id: str, ctx: FilesWriteCtx) ->
 
 
 @router.post("/{file_id}/stale-cleanup", summary="Clean stale uploads")
-async def stale_cleanup(request: Request, file_id: str, ctx: FilesWriteCtx,
+async def stale_cleanup(request: Request, file_id: str, ctx: FilesDeleteCtx,
                         tasks: BackgroundTasks) -> Any:
     """Remove every pending upload of the tenant reserved more than 24 hours ago (the sweep is
     tenant-wide; the path's file id is not used)."""

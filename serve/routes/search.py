@@ -7,7 +7,7 @@ from typing import Any, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from serve.auth import DataReadCtx
+from serve.permissions import ObjectsReadCtx
 from storage import search
 
 router = APIRouter(prefix="/v1/objects/{object_type_id}", tags=["Search"])
@@ -54,7 +54,7 @@ class AggregateBody(BaseModel):
 
 
 @router.post("/search", summary="Search objects")
-async def search_objects(object_type_id: str, body: SearchBody, ctx: DataReadCtx) -> Any:
+async def search_objects(object_type_id: str, body: SearchBody, ctx: ObjectsReadCtx) -> Any:
     """Filter, full-text search (BM25 over string, text and rich_text properties), sort, page."""
     return await ctx.read(search.search_objects, type_ref=object_type_id, filters_=body.filters,
                          query=body.query, sort=body.sort, order=body.order, limit=body.limit,
@@ -62,7 +62,7 @@ async def search_objects(object_type_id: str, body: SearchBody, ctx: DataReadCtx
 
 
 @router.post("/aggregate", summary="Aggregate objects")
-async def aggregate_objects(object_type_id: str, body: AggregateBody, ctx: DataReadCtx) -> Any:
+async def aggregate_objects(object_type_id: str, body: AggregateBody, ctx: ObjectsReadCtx) -> Any:
     """count, count_distinct, sum, avg, min, max over matching objects, optionally grouped."""
     aggs = [a.item() for a in body.aggregations]
     return await ctx.read(search.aggregate_objects, type_ref=object_type_id, aggregations=aggs,

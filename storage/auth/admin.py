@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from storage import confirm
+from storage import confirm, roles
 from storage import notification_preferences as notification_prefs
 from storage.audit import audited
 from storage.auth import config as auth_config
@@ -106,6 +106,7 @@ def delete_user(db: Tx, ctx: dict[str, Any], *, user_id: str, force: bool = Fals
     for table, column in CHILD_TABLES:
         db.delete(table, column, user_id)
     passkeys.forget_user(db, user_id)
+    roles.forget_user(db, user_id)
     if comments:
         db.delete("comments", "author_id", user_id)
     users.forget(db, ctx, rec)

@@ -11,7 +11,7 @@ import ipaddress
 from datetime import UTC, timedelta
 from typing import Any
 
-from storage import outbox
+from storage import outbox, roles
 from storage.audit import record
 from storage.auth import governance, keys, users
 from storage.auth.common import hash_secret, new_secret, now
@@ -187,12 +187,15 @@ def refresh_session(db: Tx, ctx: dict[str, Any], *, refresh_token: str,
 
 
 def session_status(db: Tx, ctx: dict[str, Any], *, session_id: str) -> dict[str, Any]:
-    """Whether a session's access tokens still count, and its user's current role (the gateway
-    asks at most every couple of seconds per session)."""
+    """Whether a session's access tokens still count, its user's current role, and its roles'
+    permissions (storage/roles.py) (the gateway asks at most every couple of seconds per
+    session)."""
     rec = load_session(db, session_id)
     user = users.load_user(db, rec["user_id"]) if rec else None
     active = live(rec) and user is not None and not user["banned"]
-    return {"active": active, "role": user["role"] if active else None}
+    if not active:
+        return {"active": False, "role": None, "access": None}
+    return {"active": True, "role": user["role"], "access": roles.user_access(db, user)}
 
 
 def list_sessions(db: Tx, ctx: dict[str, Any]) -> list[dict[str, Any]]:

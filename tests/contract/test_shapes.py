@@ -400,6 +400,20 @@ def passkey_used(t: Tenant, w: World) -> World:
     return made
 
 
+def fresh_role(t: Tenant, w: World) -> World:
+    return {"role_id": ok_data(t.call("POST", "/v1/roles", json={"name": uniq("role")}))["id"]}
+
+
+def role_and_user(t: Tenant, w: World) -> World:
+    return {**fresh_role(t, w), **admin_made_user(t, w)}
+
+
+def assigned_role(t: Tenant, w: World) -> World:
+    made = role_and_user(t, w)
+    ok_data(t.call("POST", "/v1/roles/assign", json=made))
+    return made
+
+
 def admin_made_user(t: Tenant, w: World) -> World:
     return {"user_id": ok_data(t.call("POST", "/v1/users", json={"email": uniq("adm")}))["id"]}
 
@@ -843,6 +857,27 @@ SHAPES: dict[tuple[str, str], Shape] = {
                                     setup=lambda t, w: {**model_loaded(t, w),
                                                         **conversation(t, w)}),
     ("GET", "/v1/governance"): Shape(),
+    ("POST", "/v1/policies/simulate"): Shape({
+        "policy": {"name": "owner", "action": "select", "role": None, "enabled": True,
+                   "condition_json": {"property": "created_by", "operator": "eq",
+                                      "value": {"$auth": "user_id"}}},
+        "auth_context": {"user_id": "usr_1", "role": "authenticated", "email": "a@b.co",
+                         "claims": {}},
+        "sample_data": [{"id": "obj_1", "created_by": "usr_1"}]}),
+    ("GET", "/v1/roles"): Shape(),
+    ("POST", "/v1/roles"): Shape(lambda w: {"name": f"r{time.monotonic_ns()}",
+                                            "description": "Sales", "parent_role_id": None},
+                                 status=201),
+    ("GET", "/v1/roles/{role_id}"): Shape(setup=fresh_role),
+    ("PATCH", "/v1/roles/{role_id}"): Shape({"description": "Renamed"}, setup=fresh_role),
+    ("DELETE", "/v1/roles/{role_id}"): Shape(setup=fresh_role),
+    ("POST", "/v1/roles/{role_id}/permissions"): Shape({"permissions": ["objects:read"]},
+                                                       setup=fresh_role),
+    ("POST", "/v1/roles/assign"): Shape(lambda w: {"user_id": w["user_id"],
+                                                   "role_id": w["role_id"]},
+                                        setup=role_and_user),
+    ("DELETE", "/v1/roles/{role_id}/users/{user_id}"): Shape(setup=assigned_role),
+    ("GET", "/v1/users/{user_id}/roles"): Shape(setup=assigned_role),
     ("PATCH", "/v1/governance"): Shape(
         {"audit_retention_days": 30, "session_duration_secs": 3600, "password_min_length": 8,
          "ip_allowlist": ["0.0.0.0/0", "::/0"]}),
