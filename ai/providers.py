@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import os
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,15 +89,19 @@ class Remote:
         return f"{self.provider.name}/{self.model}"
 
 
-def _local(capability: str) -> dict[str, models.LocalModel]:
-    return {m.name: m for m in models.MODELS if m.capability == capability and m.installed()}
+def _local(capability: str, only: Collection[str] | None = None) -> dict[str, models.LocalModel]:
+    """The installed local models of `capability` (`only`: those of them really served here,
+    e.g. the generation deployment's model; None: every installed one)."""
+    return {m.name: m for m in models.MODELS if m.capability == capability and m.installed()
+            and (only is None or m.name in only)}
 
 
-def _pick(capability: str, model: Any, targets: list[dict[str, Any]]) -> tuple[Any, str] | None:
+def _pick(capability: str, model: Any, targets: list[dict[str, Any]],
+          only: Collection[str] | None = None) -> tuple[Any, str] | None:
     """(the target, its model name) the request names; None for the local model."""
     name = model.strip() if isinstance(model, str) else model
     if name is None:
-        if models.DEFAULTS.get(capability) in _local(capability):
+        if models.DEFAULTS.get(capability) in _local(capability, only):
             return None
         for t in targets:
             default = t["config"].get(PROVIDER_DEFAULT.get(capability, ""))
@@ -106,7 +111,7 @@ def _pick(capability: str, model: Any, targets: list[dict[str, Any]]) -> tuple[A
                       "(<provider name>/<model>) or add an AI provider", "model")
     if not isinstance(name, str) or not name:
         raise invalid("model must be a model name (see /v1/ai/models)", "model")
-    if name in _local(capability):
+    if name in _local(capability, only):
         return None
     for t in targets:
         if name == t["name"]:
@@ -125,23 +130,23 @@ def _pick(capability: str, model: Any, targets: list[dict[str, Any]]) -> tuple[A
                       f"{choices}", "model")
     if having:
         return having[0], name
-    known = [*_local(capability), *(f"{t['name']}/{m}" for t in targets
+    known = [*_local(capability, only), *(f"{t['name']}/{m}" for t in targets
                                     for m in t["config"]["models"])]
     raise invalid(f"unknown model {name!r} for {capability}: available are "
                   f"{', '.join(known) or 'none'}", "model")
 
 
-async def resolve(ctx: Any, capability: str, model: Any, *, secret: str,
-                  allow_private: bool) -> Local | Remote:
+async def resolve(ctx: Any, capability: str, model: Any, *, secret: str, allow_private: bool,
+                  only: Collection[str] | None = None) -> Local | Remote:
     """The model that answers a request of `capability` naming `model` (see the module
     docstring); `ctx` is the request's Caller (its tenant's providers are read in its shard)."""
-    local = _local(capability)
+    local = _local(capability, only)
     if isinstance(model, str) and model in local:
         return Local(local[model])  # no shard read for the common case
     if model is None and models.DEFAULTS.get(capability) in local:
         return Local(local[models.DEFAULTS[capability]])
     targets = await ctx.read(ai_providers.provider_targets)
-    picked = _pick(capability, model, targets)
+    picked = _pick(capability, model, targets, only)
     if picked is None:
         return Local(local[model if model in local else models.DEFAULTS[capability]])
     target, name = picked

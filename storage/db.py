@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -408,13 +409,23 @@ class Database:
         self._fault: _Fault | None = None  # what spoilt the open transaction
         self._member = 0  # index in its group of the call running now
         self.cached_now: list[tuple[str, Any]] = []  # put_cache_now keys of the open group
+        # Reads run in threads of their own; closing waits for them (DuckDB refuses to close a
+        # connection one of its cursors is using, and a read whose task was cancelled, such as
+        # the dispatcher's on eviction, goes on in its thread until it ends).
+        self._reads = 0
+        self._reads_done = threading.Condition()
+        self._closing = False
 
     def begin(self) -> None:
         if not self._open:
             self.conn.execute("BEGIN")
             self._open = True
 
-    def close(self) -> None:
+    def close(self, wait_s: float = 30.0) -> None:
+        """Close, once the reads under way have ended (new ones are refused meanwhile)."""
+        with self._reads_done:
+            self._closing = True
+            self._reads_done.wait_for(lambda: self._reads == 0, timeout=wait_s)
         self.conn.close()
 
     def run(self, fn: Callable[..., Any], ctx: dict[str, Any], kwargs: dict[str, Any]) -> Any:
@@ -428,6 +439,19 @@ class Database:
         """Run a read-only storage function on a connection of its own, concurrently with the
         group writer and other reads (lists, searches, reports, SQL: scans that would otherwise
         hold up the tenant's writes)."""
+        with self._reads_done:
+            if self._closing:
+                raise ApiError(Code.SERVICE_UNAVAILABLE, "the tenant's database is closing "
+                               "(its shard is moving or stopping); try again", retry_after=1)
+            self._reads += 1
+        try:
+            return self._read(fn, ctx, kwargs)
+        finally:
+            with self._reads_done:
+                self._reads -= 1
+                self._reads_done.notify_all()
+
+    def _read(self, fn: Callable[..., Any], ctx: dict[str, Any], kwargs: dict[str, Any]) -> Any:
         for retry in (True, False):
             conn = self.conn.cursor()
             try:

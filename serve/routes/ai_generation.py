@@ -19,7 +19,7 @@ from serve.auth import AiCtx, Caller
 from serve.envelope import Paged
 from serve.routes.ai_providers import resolve
 from storage import ai_conversations as conversations
-from storage.errors import invalid
+from storage.errors import ApiError, invalid
 
 router = APIRouter(prefix="/v1/ai", tags=["AI"])
 
@@ -105,12 +105,18 @@ def fit(turns: list[dict[str, Any]]) -> list[dict[str, str]]:
 
 async def _remote(request: Request, ctx: Caller, model: str | None) -> providers.Remote | None:
     """The provider's model `model` names, or None when the local deployment answers it (no
-    `model`, or the deployed model's name, while one is deployed). A local model's name that is
-    not the deployed one falls to the local check (400 naming `model`); unknown names: 400."""
+    `model`, or the deployed model's name, while one is deployed). With none deployed, no
+    `model` means the oldest provider's `chat_model`; unknown names: 400 naming `model`."""
     generator = request.app.state.generator
     if generator is not None and model in (None, generator.model):
         return None
-    target = await resolve(request, ctx, CAPABILITY, model)
+    try:
+        target = await resolve(request, ctx, CAPABILITY, model,
+                               only=(generator.model,) if generator else ())
+    except ApiError as exc:
+        if generator is None and model is None and exc.details.get("field") == "model":
+            generation.local_model(None, None)  # 503: none deployed, and no provider default
+        raise
     return target if isinstance(target, providers.Remote) else None
 
 

@@ -59,11 +59,13 @@ def secret(request: Request) -> str:
     return settings.signing_secret or signing_secret(settings)
 
 
-async def resolve(request: Request, ctx: Caller, capability: str,
-                  model: Any) -> providers.Local | providers.Remote:
-    """The model answering a request of `capability` (ai/providers.resolve), for any AI route."""
+async def resolve(request: Request, ctx: Caller, capability: str, model: Any,
+                  only: Any = None) -> providers.Local | providers.Remote:
+    """The model answering a request of `capability` (ai/providers.resolve), for any AI route
+    (`only`: the local models served here, when not every installed one is)."""
     return await providers.resolve(ctx, capability, model, secret=secret(request),
-                                   allow_private=request.app.state.settings.allow_private_urls)
+                                   allow_private=request.app.state.settings.allow_private_urls,
+                                   only=only)
 
 
 def _sealed(request: Request, ctx: Caller, api_key: str | None) -> dict[str, str] | None:

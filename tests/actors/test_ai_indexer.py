@@ -9,7 +9,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from actors import ai_indexer, tenant_shard
+from actors import ai_indexer
 from actors.durable import LocalNamespace
 from storage import ai_index, object_types, objects, properties
 from storage.errors import ApiError, Code
@@ -44,20 +44,6 @@ def model(monkeypatch) -> FakeModel:
     fake = FakeModel()
     monkeypatch.setattr(ai_indexer, "embed", fake)
     return fake
-
-
-@pytest.fixture
-async def shards(tmp_path):
-    made: list[LocalNamespace] = []
-
-    def make() -> LocalNamespace:
-        ns = LocalNamespace(tenant_shard.spec(1), tmp_path)
-        made.append(ns)
-        return ns
-
-    yield make
-    for ns in made:
-        await ns.close()
 
 
 async def settle(ns: LocalNamespace) -> None:

@@ -38,20 +38,6 @@ def sink(monkeypatch) -> Recorder:
     return rec
 
 
-@pytest.fixture
-async def shards(tmp_path):
-    made: list[LocalNamespace] = []
-
-    def make() -> LocalNamespace:
-        ns = LocalNamespace(tenant_shard.spec(1), tmp_path)
-        made.append(ns)
-        return ns
-
-    yield make
-    for ns in made:
-        await ns.close()
-
-
 async def settle(shard_ns: LocalNamespace, key: str = "tn_a") -> None:
     """Wait until the shard's dispatcher is idle."""
     for _ in range(200):

@@ -3,6 +3,7 @@ durability."""
 
 from __future__ import annotations
 
+import threading
 from importlib import resources
 
 import duckdb
@@ -408,3 +409,29 @@ def test_every_connection_reads_times_in_utc(tenant_db):
 
     assert tenant_db.run(zone, CTX, {}) == "UTC"
     assert tenant_db.read(zone, CTX, {}) == "UTC"
+
+
+def test_closing_waits_for_a_read_under_way_and_refuses_new_ones(tmp_path):
+    db = Database(tmp_path / "t.duckdb", "tenant")
+    inside, go = threading.Event(), threading.Event()
+
+    def slow(tx, ctx):
+        inside.set()
+        go.wait(10)
+        return tx.query_one("SELECT 42 AS answer")["answer"]
+
+    got: list = []
+    reader = threading.Thread(target=lambda: got.append(db.read(slow, CTX, {})))
+    reader.start()
+    assert inside.wait(10)
+    closer = threading.Thread(target=db.close)
+    closer.start()
+    closer.join(0.2)
+    assert closer.is_alive()  # waiting for the read: DuckDB would refuse to close under it
+    go.set()
+    reader.join(10)
+    closer.join(10)
+    assert got == [42] and not closer.is_alive()
+    with pytest.raises(ApiError) as refused:
+        db.read(slow, CTX, {})
+    assert refused.value.code is Code.SERVICE_UNAVAILABLE

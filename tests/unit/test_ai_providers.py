@@ -50,11 +50,15 @@ def test_bad_names_answer_400_naming_model(model, words):
 
 
 def test_without_a_local_default_the_oldest_provider_default_answers():
+    # (no generation deployment here: no local model served)
     picked = providers._pick("text_generation", None, [target("b", ["z"]),
-                                                        target("a", ["x"], chat_model="x")])
+                                                        target("a", ["x"], chat_model="x")],
+                             only=())
     assert (picked[0]["name"], picked[1]) == ("a", "x")
     with pytest.raises(ApiError):
-        providers._pick("text_generation", None, [target("b", ["z"])])
+        providers._pick("text_generation", None, [target("b", ["z"])], only=())
+    assert providers._pick("text_generation", None, [target("a", ["x"], chat_model="x")]) is None
+    # (the installed SmolLM2 is the local default when every installed model is served)
 
 
 class Shard:
