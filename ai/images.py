@@ -51,7 +51,8 @@ def _colours(img: Any) -> list[dict[str, Any]]:
     rgba.thumbnail((SAMPLE, SAMPLE))
     alpha = rgba.getchannel("A")
     rgb = rgba.convert("RGB")
-    pixels = [p for p, a in zip(rgb.getdata(), alpha.getdata(), strict=True) if a >= 128]
+    pixels = [p for p, a in zip(rgb.get_flattened_data(), alpha.get_flattened_data(),
+                                strict=True) if a >= 128]
     if not pixels:
         return []
     opaque = Image.new("RGB", (len(pixels), 1))
@@ -70,7 +71,7 @@ def _colours(img: Any) -> list[dict[str, Any]]:
 def _brightness(img: Any) -> float:
     gray = img.convert("L")
     gray.thumbnail((SAMPLE, SAMPLE))
-    data = list(gray.getdata())
+    data = list(gray.get_flattened_data())
     return round(sum(data) / (255 * len(data)), 3) if data else 0.0
 
 
