@@ -247,7 +247,7 @@ def test_bearer_routes_without_credentials_answer_401(client, spec):
         problem = _enveloped(r)
         if problem or r.status_code != 401 or r.json()["error"]["code"] != "UNAUTHORIZED":
             failures.append((method, path, r.status_code, problem or r.text[:200]))
-    assert counted == {"bearer": 26 + 28 + 20 + 24 + 2 + 2 + 2 + 6 + 6 + 8 + 12 + 2 + 16 + 6,
+    assert counted == {"bearer": 26 + 28 + 20 + 24 + 2 + 2 + 2 + 6 + 6 + 8 + 12 + 2 + 16 + 6 + 10,
                        "admin": 5, "public": 7 + 3 + 10 + 2 + 1}
     assert not failures, "\n".join(map(str, failures))
 

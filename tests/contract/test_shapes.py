@@ -401,7 +401,8 @@ def passkey_used(t: Tenant, w: World) -> World:
 
 
 def fresh_role(t: Tenant, w: World) -> World:
-    return {"role_id": ok_data(t.call("POST", "/v1/roles", json={"name": uniq("role")}))["id"]}
+    made = t.call("POST", "/v1/roles", json={"name": f"role{time.monotonic_ns()}"})
+    return {"role_id": ok_data(made)["id"]}
 
 
 def role_and_user(t: Tenant, w: World) -> World:
@@ -869,12 +870,14 @@ SHAPES: dict[tuple[str, str], Shape] = {
                                             "description": "Sales", "parent_role_id": None},
                                  status=201),
     ("GET", "/v1/roles/{role_id}"): Shape(setup=fresh_role),
-    ("PATCH", "/v1/roles/{role_id}"): Shape({"description": "Renamed"}, setup=fresh_role),
+    ("PATCH", "/v1/roles/{role_id}"): Shape(lambda w: {"name": f"renamed{time.monotonic_ns()}",
+                                                       "description": "Renamed"},
+                                            setup=fresh_role),
     ("DELETE", "/v1/roles/{role_id}"): Shape(setup=fresh_role),
     ("POST", "/v1/roles/{role_id}/permissions"): Shape({"permissions": ["objects:read"]},
                                                        setup=fresh_role),
-    ("POST", "/v1/roles/assign"): Shape(lambda w: {"user_id": w["user_id"],
-                                                   "role_id": w["role_id"]},
+    ("POST", "/v1/roles/assign"): Shape(lambda w: {"user_id": w.get("user_id"),
+                                                   "role_id": w.get("role_id")},
                                         setup=role_and_user),
     ("DELETE", "/v1/roles/{role_id}/users/{user_id}"): Shape(setup=assigned_role),
     ("GET", "/v1/users/{user_id}/roles"): Shape(setup=assigned_role),
