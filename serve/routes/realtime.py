@@ -21,6 +21,7 @@ from serve.realtime.feeds import Connection
 from serve.realtime.hub import Hub
 from serve.realtime.protocol import REAUTH_S, Session, check_channel, parse_since
 from serve.routes.auth.support import NO_BEARER
+from storage import roles
 from storage.errors import ApiError, Code
 from storage.ids import new_id
 
@@ -136,8 +137,9 @@ async def stream_events(request: Request, ctx: DataReadCtx,
         raise _busy()
     conn = Connection(ctx, since, unique=True)
     await hub.open(conn)
+    kinds = _firehose_kinds(ctx) if chans.FIREHOSE in names else set()
     try:
-        subs = [await hub.subscribe(conn, name, _objects_and_files if name == chans.FIREHOSE
+        subs = [await hub.subscribe(conn, name, kinds.__contains__ if name == chans.FIREHOSE
                                     else None) for name in names]
     except BaseException:
         hub.close(conn)
@@ -146,8 +148,21 @@ async def stream_events(request: Request, ctx: DataReadCtx,
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
-def _objects_and_files(resource_type: str) -> bool:
-    return resource_type in ("object", "file")
+FIREHOSE_KINDS = {"object": "objects", "file": "files"}  # resource type -> its permission
+
+
+def _firehose_kinds(caller: Caller) -> set[str]:
+    """The resource types the default stream carries to `caller`: object and file events, for
+    an end user only those its roles may read (neither: 403 naming `objects:read`)."""
+    if caller.permissions is None:
+        return set(FIREHOSE_KINDS)
+    kinds = {kind for kind, resource in FIREHOSE_KINDS.items()
+             if roles.allows(caller.permissions, resource, "read")}
+    if not kinds:
+        raise ApiError(Code.INSUFFICIENT_PERMISSION, "your roles lack the permissions "
+                       "objects:read and files:read the default stream needs",
+                       permission="objects:read")
+    return kinds
 
 
 def _stream_channels(value: str | None, caller: Caller) -> list[str]:

@@ -141,3 +141,14 @@ def test_simulate_policy(tenant):
     r = err(tenant.call("POST", "/v1/policies/simulate", json=body), 400, "VALIDATION_ERROR")
     assert r["field"] == "condition_json.or[1].operator"
     err(tenant.call("POST", "/v1/object-types/x/policies", json={}), 404, "NOT_FOUND")
+
+
+def test_the_event_stream_needs_read_permissions(tenant):
+    contacts = make_type(tenant, "contacts")
+    ok(tenant.call("POST", "/v1/roles/role_authenticated/permissions", json={"permissions": []}))
+    uid, token = signed_in(tenant)  # signed in after the change: no older permissions cached
+    r = err(as_user(tenant, token, "GET", "/events/stream"), 403, "INSUFFICIENT_PERMISSION")
+    assert r["permission"] == "objects:read"  # the default stream: object and file events
+    r = err(as_user(tenant, token, "GET", "/events/stream",
+                    params={"channels": f"objects:{contacts['id']}"}), 400, "VALIDATION_ERROR")
+    assert "objects:read" in r["message"]
