@@ -122,7 +122,7 @@ async def test_an_sse_stream_sends_heartbeat_comments_and_id_lines(services, mon
     hub = Hub(services, 10)
     conn = Connection(caller(services), unique=True)
     await hub.open(conn)
-    subs = [await hub.subscribe(conn, channels.FIREHOSE, routes._objects_and_files)]
+    subs = [await hub.subscribe(conn, channels.FIREHOSE, routes.FIREHOSE_KINDS.__contains__)]
     stream = routes._sse(None, hub, conn, subs)  # no request: credentials are not rechecked
     assert await anext(stream) == "retry: 2000\n: connected\n\n"
     assert await anext(stream) == ": heartbeat\n\n"  # nothing happened for HEARTBEAT_S
