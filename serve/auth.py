@@ -54,14 +54,19 @@ class Caller:
     # An end user's roles and their permissions (storage/roles.py); None for API keys.
     roles: list[str] | None = None
     permissions: frozenset[str] | None = None
+    email: str | None = None  # an end user's email and claims: what row-level policies may
+    claims: dict[str, Any] | None = None  # refer to as {"$auth": ...} (storage/policies.py)
     ctx: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        # A user's own actions are recorded as theirs (audit actor, comment author).
+        # A user's own actions are recorded as theirs (audit actor, comment author); its roles
+        # and claims go along for the row-level policies the shard applies.
         self.ctx = {"tenant_id": self.tenant_id, "actor_id": self.key_id,
                     "request_id": self.request_id, "ip": self.ip, "plan": self.plan,
                     "user_id": self.user_id, "role": self.role, "session_id": self.session_id,
                     "aal": self.aal}
+        if self.user_id is not None:
+            self.ctx.update(roles=self.roles or [], email=self.email, claims=self.claims or {})
 
     @property
     def client(self) -> dict[str, Any]:
@@ -175,7 +180,8 @@ async def _user_caller(request: HTTPConnection, token: str) -> Caller:
                   request.state.request_id, ip, user_id=claims["sub"], role=found["role"],
                   session_id=str(claims["sid"]), aal=claims.get("aal"),
                   user_agent=request.headers.get("user-agent"), roles=access["roles"],
-                  permissions=frozenset(access["permissions"]))
+                  permissions=frozenset(access["permissions"]), email=access.get("email"),
+                  claims=access.get("claims"))
 
 
 async def tenant_caller(request: Request, tenant_id: Any) -> Caller:

@@ -13,7 +13,7 @@ import json
 import re
 from typing import Any
 
-from storage import objects, outbox, schema
+from storage import columns, objects, outbox, policies, schema
 from storage.audit import audited
 from storage.db import Tx, iso, utcnow
 from storage.errors import invalid, not_found
@@ -52,11 +52,11 @@ def out(row: dict[str, Any], object_id: str | None = None) -> dict[str, Any]:
     return shown
 
 
-def _ends(db: Tx, from_type: str, from_id: str, to_type: str,
+def _ends(db: Tx, ctx: dict[str, Any], from_type: str, from_id: str, to_type: str,
           to_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Both live objects, of the named types, or 404."""
-    start = objects.live_object(db, schema.get_type(db, from_type), from_id)
-    end = objects.live_object(db, schema.get_type(db, to_type), to_id)
+    """Both live objects, of the named types, visible to the caller, or 404."""
+    start = objects.live_object(db, schema.get_type(db, from_type), from_id, ctx)
+    end = objects.live_object(db, schema.get_type(db, to_type), to_id, ctx)
     return start, end
 
 
@@ -68,7 +68,7 @@ def put_association(db: Tx, ctx: dict[str, Any], *, from_type: str, from_id: str
                     meta: Any = None) -> dict[str, Any]:
     """Create the link, or replace its meta; `created` tells which."""
     kind = check_type(association_type)
-    start, end = _ends(db, from_type, from_id, to_type, to_id)
+    start, end = _ends(db, ctx, from_type, from_id, to_type, to_id)
     if start["id"] == end["id"]:
         raise invalid("an object cannot be associated with itself", "to_id")
     meta_text = check_json_object(meta, "meta", MAX_META_BYTES)
@@ -92,6 +92,8 @@ def put_association(db: Tx, ctx: dict[str, Any], *, from_type: str, from_id: str
 def delete_association(db: Tx, ctx: dict[str, Any], *, from_type: str, from_id: str,
                        association_type: str, to_type: str, to_id: str) -> dict[str, Any]:
     kind = check_type(association_type)
+    if ctx.get("user_id") is not None:  # an end user changes links of objects it may see
+        _ends(db, ctx, from_type, from_id, to_type, to_id)
     start_type, end_type = schema.get_type(db, from_type), schema.get_type(db, to_type)
     row = db.query_one(SELECT_LINK, [from_id, kind, to_id])
     if row is None or (row["from_type_id"], row["to_type_id"]) != (start_type["id"],
@@ -101,12 +103,30 @@ def delete_association(db: Tx, ctx: dict[str, Any], *, from_type: str, from_id: 
     return {"id": row["id"], "deleted": True}
 
 
+FAR_TYPE = "CASE WHEN from_id = ? THEN to_type_id ELSE from_type_id END"
+FAR_ID = "CASE WHEN from_id = ? THEN to_id ELSE from_id END"
+
+
+def _hidden_far_ends(db: Tx, ctx: dict[str, Any], object_id: str) -> list[tuple[str, list]]:
+    """For each type whose select the caller's policies restrict: SQL keeping a link only if its
+    far end is not of that type or is a row the guard lets through."""
+    found = []
+    for t in schema.load(db).types.values():
+        g = policies.guard(db, ctx, t, "select")
+        if g is not None:
+            found.append((f"({FAR_TYPE} <> ? OR {FAR_ID} IN (SELECT id FROM "
+                          f"{columns.table(t['id'])} WHERE {g.sql}))",
+                          [object_id, t["id"], object_id, *g.params]))
+    return found
+
+
 def list_associations(db: Tx, ctx: dict[str, Any], *, type_ref: str, object_id: str,
                       direction: str = "both", association_type: str | None = None,
                       limit: int | None = None, cursor: str | None = None) -> dict[str, Any]:
     """The object's links, newest first, with `direction` relative to the object and `total`
-    (every matching link)."""
-    objects.live_object(db, schema.get_type(db, type_ref), object_id)
+    (every matching link). Links to objects the caller's row-level policies hide are left out,
+    in the SQL, so the total counts the visible ones."""
+    objects.live_object(db, schema.get_type(db, type_ref), object_id, ctx)
     if direction not in DIRECTIONS:
         raise invalid(f"direction must be one of {', '.join(DIRECTIONS)}", "direction")
     kind = None if association_type is None else check_type(association_type)
@@ -116,6 +136,9 @@ def list_associations(db: Tx, ctx: dict[str, Any], *, type_ref: str, object_id: 
     if kind is not None:
         where += " AND association_type = ?"
         params.append(kind)
+    for hidden, values in _hidden_far_ends(db, ctx, object_id):
+        where += f" AND {hidden}"
+        params.extend(values)
     page = newest_page(db, table="associations", where=where, params=params, cursor=cursor,
                        limit=limit)
     return {"results": [out(r, object_id) for r in page["rows"]],

@@ -41,15 +41,16 @@ def _body(value: Any) -> str:
     return value
 
 
-def _object(db: Tx, type_ref: str, object_id: str) -> dict[str, Any]:
-    return objects.live_object(db, schema.get_type(db, type_ref), object_id)
+def _object(db: Tx, ctx: dict[str, Any], type_ref: str, object_id: str) -> dict[str, Any]:
+    """The live object the comments are on; 404 also when the caller's policies hide it."""
+    return objects.live_object(db, schema.get_type(db, type_ref), object_id, ctx)
 
 
 def _own(db: Tx, ctx: dict[str, Any], type_ref: str, object_id: str,
          comment_id: str) -> dict[str, Any]:
     """The author's comment on the live object; 404 if absent, 403 if another user's."""
     author = _author(ctx)
-    _object(db, type_ref, object_id)
+    _object(db, ctx, type_ref, object_id)
     row = db.query_one(SELECT_ONE, [comment_id, object_id])
     if row is None:
         raise not_found("comment", comment_id)
@@ -61,7 +62,7 @@ def _own(db: Tx, ctx: dict[str, Any], type_ref: str, object_id: str,
 def list_comments(db: Tx, ctx: dict[str, Any], *, type_ref: str, object_id: str,
                   limit: int | None = None, cursor: str | None = None) -> dict[str, Any]:
     """The object's comments, newest first, with `total` (all of them)."""
-    _object(db, type_ref, object_id)
+    _object(db, ctx, type_ref, object_id)
     page = newest_page(db, table="comments", where="object_id = ?", params=[object_id],
                        cursor=cursor, limit=clamp_limit(limit))
     return {"results": [out(r) for r in page["rows"]], "next_cursor": page["next_cursor"],
@@ -72,7 +73,7 @@ def list_comments(db: Tx, ctx: dict[str, Any], *, type_ref: str, object_id: str,
 def create_comment(db: Tx, ctx: dict[str, Any], *, type_ref: str, object_id: str,
                    body: Any) -> dict[str, Any]:
     author = _author(ctx)
-    rec = _object(db, type_ref, object_id)
+    rec = _object(db, ctx, type_ref, object_id)
     now = utcnow()
     row = {"id": new_id("cmt"), "object_type_id": rec["object_type_id"], "object_id": object_id,
            "author_id": author, "body": _body(body), "created_at": now, "updated_at": now}

@@ -33,7 +33,7 @@ ORDERED_TYPES = NUMERIC_TYPES | {"date", "datetime", "time", "string", "email", 
 LIST_TYPES = frozenset({"multi_enum", "array"})
 FLOAT_TYPES = frozenset({"number", "percent"})
 SYSTEM_FIELDS = {"id": "system_text", "created_at": "system_time", "updated_at": "system_time",
-                 "created_by": "system_text", "version": "integer"}
+                 "created_by": "system_text", "updated_by": "system_text", "version": "integer"}
 
 
 @dataclass(frozen=True)

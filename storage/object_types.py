@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from storage import columns, confirm, schema
+from storage import columns, confirm, policies, schema
 from storage.audit import audited
 from storage.db import Tx, iso, utcnow
 from storage.errors import ApiError, Code, invalid
@@ -26,7 +26,8 @@ SELECT (SELECT count(*) FROM {objects}) AS objects,
 CASCADE = (("object_versions", "object_type_id"),
            ("properties", "object_type_id"), ("search_terms", "object_type_id"),
            ("saved_views", "object_type_id"), ("associations", "from_type_id"),
-           ("associations", "to_type_id"), ("comments", "object_type_id"))
+           ("associations", "to_type_id"), ("comments", "object_type_id"),
+           ("object_policies", "object_type_id"))
 
 
 def check_name(name: str) -> str:
@@ -114,6 +115,7 @@ def delete_object_type(db: Tx, ctx: dict[str, Any], *, type_ref: str, force: boo
     for table, column in CASCADE:
         db.delete(table, column, type_id)
     db.delete("object_types", "id", type_id)
+    policies.drop_type(db, type_id)
     for prop in schema.load(db).properties(type_id):
         db.drop_cache(f"unique:{prop['id']}")
     db.drop_cache("objects")  # records of the type are gone; others reload on demand

@@ -9,7 +9,7 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
-from storage import columns, confirm, outbox, schema, text_index
+from storage import columns, confirm, outbox, policies, schema, text_index
 from storage.audit import audited
 from storage.datatypes import Invalid, check_value
 from storage.db import Tx, iso, utcnow
@@ -73,9 +73,28 @@ def _find(db: Tx, type_id: str, object_id: str, deleted: bool = False) -> dict[s
     return rec
 
 
-def live_object(db: Tx, t: dict[str, Any], object_id: str) -> dict[str, Any]:
-    """A live object of type `t` (its record), or 404: for the areas that attach to objects."""
-    return _find(db, t["id"], object_id)
+def live_object(db: Tx, t: dict[str, Any], object_id: str,
+                ctx: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A live object of type `t` (its record), or 404: for the areas that attach to objects
+    (with the caller's `ctx`: 404 too when its row-level policies hide the object)."""
+    rec = _find(db, t["id"], object_id)
+    return rec if ctx is None else _visible(db, ctx, t, rec)
+
+
+def _visible(db: Tx, ctx: dict[str, Any], t: dict[str, Any],
+             rec: dict[str, Any]) -> dict[str, Any]:
+    """The record, if the caller's row-level policies let it see it; else 404, as if absent."""
+    if not policies.allows(db, t, rec, policies.guard(db, ctx, t, "select")):
+        raise not_found("object", rec["id"])
+    return rec
+
+
+def _may(db: Tx, ctx: dict[str, Any], t: dict[str, Any], rec: dict[str, Any],
+         action: str) -> None:
+    """403 unless the caller's policies for `action` (insert, update, delete) pass the record:
+    the row as it is (USING) or as it would be written (WITH CHECK)."""
+    if not policies.allows(db, t, rec, policies.guard(db, ctx, t, action)):
+        raise policies.refuse(t, action, None if action == "insert" else rec["id"])
 
 
 def _put(db: Tx, rec: dict[str, Any], new: bool, was: dict[str, Any] | None = None) -> None:
@@ -211,6 +230,7 @@ def _create(db: Tx, ctx: dict[str, Any], t: dict[str, Any], properties: Any) -> 
            "created_at": now, "updated_at": now, "created_by": ctx.get("actor_id"),
            "updated_by": ctx.get("actor_id"), "version": 1, "is_deleted": False,
            "deleted_at": None}
+    _may(db, ctx, t, rec, "insert")
     _claim_unique(db, t, rec["id"], {}, merged)
     _put(db, rec, new=True)
     _snapshot(db, rec, "create")
@@ -227,14 +247,16 @@ def create_in(db: Tx, ctx: dict[str, Any], t: dict[str, Any], properties: Any) -
 
 def _update(db: Tx, ctx: dict[str, Any], t: dict[str, Any], object_id: str, properties: Any,
             version: int | None) -> dict[str, Any]:
-    rec = _find(db, t["id"], object_id)
+    rec = _visible(db, ctx, t, _find(db, t["id"], object_id))
+    _may(db, ctx, t, rec, "update")
     if version is not None and version != rec["version"]:
         raise ApiError(Code.VERSION_CONFLICT, f"object '{object_id}' is at version "
                        f"{rec['version']}, not {version}", current_version=rec["version"])
     merged = _validate(db, t, properties, rec["properties"])
-    _claim_unique(db, t, object_id, rec["properties"], merged)
     new = {**rec, "properties": merged, "version": rec["version"] + 1, "updated_at": utcnow(),
            "updated_by": ctx.get("actor_id")}
+    _may(db, ctx, t, new, "update")
+    _claim_unique(db, t, object_id, rec["properties"], merged)
     _put(db, new, new=False, was=rec)
     _snapshot(db, new, "update")
     text_index.index(db, new, replaces_version=True)
@@ -249,7 +271,8 @@ def create_object(db: Tx, ctx: dict[str, Any], *, type_ref: str,
 
 
 def get_object(db: Tx, ctx: dict[str, Any], *, type_ref: str, object_id: str) -> dict[str, Any]:
-    return out(_find(db, schema.get_type(db, type_ref)["id"], object_id), ctx)
+    t = schema.get_type(db, type_ref)
+    return out(_visible(db, ctx, t, _find(db, t["id"], object_id)), ctx)
 
 
 @audited("object.update", "object")
@@ -267,6 +290,7 @@ def delete_object(db: Tx, ctx: dict[str, Any], *, type_ref: str, object_id: str,
     rec = _load(db, object_id, t["id"])
     if rec is None or rec["object_type_id"] != t["id"] or (rec["is_deleted"] and not force):
         raise not_found("object", object_id)
+    _may(db, ctx, t, _visible(db, ctx, t, rec), "delete")
     _require_unlinked(db, object_id, force, confirm_token)
     if not rec["is_deleted"]:
         _release_unique(db, t, rec)
@@ -307,10 +331,12 @@ def _require_unlinked(db: Tx, object_id: str, force: bool, token: str | None) ->
 def restore_object(db: Tx, ctx: dict[str, Any], *, type_ref: str,
                    object_id: str) -> dict[str, Any]:
     t = schema.get_type(db, type_ref)
-    rec = _find(db, t["id"], object_id, deleted=True)
-    _claim_unique(db, t, object_id, {}, rec["properties"])
+    rec = _visible(db, ctx, t, _find(db, t["id"], object_id, deleted=True))
+    _may(db, ctx, t, rec, "update")
     new = {**rec, "is_deleted": False, "deleted_at": None, "updated_at": utcnow(),
            "updated_by": ctx.get("actor_id")}
+    _may(db, ctx, t, new, "update")
+    _claim_unique(db, t, object_id, {}, rec["properties"])
     _put(db, new, new=False, was=rec)
     _emit(db, ctx, "object.restored", new)
     return out(new, ctx)
@@ -367,7 +393,8 @@ def batch_update_objects(db: Tx, ctx: dict[str, Any], *, type_ref: str,
 
 def batch_read_objects(db: Tx, ctx: dict[str, Any], *, type_ref: str,
                        object_ids: Any) -> list[dict[str, Any]]:
-    """The live objects among the ids, in the order asked; unknown ids are left out."""
+    """The live objects among the ids, in the order asked; unknown ids, and those the caller's
+    row-level policies hide, are left out."""
     t = schema.get_type(db, type_ref)
     found = []
     for oid in _each(object_ids, "object_ids"):
@@ -375,8 +402,9 @@ def batch_read_objects(db: Tx, ctx: dict[str, Any], *, type_ref: str,
             raise invalid("object_ids must be strings", "object_ids")
         rec = _load(db, oid, t["id"])
         if rec is not None and rec["object_type_id"] == t["id"] and not rec["is_deleted"]:
-            found.append(out(rec, ctx))
-    return found
+            found.append(rec)
+    seen = policies.visible_ids(db, ctx, t, [rec["id"] for rec in found])
+    return [out(rec, ctx) for rec in found if rec["id"] in seen]
 
 
 # -- lists -----------------------------------------------------------------------------------
@@ -481,9 +509,13 @@ def records(db: Tx, type_id: str, ids: list[str]) -> list[dict[str, Any]]:
 def page(db: Tx, ctx: dict[str, Any], t: dict[str, Any], *, deleted: bool, limit: int | None,
          cursor: str | None, sort: str, order: str, match: str = "TRUE",
          match_params: list[Any] | None = None) -> dict[str, Any]:
-    """A page of the type's objects (live or trashed) matching the SQL condition `match`: the
-    keyset scan reads the typed columns only, then the page's records are fetched."""
+    """A page of the type's objects (live or trashed) matching the SQL condition `match` and the
+    caller's row-level policies: the keyset scan reads the typed columns only, then the page's
+    records are fetched."""
     limit = clamp_limit(limit)
+    g = policies.guard(db, ctx, t, "select")
+    if g is not None:
+        match, match_params = g.where(match, match_params or [])
     if order not in ("asc", "desc"):
         raise invalid("order must be asc or desc", "order")
     expr, filled, kind = _sort_expr(db, t, sort)
@@ -547,6 +579,7 @@ def list_object_versions(db: Tx, ctx: dict[str, Any], *, type_ref: str, object_i
     rec = _load(db, object_id, t["id"])
     if rec is None or rec["object_type_id"] != t["id"]:
         raise not_found("object", object_id)
+    _visible(db, ctx, t, rec)
     rows = db.query(LIST_VERSIONS, [object_id, clamp_limit(limit)])
     return [{"id": r["id"], "object_id": r["object_id"], "version": r["version"],
              "properties": json.loads(r["properties"]), "change": r["change"],

@@ -11,6 +11,17 @@ to nothing makes its condition false (an owner policy never matches rows of nobo
 `condition_json.or[1].operator`); `bind` replaces the references by a caller's values, which
 leaves a plain search filter: what `filters.compile_filters` turns into SQL against a type (it
 checks values against the properties' types), and what `evaluate` runs over plain rows.
+
+Enforcement (PostgreSQL's permissive policies): `guard(db, ctx, t, action)` is the SQL an end
+user's rows of type `t` must match for `action`, or None when nothing restricts it (an API key,
+or no enabled policy for the action on the type). It is the OR of the caller's applicable
+policies (role null, or one of the caller's roles: their ancestors are among them, so a policy
+on a role reaches the roles below it), each bound to the caller and compiled like a search
+filter. No applicable policy: FALSE. A policy that no longer compiles (its property was dropped,
+a claim of the wrong type) matches nothing: policies fail closed. Readers AND the guard into
+their own SQL (never filtered after paging); one record is checked by `allows`, which runs the
+same SQL over that record as a one-row relation, so a row about to be written (WITH CHECK) is
+judged exactly as the stored row would be.
 """
 
 from __future__ import annotations
@@ -18,8 +29,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from storage.errors import invalid
+import json
+from dataclasses import dataclass
+
+from storage import columns, filters, schema
+from storage.audit import record
+from storage.db import Tx, ident, iso, utcnow
+from storage.errors import ApiError, Code, invalid, not_found
 from storage.filters import MAX_CONDITIONS, MAX_DEPTH, MAX_IN, OPERATORS
+from storage.ids import new_id
 
 ACTIONS = ("select", "insert", "update", "delete", "all")
 AUTH_REF = re.compile(r"^(user_id|role|email|claims(\.[A-Za-z0-9_-]{1,64}){1,8})$")
@@ -270,3 +288,291 @@ def simulate(policy: Any, auth_context: Any, sample_data: Any) -> dict[str, Any]
     allowed = sum(r["allowed"] for r in results)
     return {"results": results, "allowed_count": allowed,
             "denied_count": len(results) - allowed, "applies": applies, "policy": parsed}
+
+
+# -- stored policies -------------------------------------------------------------------------
+NS, KEY = "policies", "state"
+MAX_PER_TYPE = 100
+SELECT_POLICIES = "SELECT * FROM object_policies ORDER BY created_at, id"
+
+
+def _state(db: Tx) -> dict[str, tuple[dict[str, Any], ...]]:
+    """type id -> its policies (records, condition parsed), oldest first."""
+
+    def read() -> dict[str, tuple[dict[str, Any], ...]]:
+        found: dict[str, tuple[dict[str, Any], ...]] = {}
+        for row in db.query(SELECT_POLICIES):
+            rec = {**row, "condition_json": json.loads(row["condition_json"])}
+            found[row["object_type_id"]] = (*found.get(row["object_type_id"], ()), rec)
+        return found
+
+    return db.cached(NS, KEY, read)
+
+
+def _roles(db: Tx) -> dict[str, dict[str, Any]]:
+    """role id -> role record (storage/roles.py keeps the state; read through its loader)."""
+    from storage import roles  # roles counts and drops the policies naming a role
+
+    return roles.role_records(db)
+
+
+def out(rec: dict[str, Any], role_names: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    role = role_names.get(rec["role_id"]) if rec["role_id"] else None
+    return {"id": rec["id"], "object_type_id": rec["object_type_id"], "name": rec["name"],
+            "action": rec["action"], "role": None if role is None else role["name"],
+            "role_id": rec["role_id"], "condition_json": rec["condition_json"],
+            "enabled": rec["enabled"], "created_at": iso(rec["created_at"]),
+            "updated_at": iso(rec["updated_at"])}
+
+
+def _role_id(db: Tx, ref: str | None) -> str | None:
+    if ref is None:
+        return None
+    known = _roles(db)
+    hit = known.get(ref) or next((r for r in known.values() if r["name"] == ref), None)
+    if hit is None:
+        raise invalid(f"role '{ref}' does not exist: name a role by id or name, or null for "
+                      "every role", "role")
+    return hit["id"]
+
+
+def _check_against(db: Tx, t: dict[str, Any], cond: dict[str, Any], where: str = WHERE) -> None:
+    """400 naming the path when the condition does not fit the type: unknown properties, an
+    operator the property's type has no use for, a literal value of the wrong type."""
+    for key in ("and", "or"):
+        if key in cond:
+            for i, item in enumerate(cond[key]):
+                _check_against(db, t, item, f"{where}.{key}[{i}]")
+            return
+    if not cond:
+        return
+    values = cond["value"] if isinstance(cond["value"], list) else [cond["value"]]
+    if any(isinstance(v, dict) for v in values):
+        filters.field(db, t, cond["property"], f"{where}.property")  # the value comes later
+        return
+    filters.compile_filters(db, t, [cond], where)  # names `<where>[0]...`: re-raise at `where`
+
+
+def _checked(db: Tx, t: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    parsed = parse_policy(body)
+    try:
+        _check_against(db, t, parsed["condition_json"])
+    except ApiError as exc:
+        field = str(exc.details.get("field", WHERE)).replace(f"{WHERE}[0]", WHERE)
+        raise ApiError(exc.code, exc.message.replace(f"{WHERE}[0]", WHERE),
+                       **{**exc.details, "field": field}) from None
+    return {**parsed, "role_id": _role_id(db, parsed["role"])}
+
+
+def _save(db: Tx, t: dict[str, Any], recs: tuple[dict[str, Any], ...],
+          row: dict[str, Any] | None = None, new: bool = False) -> None:
+    if row is not None:
+        (db.insert if new else db.update)(
+            "object_policies", {**row, "condition_json": json.dumps(row["condition_json"])})
+    db.put_cache(NS, KEY, {**_state(db), t["id"]: recs})
+
+
+def _find(db: Tx, t: dict[str, Any], policy_id: str) -> dict[str, Any]:
+    hit = next((p for p in _state(db).get(t["id"], ()) if p["id"] == policy_id), None)
+    if hit is None:
+        raise not_found("policy", policy_id)
+    return hit
+
+
+def list_policies(db: Tx, ctx: dict[str, Any], *, type_ref: str) -> list[dict[str, Any]]:
+    t = schema.get_type(db, type_ref)
+    names = _roles(db)
+    return [out(p, names) for p in _state(db).get(t["id"], ())]
+
+
+def create_policy(db: Tx, ctx: dict[str, Any], *, type_ref: str,
+                  body: dict[str, Any]) -> dict[str, Any]:
+    t = schema.get_type(db, type_ref)
+    checked = _checked(db, t, body)
+    held = _state(db).get(t["id"], ())
+    if len(held) >= MAX_PER_TYPE:
+        raise invalid(f"a type holds at most {MAX_PER_TYPE} policies", "name")
+    ts = utcnow()
+    rec = {"id": new_id("pol"), "object_type_id": t["id"], "name": checked["name"],
+           "action": checked["action"], "role_id": checked["role_id"],
+           "condition_json": checked["condition_json"], "enabled": checked["enabled"],
+           "created_at": ts, "updated_at": ts}
+    _save(db, t, (*held, rec), rec, new=True)
+    record(db, ctx, "policy.create", "policy", rec["id"],
+           {"object_type_id": t["id"], "action": rec["action"]})
+    return out(rec, _roles(db))
+
+
+def update_policy(db: Tx, ctx: dict[str, Any], *, type_ref: str, policy_id: str,
+                  body: dict[str, Any]) -> dict[str, Any]:
+    """Change some fields; the result is checked as a new policy would be."""
+    t = schema.get_type(db, type_ref)
+    rec = _find(db, t, policy_id)
+    names = _roles(db)
+    current = out(rec, names)
+    merged = {k: current[k] for k in ("name", "action", "condition_json", "enabled")}
+    merged["role"] = rec["role_id"]
+    merged.update(body)
+    checked = _checked(db, t, merged)
+    new = {**rec, **{k: checked[k] for k in ("name", "action", "role_id", "condition_json",
+                                             "enabled")}, "updated_at": utcnow()}
+    recs = tuple(new if p["id"] == policy_id else p for p in _state(db)[t["id"]])
+    _save(db, t, recs, new)
+    record(db, ctx, "policy.update", "policy", policy_id, {"fields": sorted(body)})
+    return out(new, names)
+
+
+def delete_policy(db: Tx, ctx: dict[str, Any], *, type_ref: str,
+                  policy_id: str) -> dict[str, Any]:
+    t = schema.get_type(db, type_ref)
+    _find(db, t, policy_id)
+    db.delete("object_policies", "id", policy_id)
+    _save(db, t, tuple(p for p in _state(db)[t["id"]] if p["id"] != policy_id))
+    record(db, ctx, "policy.delete", "policy", policy_id, {"object_type_id": t["id"]})
+    return {"id": policy_id, "deleted": True}
+
+
+def naming_role(db: Tx, role_id: str) -> int:
+    """How many policies target the role (the role delete's dependency count)."""
+    return sum(p["role_id"] == role_id for recs in _state(db).values() for p in recs)
+
+
+def drop_role(db: Tx, role_id: str) -> None:
+    """Delete the policies targeting a role being deleted (confirmed by its 409's token)."""
+    if naming_role(db, role_id):
+        db.delete("object_policies", "role_id", role_id)
+        db.put_cache(NS, KEY, {k: tuple(p for p in recs if p["role_id"] != role_id)
+                               for k, recs in _state(db).items()})
+
+
+def drop_type(db: Tx, type_id: str) -> None:
+    """Forget a deleted type's policies (the type's delete removes their rows)."""
+    db.put_cache(NS, KEY, {k: v for k, v in _state(db).items() if k != type_id})
+
+
+# -- enforcement -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Guard:
+    """A boolean SQL expression over a type's table (and its parameters) that rows must meet."""
+
+    sql: str
+    params: tuple[Any, ...] = ()
+
+    def where(self, sql: str, params: list[Any]) -> tuple[str, list[Any]]:
+        """`sql AND` this guard, with both parameter lists."""
+        return f"({sql}) AND {self.sql}", [*params, *self.params]
+
+
+NOTHING = Guard("FALSE")
+
+
+def caller(ctx: dict[str, Any]) -> dict[str, Any]:
+    """The `$auth` values of the caller (an end user's context)."""
+    return {"user_id": ctx.get("user_id"), "role": ctx.get("role"), "email": ctx.get("email"),
+            "claims": ctx.get("claims") or {}}
+
+
+def applicable(db: Tx, ctx: dict[str, Any], type_id: str,
+               action: str) -> list[dict[str, Any]] | None:
+    """The enabled policies of the type for `action` that reach the caller, or None when the
+    caller is not subject to policies there (an API key; no enabled policy for the action)."""
+    if ctx.get("user_id") is None:
+        return None
+    enabled = [p for p in _state(db).get(type_id, ())
+               if p["enabled"] and p["action"] in (action, "all")]
+    if not enabled:
+        return None
+    mine = set(ctx.get("roles") or ())
+    known = _roles(db)
+    return [p for p in enabled if p["role_id"] is None or (
+        p["role_id"] in known and known[p["role_id"]]["name"] in mine)]
+
+
+def guard(db: Tx, ctx: dict[str, Any], t: dict[str, Any], action: str) -> Guard | None:
+    """What the caller's rows of `t` must match for `action` (see the module's doc)."""
+    found = applicable(db, ctx, t["id"], action)
+    if found is None:
+        return None
+    auth = caller(ctx)
+    parts, params = [], []
+    for policy in found:
+        bound = bind(policy["condition_json"], auth)
+        if bound is None:
+            continue
+        if bound == {}:
+            return Guard("TRUE")
+        try:
+            sql, values = filters.compile_filters(db, t, [bound], WHERE)
+        except ApiError:  # the policy no longer fits the type, or a claim's value the property
+            continue      # cannot hold: it matches nothing
+        parts.append(sql)
+        params.extend(values)
+    if not parts:
+        return NOTHING
+    return Guard("(" + " OR ".join(parts) + ")", tuple(params))
+
+
+def allows(db: Tx, t: dict[str, Any], rec: dict[str, Any], g: Guard | None) -> bool:
+    """Whether an object record (stored, or about to be) meets the guard, judged by the same
+    SQL over the record as a one-row relation with the type's columns."""
+    if g is None or g.sql == "TRUE":
+        return True
+    if g is NOTHING:
+        return False
+    props = schema.load(db).properties(t["id"])
+    stored = columns.row(rec, props)
+    cols = [*columns.SYSTEM, *((f"p_{p['id']}", columns.sql_type(p["data_type"]))
+                               for p in props)]
+    one = ", ".join(f"CAST(? AS {kind}) AS {ident(name)}" for name, kind in cols)
+    return bool(db.scalar(f"SELECT {g.sql} FROM (SELECT {one})",
+                          [*(stored[name] for name, _ in cols), *g.params]))
+
+
+def visible_ids(db: Tx, ctx: dict[str, Any], t: dict[str, Any], ids: list[str]) -> set[str]:
+    """Those of the ids the caller may see (select), in one read of the type's table."""
+    g = guard(db, ctx, t, "select")
+    if g is None or not ids:
+        return set(ids)
+    marks = ", ".join("?" * len(ids))
+    rows = db.query(f"SELECT id FROM {columns.table(t['id'])} WHERE id IN ({marks}) "
+                    f"AND {g.sql}", [*ids, *g.params])
+    return {r["id"] for r in rows}
+
+
+def refuse(t: dict[str, Any], action: str, object_id: str | None = None) -> ApiError:
+    what = f"object '{object_id}'" if object_id else f"this {t['name']}"
+    verb = {"insert": "create", "update": "make this change to", "delete": "delete"}[action]
+    return ApiError(Code.POLICY_VIOLATION, f"a row-level policy of '{t['name']}' does not let "
+                    f"you {verb} {what}", action=action)
+
+
+def visibility(db: Tx, ctx: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """For realtime delivery in the gateway: type id -> the caller's bound select conditions
+    (properties named by name), for each type whose select the caller is subject to; `[{}]`
+    when a policy lets every row through, `[]` when none reaches the caller. Absent: open."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for type_id in _state(db):
+        t = schema.load(db).types.get(type_id)
+        policies = applicable(db, ctx, type_id, "select") if t is not None else None
+        if policies is None:
+            continue
+        conds = []
+        for policy in policies:
+            bound = bind(policy["condition_json"], caller(ctx))
+            if bound is not None:
+                try:
+                    filters.compile_filters(db, t, [bound], WHERE)  # fails closed, as in SQL
+                except ApiError:
+                    continue
+                conds.append(_by_name(db, t, bound))
+        found[type_id] = conds
+    return found
+
+
+def _by_name(db: Tx, t: dict[str, Any], cond: dict[str, Any]) -> dict[str, Any]:
+    for key in ("and", "or"):
+        if key in cond:
+            return {key: [_by_name(db, t, c) for c in cond[key]]}
+    if not cond:
+        return cond
+    return {**cond, "property": filters.field(db, t, cond["property"]).name}

@@ -17,7 +17,7 @@ import json
 import re
 from typing import Any
 
-from storage import confirm, schema
+from storage import confirm, policies, schema
 from storage.audit import record
 from storage.auth import users
 from storage.db import Tx, iso, utcnow
@@ -52,6 +52,11 @@ def _state(db: Tx) -> dict[str, Any]:
         return {"roles": roles, "assign": assign}
 
     return db.cached(NS, KEY, read)
+
+
+def role_records(db: Tx) -> dict[str, dict[str, Any]]:
+    """role id -> role record (policies name roles by id)."""
+    return _state(db)["roles"]
 
 
 def _save(db: Tx, state: dict[str, Any], rec: dict[str, Any] | None = None) -> None:
@@ -190,8 +195,9 @@ def update_role(db: Tx, ctx: dict[str, Any], *, role_id: str,
 
 def delete_role(db: Tx, ctx: dict[str, Any], *, role_id: str, force: bool = False,
                 confirm_token: str | None = None) -> dict[str, Any]:
-    """Built-in roles never; a role assigned to users or parent of others: 409 with counts and a
-    confirm token, then `force` removes the assignments and detaches the children."""
+    """Built-in roles never; a role assigned to users, parent of others or targeted by row-level
+    policies: 409 with counts and a confirm token, then `force` removes the assignments and the
+    policies and detaches the children."""
     state = _state(db)
     rec = _find(state, role_id)
     if rec["built_in"]:
@@ -200,8 +206,11 @@ def delete_role(db: Tx, ctx: dict[str, Any], *, role_id: str, force: bool = Fals
     children = [r for r in state["roles"].values() if r["parent_role_id"] == rec["id"]]
     confirm.require(db, f"role:{rec['id']}", [
         confirm.dependency("user_roles", len(holders), "users the role is assigned to"),
-        confirm.dependency("roles", len(children), "roles inheriting from it (detached)")],
+        confirm.dependency("roles", len(children), "roles inheriting from it (detached)"),
+        confirm.dependency("policies", policies.naming_role(db, rec["id"]),
+                           "row-level policies targeting it (deleted with it)")],
         force, confirm_token)
+    policies.drop_role(db, rec["id"])
     roles = {k: v for k, v in state["roles"].items() if k != rec["id"]}
     ts = utcnow()
     for child in children:
@@ -295,10 +304,16 @@ def list_user_roles(db: Tx, ctx: dict[str, Any], *, user_id: str) -> list[dict[s
 
 
 def user_access(db: Tx, user: dict[str, Any]) -> dict[str, Any]:
-    """The role names and the union of permissions of a user (what its session may do)."""
+    """The role names and the union of permissions of a user (what its session may do), and
+    what row-level policies may refer to as `$auth` (storage/policies.py): its email and
+    claims (the app's claims about it, and its `user_metadata`, as in Supabase's JWT)."""
     pairs = _effective(_state(db), user)
     perms = sorted({p for role, _ in pairs for p in role["permissions"]})
-    return {"roles": [role["name"] for role, _ in pairs], "permissions": perms}
+    claims = {"sub": user["id"], "email": user["email"], "phone": user["phone"],
+              "role": user["role"], "is_anonymous": bool(user["is_anonymous"]),
+              "user_metadata": user["user_metadata"]}
+    return {"roles": [role["name"] for role, _ in pairs], "permissions": perms,
+            "email": user["email"], "claims": claims}
 
 
 def allows(permissions: list[str] | frozenset[str], resource: str, action: str) -> bool:

@@ -12,7 +12,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from storage import columns, filters, objects, schema, text_index
+from storage import columns, filters, objects, policies, schema, text_index
 from storage.db import Tx, json_value
 from storage.errors import invalid
 from storage.paging import clamp_limit, decode_cursor, encode_cursor
@@ -87,9 +87,11 @@ def search_objects(db: Tx, ctx: dict[str, Any], *, type_ref: str, filters_: Any 
                             match_params=[*params, t["id"], *terms])
     return _ranked(db, ctx, t, where, params, terms, limit, cursor)
 
+
 def _ranked(db: Tx, ctx: dict[str, Any], t: dict[str, Any], where: str, params: list[Any],
             terms: list[str], limit: int | None, cursor: str | None) -> dict[str, Any]:
     limit = clamp_limit(limit)
+    where, params = _restricted(db, ctx, t, where, params)
     after, after_params = "TRUE", []
     token = decode_cursor(cursor, ("score", "id"))
     if token is not None:
@@ -115,6 +117,14 @@ def _ranked(db: Tx, ctx: dict[str, Any], t: dict[str, Any], where: str, params: 
     scores = {row["id"]: row["_score"] for row in rows}
     results = [{**objects.out(rec, ctx), "score": round(scores[rec["id"]], 6)} for rec in recs]
     return {"results": results, "next_cursor": next_cursor, "total": total}
+
+
+def _restricted(db: Tx, ctx: dict[str, Any], t: dict[str, Any], where: str,
+                params: list[Any]) -> tuple[str, list[Any]]:
+    """The filters' SQL and the caller's row-level policies for select (lists apply them in
+    `objects.page`)."""
+    g = policies.guard(db, ctx, t, "select")
+    return (where, params) if g is None else g.where(where, params)
 
 
 # -- aggregation -----------------------------------------------------------------------------
@@ -190,7 +200,7 @@ def aggregate_objects(db: Tx, ctx: dict[str, Any], *, type_ref: str, aggregation
     if len(set(aliases)) != len(aliases):
         raise invalid("aggregation aliases must be distinct", "aggregations")
     groups = _group_fields(db, t, group_by)
-    where, params = filters.compile_filters(db, t, filters_)
+    where, params = _restricted(db, ctx, t, *filters.compile_filters(db, t, filters_))
     cols = [f"{sql} AS _a{i}" for i, (_, sql, _) in enumerate(aggs)]
     keys = [f"{f.sql} AS _g{i}" for i, f in enumerate(groups)]
     sql = (f"SELECT {', '.join(keys + cols)} FROM {columns.table(t['id'])} "

@@ -77,6 +77,7 @@ ROUTERS = (
     roles.router,
     roles.users_router,
     roles.policies_router,
+    roles.type_policies_router,
     auth_saml.router,
     notifications.router,
     notifications.service_router,

@@ -1,5 +1,6 @@
-"""Roles of end users and their assignment (an API key with `auth` that is not publishable, as
-the Users admin API), and the simulation of a row-level policy."""
+"""Roles of end users and their assignment, the row-level policies of object types, and the
+simulation of a policy: access control, managed with an API key with `auth` that is not
+publishable (as the Users admin API); end users get 403."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from storage import policies, roles
 router = APIRouter(prefix="/v1/roles", tags=["Roles"])
 users_router = APIRouter(prefix="/v1/users", tags=["Roles"])
 policies_router = APIRouter(prefix="/v1/policies", tags=["Governance"])
+type_policies_router = APIRouter(prefix="/v1/object-types/{object_type_id}/policies",
+                                 tags=["Policies"])
 
 
 class RoleCreate(BaseModel):
@@ -40,6 +43,16 @@ class Assignment(BaseModel):
     model_config = ConfigDict(extra="forbid")
     user_id: str = Field(max_length=100)
     role_id: str = Field(max_length=100)
+
+
+class Policy(BaseModel):
+    """A row-level policy; on update, the fields given replace the policy's."""
+    model_config = ConfigDict(extra="forbid")
+    name: Any = None
+    action: Any = None
+    role: Any = None
+    condition_json: Any = None
+    enabled: Any = None
 
 
 class Simulation(BaseModel):
@@ -108,3 +121,29 @@ async def list_user_roles(user_id: str, ctx: AuthAdminCtx) -> Any:
 async def simulate_policy(body: Simulation, ctx: AuthAdminCtx) -> Any:
     """Which sample rows a policy lets through, and why; nothing stored is read or written."""
     return policies.simulate(body.policy, body.auth_context, body.sample_data)
+
+
+@type_policies_router.get("", summary="List access policies", response_class=Listed)
+async def list_policies(object_type_id: str, ctx: AuthAdminCtx) -> Any:
+    """The type's row-level policies, oldest first."""
+    return await ctx.read(policies.list_policies, type_ref=object_type_id)
+
+
+@type_policies_router.post("", status_code=201, summary="Create access policy")
+async def create_policy(object_type_id: str, body: Policy, ctx: AuthAdminCtx) -> Any:
+    """`{name, action: select|insert|update|delete|all, role (name or id; null: every role),
+    condition_json, enabled}`; the condition is checked against the type's properties."""
+    return await ctx.run(policies.create_policy, type_ref=object_type_id,
+                         body=body.model_dump(exclude_unset=True))
+
+
+@type_policies_router.patch("/{policy_id}", summary="Update access policy")
+async def update_policy(object_type_id: str, policy_id: str, body: Policy,
+                        ctx: AuthAdminCtx) -> Any:
+    return await ctx.run(policies.update_policy, type_ref=object_type_id, policy_id=policy_id,
+                         body=body.model_dump(exclude_unset=True))
+
+
+@type_policies_router.delete("/{policy_id}", summary="Delete access policy")
+async def delete_policy(object_type_id: str, policy_id: str, ctx: AuthAdminCtx) -> Any:
+    return await ctx.run(policies.delete_policy, type_ref=object_type_id, policy_id=policy_id)

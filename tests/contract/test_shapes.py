@@ -405,6 +405,18 @@ def fresh_role(t: Tenant, w: World) -> World:
     return {"role_id": ok_data(made)["id"]}
 
 
+OWNER = {"name": "owner", "action": "select", "role": None, "enabled": True,
+         "condition_json": {"property": "created_by", "operator": "eq",
+                            "value": {"$auth": "user_id"}}}
+
+
+def fresh_policy(t: Tenant, w: World) -> World:
+    """A policy on a type of its own (a policy on contacts would hide rows other rows read)."""
+    ids = fresh_type(t, w)
+    made = t.call("POST", f"/v1/object-types/{ids['object_type_id']}/policies", json=OWNER)
+    return {**ids, "policy_id": ok_data(made)["id"]}
+
+
 def role_and_user(t: Tenant, w: World) -> World:
     return {**fresh_role(t, w), **admin_made_user(t, w)}
 
@@ -538,6 +550,7 @@ def filt(prop: str, op: str, value: Any) -> dict[str, Any]:
 OBJ = "/v1/objects/{object_type_id}/{object_id}"
 ASSOC = "/v1/objects/{from_type}/{from_id}/associations/{association_type}/{to_type}/{to_id}"
 TYPE = {"object_type_id": "contacts"}
+POLICIES = "/v1/object-types/{object_type_id}/policies"
 
 
 def contact(t: Tenant, w: World) -> World:
@@ -865,6 +878,14 @@ SHAPES: dict[tuple[str, str], Shape] = {
         "auth_context": {"user_id": "usr_1", "role": "authenticated", "email": "a@b.co",
                          "claims": {}},
         "sample_data": [{"id": "obj_1", "created_by": "usr_1"}]}),
+    ("GET", POLICIES): Shape(setup=fresh_policy),
+    ("POST", POLICIES): Shape(OWNER, setup=fresh_type, status=201),
+    ("PATCH", POLICIES + "/{policy_id}"): Shape(
+        {"name": "owner or public", "action": "all", "enabled": False,
+         "condition_json": {"or": [OWNER["condition_json"],
+                                   {"property": "version", "operator": "gte", "value": 1}]}},
+        setup=fresh_policy),
+    ("DELETE", POLICIES + "/{policy_id}"): Shape(setup=fresh_policy),
     ("GET", "/v1/roles"): Shape(),
     ("POST", "/v1/roles"): Shape(lambda w: {"name": f"r{time.monotonic_ns()}",
                                             "description": "Sales", "parent_role_id": None},
