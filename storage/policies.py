@@ -26,11 +26,10 @@ judged exactly as the stored row would be.
 
 from __future__ import annotations
 
-import re
-from typing import Any
-
 import json
+import re
 from dataclasses import dataclass
+from typing import Any
 
 from storage import columns, filters, schema
 from storage.audit import record

@@ -26,7 +26,7 @@ def create(tenant, token, type_ref, **props):
 
 def test_owner_policy_smoke(tenant):
     make_type(tenant, "notes", [{"name": "title", "data_type": "string", "is_sortable": True}])
-    (a, ta), (b, tb) = signed_in(tenant), signed_in(tenant)
+    (a, ta), (_, tb) = signed_in(tenant), signed_in(tenant)
     mine = create(tenant, ta, "notes", title="a's")
     theirs = create(tenant, tb, "notes", title="b's")
     assert mine["created_by"] == a
