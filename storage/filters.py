@@ -244,6 +244,15 @@ def compile_filters(db: Tx, t: dict[str, Any], filters: Any,
     return _group(db, t, filters, "AND", where, params, 1, [0]), params
 
 
+def compile_condition(db: Tx, t: dict[str, Any], cond: Any, where: str) -> tuple[str, list[Any]]:
+    """One condition `{"property", "operator", "value"}` at path `where`: its SQL and
+    parameters; 400 naming `where.property`, `where.operator` or `where.value`."""
+    if not isinstance(cond, dict):
+        raise invalid(f"{where} must be an object", where)
+    params: list[Any] = []
+    return _condition(db, t, cond, where, params), params
+
+
 def live(filters_sql: str = "TRUE") -> str:
     """The WHERE clause of the live objects matching compiled filters, over the type's table
     (it holds that type's objects only)."""

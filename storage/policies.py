@@ -42,6 +42,9 @@ ACTIONS = ("select", "insert", "update", "delete", "all")
 AUTH_REF = re.compile(r"^(user_id|role|email|claims(\.[A-Za-z0-9_-]{1,64}){1,8})$")
 AUTH_KEYS = ("user_id", "role", "email", "claims")
 MAX_NAME = 100
+# A bound condition compiles as one item of a search filter list: one level and one item fewer
+# than a search's own filters may use, so every policy that parses also compiles.
+MAX_GROUP_DEPTH, MAX_NODES = MAX_DEPTH - 1, MAX_CONDITIONS - 1
 MAX_PROPERTY = 200
 MAX_SAMPLE_ROWS = 1000
 WHERE = "condition_json"
@@ -100,17 +103,17 @@ def _node(node: Any, where: str, depth: int, counter: list[int]) -> dict[str, An
     if not isinstance(node, dict):
         raise invalid(f"{where} must be an object: a condition or an and/or group", where)
     groups = [k for k in ("and", "or") if k in node]
+    counter[0] += 1  # conditions and groups: as the search filter compiler counts them
+    if counter[0] > MAX_NODES:
+        raise invalid(f"a condition holds at most {MAX_NODES} conditions and groups", WHERE)
     if not groups:
-        counter[0] += 1
-        if counter[0] > MAX_CONDITIONS:
-            raise invalid(f"a condition holds at most {MAX_CONDITIONS} conditions", WHERE)
         return _condition(node, where)
     if len(node) != 1:
         raise invalid(f"{where}: a group holds exactly one key, and or or", where)
     key = groups[0]
     items, here = node[key], f"{where}.{key}"
-    if depth >= MAX_DEPTH:
-        raise invalid(f"{here}: groups nest at most {MAX_DEPTH} deep", here)
+    if depth >= MAX_GROUP_DEPTH:
+        raise invalid(f"{here}: groups nest at most {MAX_GROUP_DEPTH} deep", here)
     if not isinstance(items, list) or not items:
         raise invalid(f"{here} must be a non-empty list of conditions", here)
     return {key: [_node(item, f"{here}[{i}]", depth + 1, counter)
@@ -349,17 +352,12 @@ def _check_against(db: Tx, t: dict[str, Any], cond: dict[str, Any], where: str =
     if any(isinstance(v, dict) for v in values):
         filters.field(db, t, cond["property"], f"{where}.property")  # the value comes later
         return
-    filters.compile_filters(db, t, [cond], where)  # names `<where>[0]...`: re-raise at `where`
+    filters.compile_condition(db, t, cond, where)
 
 
 def _checked(db: Tx, t: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
     parsed = parse_policy(body)
-    try:
-        _check_against(db, t, parsed["condition_json"])
-    except ApiError as exc:
-        field = str(exc.details.get("field", WHERE)).replace(f"{WHERE}[0]", WHERE)
-        raise ApiError(exc.code, exc.message.replace(f"{WHERE}[0]", WHERE),
-                       **{**exc.details, "field": field}) from None
+    _check_against(db, t, parsed["condition_json"])
     return {**parsed, "role_id": _role_id(db, parsed["role"])}
 
 
@@ -523,7 +521,7 @@ def allows(db: Tx, t: dict[str, Any], rec: dict[str, Any], g: Guard | None) -> b
     cols = [*columns.SYSTEM, *((f"p_{p['id']}", columns.sql_type(p["data_type"]))
                                for p in props)]
     one = ", ".join(f"CAST(? AS {kind}) AS {ident(name)}" for name, kind in cols)
-    return bool(db.scalar(f"SELECT {g.sql} FROM (SELECT {one})",
+    return bool(db.scalar(f"WITH r AS (SELECT {one}) SELECT {g.sql} FROM r",
                           [*(stored[name] for name, _ in cols), *g.params]))
 
 
