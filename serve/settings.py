@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     s3_bucket: str = Field("raybase", description="S3 bucket (created if missing).")
     s3_region: str | None = Field("us-east-1", description="S3 region.")
     s3_secure: bool = Field(True, description="Use HTTPS to the S3 endpoint.")
+    stripe_webhook_secret: str | None = Field(
+        None, description="Stripe webhook signing secret (`whsec_...`): enables "
+        "`POST /webhooks/stripe`, which answers 503 without it.")
     smtp_url: str | None = Field(
         None, description="Mail server for end-user auth emails, `smtp://[user:password@]host:port"
         "[?starttls=true]` (unset: a local outbox under the data dir).")

@@ -29,6 +29,8 @@ def out(rec: dict[str, Any]) -> dict[str, Any]:
     return {"id": rec["id"], "tenant_id": rec["id"], "name": rec["name"], "plan": rec["plan"],
             "status": rec["status"], "owner_email": rec["owner_email"],
             "shard_host": rec["shard_host"], "ai_calls_per_day": rec.get("ai_calls_per_day"),
+            "billing_status": rec.get("billing_status"),
+            "stripe_customer_id": rec.get("stripe_customer_id"),
             "created_at": iso(rec["created_at"]),
             "updated_at": iso(rec["updated_at"])}
 

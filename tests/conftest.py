@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 ADMIN_KEY = "test-admin-key"
+STRIPE_SECRET = "whsec_test_raybase"  # the session's Stripe webhook signing secret
 
 
 def free_port() -> int:
@@ -126,7 +127,8 @@ def service(ray_session: None, s3_server: dict, smtp_server: dict, sms_server: d
                         s3_region=s3_server["region"], s3_secure=False,
                         smtp_url=smtp_server["url"], sms_url=sms_server["url"],
                         allow_private_urls=True, webhook_max_attempts=3,
-                        webhook_retry_base_s=0.2, realtime_idle_timeout=6.0)
+                        webhook_retry_base_s=0.2, realtime_idle_timeout=6.0,
+                        stripe_webhook_secret=STRIPE_SECRET)
     deploy(settings)
     yield {"base_url": f"http://127.0.0.1:{settings.port}", "settings": settings,
            "data_dir": data_dir, "mailbox": smtp_server["mailbox"],

@@ -9,6 +9,7 @@ from serve.routes import (
     api_keys,
     associations,
     audit,
+    billing,
     auth_config,
     comments,
     error_reports,
@@ -41,6 +42,7 @@ from serve.routes.auth import users as auth_users
 
 ROUTERS = (
     public.router,
+    billing.router,
     tenants.router,
     api_keys.router,
     object_types.router,
