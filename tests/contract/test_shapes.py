@@ -34,9 +34,11 @@ from tests.api.saml_idp import key_pair, read_form, running_idp
 from tests.api.test_auth_flows import PASSWORD, mail_token, uniq
 from tests.api.test_auth_mfa import enrolled, ticket, totp
 from tests.api.test_auth_otp import new_phone, phone_on, sms_code
+from tests.conftest import STRIPE_SECRET
 from tests.contract.test_routes import CATALOG, colon, operations
 from tests.unit.authenticator import Authenticator
 from tests.unit.loopback import http_server
+from tests.unit.test_billing import signed
 
 pytestmark = pytest.mark.ray
 
@@ -417,6 +419,15 @@ def fresh_policy(t: Tenant, w: World) -> World:
     return {**ids, "policy_id": ok_data(made)["id"]}
 
 
+def stripe_checkout(t: Tenant, w: World) -> World:
+    """A checkout of the tenant's, signed as Stripe signs (the session's secret)."""
+    payload = json.dumps({"id": f"evt_{time.monotonic_ns()}", "object": "event",
+                          "type": "checkout.session.completed",
+                          "data": {"object": {"client_reference_id": t.id,
+                                              "customer": "cus_shape"}}}).encode()
+    return {"stripe_body": payload, "stripe_signature": signed(payload, STRIPE_SECRET)}
+
+
 def role_and_user(t: Tenant, w: World) -> World:
     return {**fresh_role(t, w), **admin_made_user(t, w)}
 
@@ -536,7 +547,8 @@ class Shape:
     auth: str = "key"  # key | admin | none | user (an end user's access token: `user_token`)
     files: Callable[[World], dict[str, Any]] | None = None  # multipart parts
     form: dict[str, str] | Callable[[World], dict[str, str]] | None = None  # with files, or alone
-    content: bytes | None = None  # a raw body
+    content: bytes | Callable[[World], bytes] | None = None  # a raw body
+    headers: Callable[[World], dict[str, str]] | None = None  # more request headers
     empty_ok: str = ""  # why this answer's lists may be empty (then their elements go unchecked)
     raw: bool = False  # the answer is not a JSON envelope (a page, a document, bytes)
     stream: bool = False  # an endless text/event-stream: read up to its first event
@@ -886,6 +898,9 @@ SHAPES: dict[tuple[str, str], Shape] = {
                                    {"property": "version", "operator": "gte", "value": 1}]}},
         setup=fresh_policy),
     ("DELETE", POLICIES + "/{policy_id}"): Shape(setup=fresh_policy),
+    ("POST", "/webhooks/stripe"): Shape(
+        setup=stripe_checkout, auth="none", content=lambda ids: ids["stripe_body"],
+        headers=lambda ids: {"Stripe-Signature": ids["stripe_signature"]}),
     ("GET", "/v1/roles"): Shape(),
     ("POST", "/v1/roles"): Shape(lambda w: {"name": f"r{time.monotonic_ns()}",
                                             "description": "Sales", "parent_role_id": None},
@@ -987,7 +1002,7 @@ def _call(tenant: Tenant, method: str, path: str, row: Shape, w: World) -> httpx
     headers = {"none": {}, "key": {"Authorization": f"Bearer {tenant.key}"},
                "admin": {"X-Admin-Key": ADMIN_KEY},
                "user": {"Authorization": f"Bearer {ids.get('user_token')}"}}[row.auth]
-    kw: dict[str, Any] = {"headers": headers}
+    kw: dict[str, Any] = {"headers": {**headers, **(row.headers(ids) if row.headers else {})}}
     if row.params:
         kw["params"] = {k: v.format(**ids) if isinstance(v, str) else v
                         for k, v in row.params.items()}
@@ -996,7 +1011,7 @@ def _call(tenant: Tenant, method: str, path: str, row: Shape, w: World) -> httpx
     elif row.form is not None:
         kw["data"] = row.form(ids) if callable(row.form) else row.form
     elif row.content is not None:
-        kw["content"] = row.content
+        kw["content"] = row.content(ids) if callable(row.content) else row.content
     elif row.body is not None:
         kw["json"] = row.body(ids) if callable(row.body) else row.body
     if row.stream:
