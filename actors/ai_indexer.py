@@ -58,7 +58,8 @@ def store(shard: TenantShard) -> VectorStore:
     return found
 
 
-def _lock(shard: TenantShard) -> asyncio.Lock:
+def writes_lock(shard: TenantShard) -> asyncio.Lock:
+    """Held by every write of the tenant's vector index (and by a backup's copy of it)."""
     lock = _locks.get(shard)
     if lock is None:
         lock = _locks[shard] = asyncio.Lock()
@@ -74,37 +75,37 @@ async def embed(texts: list[str]) -> Any:
 async def write_vectors(shard: TenantShard, *, type_id: str, object_ids: list[str],
                         vectors: list[Any], seq: int, create: bool = False) -> int:
     """Write vectors (None: remove) of a type's objects as read at event `seq`."""
-    async with _lock(shard):
+    async with writes_lock(shard):
         return await asyncio.to_thread(store(shard).write, shard.key, type_id, object_ids,
                                        vectors, seq, model=MINILM.name, create=create)
 
 
 async def maintain(shard: TenantShard, *, type_id: str, build_index: bool) -> dict[str, Any]:
-    async with _lock(shard):
+    async with writes_lock(shard):
         return await asyncio.to_thread(store(shard).maintain, shard.key, type_id,
                                        build_index=build_index)
 
 
 async def drop_type(shard: TenantShard, *, type_id: str) -> bool:
-    async with _lock(shard):
+    async with writes_lock(shard):
         return await asyncio.to_thread(store(shard).drop_type, shard.key, type_id)
 
 
 async def drop_tenant(shard: TenantShard) -> None:
-    async with _lock(shard):
+    async with writes_lock(shard):
         await asyncio.to_thread(store(shard).drop_tenant, shard.key)
 
 
 async def ensure_table(shard: TenantShard, *, type_id: str) -> None:
     """Give the type its (empty) table: the sink follows its objects from now on."""
-    async with _lock(shard):
+    async with writes_lock(shard):
         await asyncio.to_thread(store(shard).ensure, shard.key, type_id, MINILM.dimensions,
                                 MINILM.name)
 
 
 async def remove_stale(shard: TenantShard, *, type_id: str, live: list[str], seq: int) -> int:
     """Remove the type's vectors of objects not in `live` (the live ids as of event `seq`)."""
-    async with _lock(shard):
+    async with writes_lock(shard):
         stored = await asyncio.to_thread(store(shard).entries, shard.key, type_id)
         stale = sorted(set(stored) - set(live))
         return await asyncio.to_thread(store(shard).remove, shard.key, type_id, stale, seq)

@@ -96,6 +96,17 @@ class KvFile:
     def keys(self, okey: str) -> list[str]:
         return [r[0] for r in self._exec("SELECT k FROM kv WHERE object_key=? ORDER BY k", (okey,))]
 
+    def items(self, okey: str) -> dict[str, bytes]:
+        return dict(self._exec("SELECT k, v FROM kv WHERE object_key=? ORDER BY k", (okey,)))
+
+    def replace_all(self, okey: str, items: dict[str, bytes]) -> None:
+        """Make `items` the object's whole storage, in one transaction."""
+        with self._lock:
+            with self._conn:  # commits, or rolls back on an error
+                self._conn.execute("DELETE FROM kv WHERE object_key=?", (okey,))
+                self._conn.executemany("INSERT INTO kv VALUES (?,?,?)",
+                                       [(okey, k, v) for k, v in items.items()])
+
     def set_alarm(self, okey: str, host: int, at: float) -> None:
         self._exec("INSERT OR REPLACE INTO alarms VALUES (?,?,?)", (okey, host, at), write=True)
 
@@ -135,6 +146,14 @@ class ObjectStorage:
 
     def keys(self) -> list[str]:
         return self._kv.keys(self._key)
+
+    def items(self) -> dict[str, bytes]:
+        """The whole slice (a backup's copy)."""
+        return self._kv.items(self._key)
+
+    def replace_all(self, items: dict[str, bytes]) -> None:
+        """Make `items` the whole slice at once (a restore; `{}` clears it)."""
+        self._kv.replace_all(self._key, items)
 
 
 @dataclass

@@ -77,14 +77,48 @@ class TenantShard(DatabaseObject):
         await super().on_evict()
 
     async def destroy(self) -> bool:
-        """Delete the tenant's database and its vector index (the tenant is gone)."""
+        """Delete the tenant's database, its vector index and its durable storage and alarm
+        (the tenant is gone)."""
         from actors import ai_indexer
 
         # The database first: waiting before it would let the dispatcher of a shard activated
         # just now start a read, and DuckDB refuses to close a connection a read is using.
         destroyed = await super().destroy()
         await ai_indexer.drop_tenant(self)
+        self.storage.replace_all({})
+        self.delete_alarm()
         return destroyed
+
+    async def backup(self, backup_id: str) -> dict[str, Any]:
+        """Write this tenant's parts of a backup (actors/tenant_backup.py); `{part: {key,
+        bytes}}`."""
+        from actors import tenant_backup
+
+        return await tenant_backup.backup(self, backup_id)
+
+    async def restore(self, parts: dict[str, Any], blobs_from: str | None = None) -> bool:
+        """Replace this tenant's data with a backup's `parts`; `blobs_from`: the backed-up
+        tenant's id, when it was another (its blob keys then move to this tenant's prefix).
+        Events the backup had not dispatched go out again."""
+        from actors import ai_indexer, tenant_backup, webhook_delivery
+        from storage import backups
+
+        if self._dispatcher is not None:
+            self._dispatcher.cancel()
+            await asyncio.gather(self._dispatcher, return_exceptions=True)
+        await webhook_delivery.stop(self)
+        await ai_indexer.stop(self)
+        try:
+            await tenant_backup.restore(self, parts)
+            if blobs_from:
+                await self.run(backups.rekey_blobs, self.ctx,
+                               {"old": f"{blobs_from}/", "new": f"{self.key}/"})
+        finally:
+            raw = self.storage.get("dispatched")
+            self.dispatched = int(raw) if raw else 0
+            self._kick()
+            self.wake_at(self.env.clock())  # webhook deliveries and re-indexing resume
+        return True
 
     @unlocked
     async def perform(self, fn: Callable[..., Awaitable[Any]], kwargs: dict[str, Any]) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from storage import api_keys, user_emails
+from storage import api_keys, confirm, user_emails
 from storage.db import Tx, iso, utcnow
 from storage.errors import invalid, not_found
 from storage.ids import new_id
@@ -72,12 +72,14 @@ def _check_email(email: Any) -> str | None:
 
 def create_tenant(db: Tx, ctx: dict[str, Any], *, name: str, plan_name: str | None = None,
                   owner_email: str | None = None, shard_host: int | None = None,
-                  ai_calls_per_day: int | None = None) -> dict[str, Any]:
-    """A tenant, its email index entry and its first `*` API key (whose token is answered)."""
+                  ai_calls_per_day: int | None = None,
+                  tenant_id: str | None = None) -> dict[str, Any]:
+    """A tenant, its email index entry and its first `*` API key (whose token is answered);
+    `tenant_id` is given only by a restore (storage/backups.py checks it)."""
     if not isinstance(name, str) or not name.strip() or len(name) > 200:
         raise invalid("name must be 1 to 200 characters", "name")
     now = utcnow()
-    rec = {"id": new_id("tn"), "name": name.strip(),
+    rec = {"id": tenant_id or new_id("tn"), "name": name.strip(),
            "plan": _check_plan(plan_name or "free"), "status": "active",
            "owner_email": _check_email(owner_email), "shard_host": shard_host,
            "ai_calls_per_day": _check_ai_calls(ai_calls_per_day),
@@ -130,9 +132,13 @@ def update_tenant(db: Tx, ctx: dict[str, Any], *, tenant_id: str,
     return out(rec)
 
 
-def delete_tenant(db: Tx, ctx: dict[str, Any], *, tenant_id: str) -> dict[str, Any]:
-    """Mark the tenant deleted and revoke its keys; the gateway then destroys its database."""
+def delete_tenant(db: Tx, ctx: dict[str, Any], *, tenant_id: str,
+                  dependencies: list[dict[str, Any]] | None = None, force: bool = False,
+                  confirm_token: str | None = None) -> dict[str, Any]:
+    """Mark the tenant deleted and revoke its keys; the gateway then destroys its data. A
+    tenant holding `dependencies` (objects, files) needs the confirm rule's token first."""
     rec = {**_tenant(db, tenant_id), "status": "deleted", "updated_at": utcnow()}
+    confirm.require(db, f"tenant:{tenant_id}", dependencies or [], force, confirm_token)
     db.update("tenants", rec)
     db.drop_cache(NS, tenant_id)
     db.delete("tenant_emails", "tenant_id", tenant_id)
