@@ -15,7 +15,7 @@ from ai import generation
 from serve import envelope, request_log
 from serve.auth import KeyCache
 from serve.realtime.hub import Hub
-from serve.routes import ROUTERS, admin, files, import_export
+from serve.routes import ROUTERS, admin, backups, files, import_export
 from serve.routes.public import VERSION
 from serve.services import Services, ray_services
 from serve.settings import Settings
@@ -68,6 +68,7 @@ def build_app(settings: Settings, services: Callable[[Settings], Services] = ray
         app.include_router(router)
     if settings.admin_key:
         app.include_router(admin.router)
+        app.include_router(backups.router)
     app.add_middleware(request_log.RequestLogMiddleware, request_log=app.state.request_log)
     envelope.install(app, settings.max_body_bytes, echo_id=not under_serve,
                      path_limits={import_export.IMPORT_PATH: settings.max_import_bytes,

@@ -1,4 +1,4 @@
-"""The `raybase` command: up, down, status, tenant create."""
+"""The `raybase` command: up, down, status, tenant create and backup."""
 
 from __future__ import annotations
 
@@ -176,25 +176,42 @@ def tenant_create(name: str, plan: str, owner_email: str | None, as_json: bool,
                   host: str | None, port: int | None) -> None:
     """Create a tenant and its first `*` API key through the running raybase's admin API
     (needs RAYBASE_ADMIN_KEY, as `raybase up` was given); prints the endpoint's data."""
-    import httpx
-
-    settings = _settings(host=host, port=port)
-    if not settings.admin_key:
-        raise click.ClickException("set RAYBASE_ADMIN_KEY to the admin key raybase runs with")
     body = {"name": name, "plan": plan, **({"owner_email": owner_email} if owner_email else {})}
-    url = f"http://{settings.host}:{settings.port}/admin/v1/tenants"
-    try:
-        r = httpx.post(url, json=body, headers={"X-Admin-Key": settings.admin_key}, timeout=30)
-    except httpx.HTTPError as exc:
-        raise click.ClickException(f"raybase is not answering at {url}: {exc}") from None
-    if r.status_code != 201:
-        raise click.ClickException(f"HTTP {r.status_code}: {r.text[:500]}")
-    data = r.json()["data"]
+    data = _admin_post(_settings(host=host, port=port), "/admin/v1/tenants", body)
     if as_json:
         click.echo(json.dumps(data))
     else:
         click.echo(f"tenant {data['tenant_id']} ({data['name']}, {data['plan']})")
         click.echo(f"API key: {data['api_key']}")
+
+
+@tenant.command("backup")
+@click.argument("tenant_id")
+@click.option("--host", default=None)
+@click.option("--port", type=int, default=None)
+def tenant_backup(tenant_id: str, host: str | None, port: int | None) -> None:
+    """Back a tenant up into the blob store through the running raybase's admin API (needs
+    RAYBASE_ADMIN_KEY); prints the backup's manifest as JSON."""
+    data = _admin_post(_settings(host=host, port=port), f"/admin/v1/tenants/{tenant_id}/backup",
+                       {}, timeout=600)
+    click.echo(json.dumps(data))
+
+
+def _admin_post(settings: Settings, path: str, body: dict, timeout: float = 30) -> Any:
+    """POST to the running raybase's admin API; the answer's data (201), or a ClickException."""
+    import httpx
+
+    if not settings.admin_key:
+        raise click.ClickException("set RAYBASE_ADMIN_KEY to the admin key raybase runs with")
+    url = f"http://{settings.host}:{settings.port}{path}"
+    try:
+        r = httpx.post(url, json=body, headers={"X-Admin-Key": settings.admin_key},
+                       timeout=timeout)
+    except httpx.HTTPError as exc:
+        raise click.ClickException(f"raybase is not answering at {url}: {exc}") from None
+    if r.status_code != 201:
+        raise click.ClickException(f"HTTP {r.status_code}: {r.text[:500]}")
+    return r.json()["data"]
 
 
 @main.group("ai")

@@ -7,7 +7,9 @@ from typing import Any, Literal
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from serve import tenant_data
 from serve.auth import AdminCtx
+from serve.routes import files
 from storage import tenants
 from storage.plans import PLANS
 
@@ -65,12 +67,9 @@ async def update_tenant(request: Request, tenant_id: str, body: TenantUpdate,
 
 
 @router.delete("/{tenant_id}", summary="Delete tenant")
-async def delete_tenant(request: Request, tenant_id: str, _: AdminCtx) -> Any:
-    """Revoke the tenant's keys and delete its database."""
-    services = _services(request)
-    # The shard lives on the tenant's directory host, not necessarily where its id hashes to:
-    # destroying it elsewhere would open the same database file in a second process.
-    host = (await services.control_run(tenants.get_tenant, tenant_id=tenant_id))["shard_host"]
-    result = await services.control_run(tenants.delete_tenant, tenant_id=tenant_id)
-    await services.shard(tenant_id, host).call("destroy")
-    return result
+async def delete_tenant(request: Request, tenant_id: str, _: AdminCtx, force: bool = False,
+                        confirm_token: str | None = None) -> Any:
+    """Revoke the tenant's keys, delete its database, vector index, durable storage and blobs
+    (its backups stay); one holding objects or files first answers 409 with a confirm token."""
+    return await tenant_data.delete_tenant(_services(request), files.store(request), tenant_id,
+                                           force, confirm_token)
