@@ -105,8 +105,10 @@ def test_deleted_tenant_keys_answer_401_and_data_is_gone(client, service):
     files = list((Path(service["data_dir"]) / "tenants").glob(f"{t.id}.duckdb*"))
     assert files, "the tenant's database exists before the delete"
 
-    assert ok(_admin(client, "DELETE", f"/{t.id}")) == \
-        {"tenant_id": t.id, "deleted": True, "revoked_keys": 2}
+    token = err(_admin(client, "DELETE", f"/{t.id}"), 409, "DEPENDENCY_EXISTS")["confirm_token"]
+    assert ok(_admin(client, "DELETE", f"/{t.id}", params={"force": True,
+                                                           "confirm_token": token})) == \
+        {"tenant_id": t.id, "deleted": True, "revoked_keys": 2, "deleted_blobs": 0}
     for token in (t.key, reader):
         r = poll(lambda token=token: t.call("GET", "/v1/object-types", key=token),
                  status_is(401))
@@ -170,7 +172,8 @@ def _world(tenant) -> dict[str, str]:
 
 WRONG = {"X-Admin-Key": "not-the-admin-key"}
 ADMIN_ROUTES = [("GET", ""), ("POST", ""), ("GET", "/{tenant}"), ("PATCH", "/{tenant}"),
-                ("DELETE", "/{tenant}")]
+                ("DELETE", "/{tenant}"), ("POST", "/{tenant}/backup"),
+                ("GET", "/{tenant}/backups"), ("POST", "/{tenant}/restore")]
 TENANTS = [
     *[Scenario(f"{m} /admin/v1/tenants{p} {why}", m, f"/admin/v1/tenants{p}", 401,
                "UNAUTHORIZED", auth=auth, headers=headers, json={"name": "x"} if m in (

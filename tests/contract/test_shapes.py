@@ -537,6 +537,14 @@ def fresh_tenant(t: Tenant, w: World) -> World:
     return {"tenant_id": ok_data(r)["tenant_id"]}
 
 
+def backed_up_tenant(t: Tenant, w: World) -> World:
+    """A fresh tenant and one backup of it."""
+    ids = fresh_tenant(t, w)
+    r = t.client.post(f"/admin/v1/tenants/{ids['tenant_id']}/backup",
+                      headers={"X-Admin-Key": ADMIN_KEY})
+    return {**ids, "backup_id": ok_data(r)["backup_id"]}
+
+
 # -- one row per route -----------------------------------------------------------------------
 @dataclass(frozen=True)
 class Shape:
@@ -953,6 +961,12 @@ SHAPES: dict[tuple[str, str], Shape] = {
     ("PATCH", "/admin/v1/tenants/{tenant_id}"): Shape({"name": "Renamed"}, auth="admin",
                                                       setup=fresh_tenant),
     ("DELETE", "/admin/v1/tenants/{tenant_id}"): Shape(auth="admin", setup=fresh_tenant),
+    ("POST", "/admin/v1/tenants/{tenant_id}/backup"): Shape(auth="admin", status=201,
+                                                            setup=fresh_tenant),
+    ("GET", "/admin/v1/tenants/{tenant_id}/backups"): Shape(auth="admin",
+                                                            setup=backed_up_tenant),
+    ("POST", "/admin/v1/tenants/{tenant_id}/restore"): Shape(
+        lambda w: {"backup_id": w["backup_id"]}, auth="admin", setup=backed_up_tenant),
 }
 # Routes with no success call yet, and what they answer until it exists.
 AWAITING: dict[tuple[str, str], tuple[str, int]] = {}
