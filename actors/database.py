@@ -9,7 +9,8 @@ Guarantees, beyond the kernel's:
   drops it;
 - `writes_held()` waits for the group being written and holds the next ones back (a backup's
   consistent copy); `swap_files()` closes the database, lets its files be replaced and opens it
-  again, refusing the writes that arrive meanwhile with 503 (a restore).
+  again (a restore): writes arriving meanwhile wait and run on the new files, reads answer 503
+  with Retry-After.
 """
 
 from __future__ import annotations

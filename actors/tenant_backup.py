@@ -7,8 +7,9 @@ Both run inside the tenant's shard, under its input gate (one at a time, and nev
   storage and the blob manifest: all of one moment, between two group commits. The uploads
   happen after the writers are let go;
 - a restore downloads the parts first, then stops the event dispatcher and the background
-  drains, replaces the vector directory, swaps the database file (`swap_files`: writes arriving
-  meanwhile answer 503 with Retry-After) and the durable storage, and starts them again.
+  drains, swaps the database file (`swap_files`: writes arriving meanwhile wait and run on the
+  restored data, reads answer 503 with Retry-After), the vector directory and the durable
+  storage, and starts them again. A backup whose database does not open changes nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import shutil
 import tarfile
 import tempfile
@@ -26,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from actors import ai_indexer
 from storage import backups
 from storage.blobs import BlobStore, blob_store
+from storage.errors import ApiError, Code
 
 if TYPE_CHECKING:
     from actors.tenant_shard import TenantShard
@@ -33,6 +36,7 @@ if TYPE_CHECKING:
 DATABASE, WAL, VECTORS, DURABLE, BLOBS = "database.duckdb", "database.duckdb.wal", \
     "vectors.tar", "durable.json", "blobs.json"
 _stores: dict[tuple, BlobStore] = {}
+log = logging.getLogger(__name__)
 
 
 def store(shard: TenantShard) -> BlobStore:
@@ -126,7 +130,14 @@ async def restore(shard: TenantShard, parts: dict[str, Any]) -> None:
     blobs, tmp = store(shard), _staging(shard)
     try:
         durable = await asyncio.to_thread(_download, blobs, parts, tmp)
-        await shard.swap_files(lambda path: _place_database(tmp, path))
+        try:
+            await shard.swap_files(lambda path: _place_database(tmp, path))
+        except ApiError:
+            raise
+        except Exception as exc:
+            log.warning("tenant %s: restoring a database failed: %r", shard.key, exc)
+            raise ApiError(Code.VALIDATION_ERROR, "the backup's database does not open; "
+                           "nothing was restored", field="backup_id") from None
         async with ai_indexer.writes_lock(shard):
             await asyncio.to_thread(_place_vectors, shard, tmp)
         shard.storage.replace_all({k: base64.b64decode(v) for k, v in durable.items()})

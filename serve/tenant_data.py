@@ -4,7 +4,9 @@ The tenant's shard copies what only it may touch (actors/tenant_backup.py); the 
 control-plane rows and the manifest, and moves file blobs. Restore semantics:
 - under the same id, the tenant's database, vector index and durable storage are replaced by
   the backup's; its tenant record and API keys stay as they are now (keys made since still work,
-  revoked ones stay revoked). Writes that reach the shard during the swap answer 503;
+  revoked ones stay revoked). Writes that reach the shard during the swap wait and run on the
+  restored data; reads answer 503 with Retry-After. Events the backup had not dispatched
+  (realtime, webhooks) go out again;
 - under a new id (`new_tenant_id`), a tenant is made like the backed-up record, with a new owner
   key answered once (the backed-up keys are not copied: the operator hands out new ones); the
   blobs the backup refers to are copied under the new tenant's prefix and its rows pointed
