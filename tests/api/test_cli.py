@@ -42,6 +42,17 @@ def test_tenant_create_needs_the_admin_key(service):
     assert wrong.returncode != 0 and "401" in wrong.stderr
 
 
+def test_tenant_backup_prints_the_manifest(service, client, tenant, admin_headers):
+    done = _raybase(service, "tenant", "backup", tenant.id)
+    assert done.returncode == 0, done.stderr
+    manifest = json.loads(done.stdout)
+    assert manifest["tenant_id"] == tenant.id and manifest["backup_id"].startswith("bk_")
+    listed = ok(client.get(f"/admin/v1/tenants/{tenant.id}/backups", headers=admin_headers))
+    assert listed["results"] == [manifest]
+    missing = _raybase(service, "tenant", "backup", "tn_missing")
+    assert missing.returncode != 0 and "404" in missing.stderr
+
+
 def test_status_reports_ready(service):
     done = _raybase(service, "status")
     assert done.returncode == 0 and "ready" in done.stdout, done.stdout + done.stderr
