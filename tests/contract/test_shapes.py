@@ -893,7 +893,7 @@ SHAPES: dict[tuple[str, str], Shape] = {
     ("GET", POLICIES): Shape(setup=fresh_policy),
     ("POST", POLICIES): Shape(OWNER, setup=fresh_type, status=201),
     ("PATCH", POLICIES + "/{policy_id}"): Shape(
-        {"name": "owner or public", "action": "all", "enabled": False,
+        {"name": "owner or public", "action": "all", "role": None, "enabled": False,
          "condition_json": {"or": [OWNER["condition_json"],
                                    {"property": "version", "operator": "gte", "value": 1}]}},
         setup=fresh_policy),
