@@ -274,14 +274,21 @@ def test_disabling_the_policy_reaches_a_default_stream_within_5_s(tenant: Tenant
     assert_visible_from_the_change_on(made, got)
 
 
+def managers_see(tenant: Tenant, type_id: str, condition: dict) -> str:
+    """A role `manager` whose select policy on the type lets `condition`'s rows through; its
+    id."""
+    managers = role(tenant, "manager")
+    ok(tenant.call("POST", f"/v1/object-types/{type_id}/policies", json={
+        "name": "managers see all", "action": "select", "role": "manager",
+        "condition_json": condition}), 201)
+    return managers
+
+
 def test_a_role_given_to_the_user_reaches_delivery_within_5_s(tenant: Tenant):
     (_, ta), (b_id, tb) = signed_in(tenant), signed_in(tenant)
     type_id = notes(tenant)
     owner_policy(tenant, type_id)
-    managers = role(tenant, "manager")
-    ok(tenant.call("POST", f"/v1/object-types/{type_id}/policies", json={
-        "name": "managers see all", "action": "select", "role": "manager",
-        "condition_json": ANY_ROW}), 201)
+    managers = managers_see(tenant, type_id, ANY_ROW)
     with socket(tenant, tb) as b:
         subscribe(b, f"objects:{type_id}")
         hidden = create(tenant, ta, type_id, "hidden")
@@ -313,10 +320,7 @@ def test_a_policy_letting_every_row_through_reaches_its_role(tenant: Tenant):
     (_, ta), (b_id, tb) = signed_in(tenant), signed_in(tenant)
     type_id = notes(tenant)
     owner_policy(tenant, type_id)
-    managers = role(tenant, "manager")
-    ok(tenant.call("POST", f"/v1/object-types/{type_id}/policies", json={
-        "name": "managers see all", "action": "select", "role": "manager",
-        "condition_json": {}}), 201)
+    managers = managers_see(tenant, type_id, {})
     ok(tenant.call("POST", "/v1/roles/assign", json={"user_id": b_id, "role_id": managers}))
     create(tenant, ta, type_id, "a's, before")
     listed = poll(lambda: as_user(tenant, tb, "GET", f"/v1/objects/{type_id}/list"),
