@@ -15,8 +15,7 @@ the shard. The price: with several replicas the limit may be passed by what the 
 within about a second, and a replica that dies loses at most its last `FLUSH_S` of counts.
 
 Not metered: routes that name no tenant (health, docs, public configuration, the Stripe
-webhook, the admin API) and `UNMETERED`: a tenant over its quota can still see its usage and
-change its plan.
+webhook, the admin API) and `UNMETERED`: a tenant over its quota can still see its usage.
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ from storage.plans import exceeded, limit
 log = logging.getLogger("raybase.request_meter")
 
 FLUSH_S = 0.5  # counts wait at most this long in a replica before going to the shard
-UNMETERED = ("/v1/usage", "/v1/billing")  # path prefixes
+UNMETERED = ("/v1/usage", "/v1/tenant-config")  # path prefixes (the latter public)
 QUOTA = "api_requests_per_month"
 
 
