@@ -126,8 +126,9 @@ def _room(db: Tx, ctx: dict[str, Any]) -> None:
     """403 QUOTA_EXCEEDED when the tenant's live objects have reached its `objects` limit."""
     limit, used = plans.ctx_limit(ctx, "objects"), live_total(db)
     if used >= limit:
-        raise plans.exceeded("objects", limit, used, f"this tenant has {used} live objects, its "
-                             f"limit: delete some (the trash does not count) or change plan")
+        raise plans.exceeded("objects", limit, used, f"this tenant has reached its limit of "
+                             f"{limit} live objects: delete some (the trash does not count) or "
+                             "change plan")
 
 
 def _count(db: Tx, type_id: str, was: dict[str, Any] | None, now: dict[str, Any] | None) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from storage.errors import ApiError, Code
+from storage.errors import ApiError, Code, invalid
 
 
 def _limits(api_keys: int, audit_days: int, file_bytes: int, ai_calls: int, objects: int,
@@ -64,18 +64,16 @@ def check_overrides(value: Any, current: dict[str, Any] | None = None) -> dict[s
     """The overrides after a change: each key of `value` replaces its limit (null: back to the
     plan's); the others are kept. 400 naming the field otherwise."""
     if not isinstance(value, dict):
-        raise ApiError(Code.VALIDATION_ERROR, "quotas must be an object of limits", field="quotas")
+        raise invalid("quotas must be an object of limits", "quotas")
     merged = dict(current or {})
     for name, n in value.items():
         field = f"quotas.{name}"
         if name not in OVERRIDABLE:
-            raise ApiError(Code.VALIDATION_ERROR, f"quotas may set {', '.join(OVERRIDABLE)}",
-                           field=field)
+            raise invalid(f"quotas may set {', '.join(OVERRIDABLE)}", field)
         if n is None:
             merged.pop(name, None)
         elif isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= 10**12:
-            raise ApiError(Code.VALIDATION_ERROR, f"{field} must be a whole number from 0 "
-                           "(or null: the plan's)", field=field)
+            raise invalid(f"{field} must be a whole number from 0 (or null: the plan's)", field)
         else:
             merged[name] = n
     return merged

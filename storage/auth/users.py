@@ -162,9 +162,9 @@ def new_user(db: Tx, ctx: dict[str, Any], *, email: str | None, password_hash: s
     QUOTA_EXCEEDED when the tenant's users have reached its `seats` limit."""
     limit, used = plans.ctx_limit(ctx, "seats"), seats(db)
     if used >= limit:
-        raise plans.exceeded("seats", limit, used, f"this tenant has {used} users, the limit "
-                             "of its plan: no one else can sign up until one is deleted or "
-                             "the plan changes")
+        raise plans.exceeded("seats", limit, used, f"this tenant has reached its limit of "
+                             f"{limit} users (seats): no one else can sign up until a user is "
+                             "deleted or the limit rises")
     ts = now()
     rec = {"id": new_id("usr"), "email": email, "phone": phone, "password_hash": password_hash,
            "role": role, "email_verified": email_verified, "phone_verified": False,
