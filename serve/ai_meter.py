@@ -99,12 +99,12 @@ class Meter:
             if t.day != today():
                 t.unwritten = 0  # yesterday's calls no longer count against the quota
             await self.sync(ctx)
-        quota = quota_of(ctx)
-        if t.stored + t.unwritten >= quota:
+        quota, used = quota_of(ctx), t.stored + t.unwritten
+        if used >= quota:
             raise ApiError(Code.QUOTA_EXCEEDED, f"this tenant has used its {quota} AI calls of "
                            f"today (UTC); the quota resets at midnight UTC (GET /v1/ai-usage "
-                           "shows the use)", http_status=429, quota=quota,
-                           retry_after=_seconds_to_midnight())
+                           "shows the use)", http_status=429, quota=quota, limit=quota,
+                           used=used, retry_after=_seconds_to_midnight())
 
     def _add(self, t: _Tenant, day: str, capability: str, model: str, calls: int,
              units_in: int, units_out: int, ms: float, count: bool = True) -> None:

@@ -15,6 +15,7 @@ from ai import generation
 from serve import envelope, request_log
 from serve.auth import KeyCache
 from serve.realtime.hub import Hub
+from serve.request_meter import RequestMeter
 from serve.routes import ROUTERS, admin, backups, files, import_export
 from serve.routes.public import VERSION
 from serve.services import Services, ray_services
@@ -56,6 +57,7 @@ def build_app(settings: Settings, services: Callable[[Settings], Services] = ray
     app.state.keys = KeyCache(app.state.services, settings.key_cache_ttl)
     app.state.user_tokens = UserTokens(app.state.services, settings.key_cache_ttl)
     app.state.request_log = request_log.RequestLog(app.state.services)
+    app.state.request_meter = RequestMeter()
     app.state.realtime = Hub(app.state.services, settings.realtime_max_connections)
     app.state.embedder = embedder
     model = generation.served(settings)

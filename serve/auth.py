@@ -22,6 +22,7 @@ from fastapi import Depends, Request
 from starlette.requests import HTTPConnection
 
 from actors.durable import Stub
+from serve.request_meter import UNMETERED
 from serve.services import Services
 from serve.user_tokens import USER_SCOPES, looks_like_jwt
 from storage import api_keys, tenants
@@ -51,6 +52,7 @@ class Caller:
     user_agent: str | None = None
     publishable: bool = False  # a publishable API key: pre-login routes only
     ai_calls_per_day: int | None = None  # the operator's AI quota for the tenant (None: plan's)
+    quotas: dict[str, int] | None = None  # the operator's other limits for it (storage/plans.py)
     # An end user's roles and their permissions (storage/roles.py); None for API keys.
     roles: list[str] | None = None
     permissions: frozenset[str] | None = None
@@ -64,7 +66,7 @@ class Caller:
         self.ctx = {"tenant_id": self.tenant_id, "actor_id": self.key_id,
                     "request_id": self.request_id, "ip": self.ip, "plan": self.plan,
                     "user_id": self.user_id, "role": self.role, "session_id": self.session_id,
-                    "aal": self.aal}
+                    "aal": self.aal, "quotas": self.quotas or {}}
         if self.user_id is not None:
             self.ctx.update(roles=self.roles or [], email=self.email, claims=self.claims or {})
 
@@ -140,7 +142,7 @@ async def authenticate_token(request: HTTPConnection, token: str, users: bool = 
         if not users:
             raise ApiError(Code.INSUFFICIENT_SCOPE, "an end user's token cannot call this "
                            "route: it takes an API key", required_scope="api_key")
-        return caller
+        return await _admitted(request, caller)
     state = request.app.state
     resolved = await state.keys.resolve(api_keys.hash_token(token))
     if resolved is None or resolved["key"]["status"] != "active":
@@ -163,11 +165,20 @@ async def authenticate_token(request: HTTPConnection, token: str, users: bool = 
         if not verdict["allowed"]:
             raise ApiError(Code.RATE_LIMITED, f"rate limit of {key['rate_limit']} requests "
                            "per minute exceeded", retry_after=verdict["retry_after"])
-    return Caller(tenant["id"], key["id"], key["scopes"], tenant["plan"],
-                  state.services.shard(tenant["id"], tenant["shard_host"]), state.services,
-                  request.state.request_id, ip, user_agent=request.headers.get("user-agent"),
-                  publishable=bool(key.get("publishable")),
-                  ai_calls_per_day=tenant.get("ai_calls_per_day"))
+    return await _admitted(request, Caller(
+        tenant["id"], key["id"], key["scopes"], tenant["plan"],
+        state.services.shard(tenant["id"], tenant["shard_host"]), state.services,
+        request.state.request_id, ip, user_agent=request.headers.get("user-agent"),
+        publishable=bool(key.get("publishable")),
+        ai_calls_per_day=tenant.get("ai_calls_per_day"), quotas=tenant.get("quotas")))
+
+
+async def _admitted(request: HTTPConnection, caller: Caller) -> Caller:
+    """The caller, once the request meter (serve/request_meter.py) has counted its request:
+    429 past the tenant's API requests of the month."""
+    if not request.url.path.startswith(UNMETERED):
+        await request.app.state.request_meter.admit(caller)
+    return caller
 
 
 async def _user_caller(request: HTTPConnection, token: str) -> Caller:
@@ -181,7 +192,7 @@ async def _user_caller(request: HTTPConnection, token: str) -> Caller:
                   session_id=str(claims["sid"]), aal=claims.get("aal"),
                   user_agent=request.headers.get("user-agent"), roles=access["roles"],
                   permissions=frozenset(access["permissions"]), email=access.get("email"),
-                  claims=access.get("claims"))
+                  claims=access.get("claims"), quotas=tenant.get("quotas"))
 
 
 async def tenant_caller(request: Request, tenant_id: Any) -> Caller:
@@ -202,10 +213,11 @@ async def tenant_caller(request: Request, tenant_id: Any) -> Caller:
     request.state.tenant_id, request.state.key_id = tenant["id"], "public"
     request.state.shard_host = tenant["shard_host"]
     ip = client_ip(request)
-    return Caller(tenant["id"], "public", ["auth"], tenant["plan"],
-                  state.services.shard(tenant["id"], tenant["shard_host"]), state.services,
-                  request.state.request_id, ip, user_agent=request.headers.get("user-agent"),
-                  publishable=True)
+    return await _admitted(request, Caller(
+        tenant["id"], "public", ["auth"], tenant["plan"],
+        state.services.shard(tenant["id"], tenant["shard_host"]), state.services,
+        request.state.request_id, ip, user_agent=request.headers.get("user-agent"),
+        publishable=True, quotas=tenant.get("quotas")))
 
 
 def require(scope: str | None, users: bool = False):

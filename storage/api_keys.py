@@ -12,9 +12,9 @@ from typing import Any
 from storage import outbox
 from storage.audit import audited
 from storage.db import Tx, iso, utcnow
-from storage.errors import ApiError, Code, invalid, not_found
+from storage.errors import invalid, not_found
 from storage.ids import new_id, new_token
-from storage.plans import plan
+from storage.plans import exceeded, plan
 
 SCOPES = ("read", "write", "schema", "files", "auth", "ai", "*")
 NS, NS_HASH = "keys", "key_hash"
@@ -175,7 +175,8 @@ def resolve_key(db: Tx, ctx: dict[str, Any], *, token_hash: str) -> dict[str, An
     tenant = load_tenant(db, rec["tenant_id"])
     return {"key": auth_view(rec), "tenant": tenant and {
         "id": tenant["id"], "status": tenant["status"], "plan": tenant["plan"],
-        "shard_host": tenant["shard_host"], "ai_calls_per_day": tenant.get("ai_calls_per_day")}}
+        "shard_host": tenant["shard_host"], "ai_calls_per_day": tenant.get("ai_calls_per_day"),
+        "quotas": json.loads(tenant.get("quotas") or "{}")}}
 
 
 def list_api_keys(db: Tx, ctx: dict[str, Any]) -> list[dict[str, Any]]:
@@ -185,10 +186,10 @@ def list_api_keys(db: Tx, ctx: dict[str, Any]) -> list[dict[str, Any]]:
 @audited("api_key.create", "api_key", lambda kw, r: r["key"]["id"])
 def create_api_key(db: Tx, ctx: dict[str, Any], *, body: dict[str, Any],
                    plan_name: str) -> dict[str, Any]:
-    limit = plan(plan_name)["limits"]["api_keys"]
-    if db.scalar(COUNT_ACTIVE, [ctx["tenant_id"]]) >= limit:
-        raise ApiError(Code.FORBIDDEN, f"the {plan_name} plan allows {limit} active API keys",
-                       limit=limit)
+    limit, used = plan(plan_name)["limits"]["api_keys"], db.scalar(COUNT_ACTIVE, [ctx["tenant_id"]])
+    if used >= limit:
+        raise exceeded("api_keys", limit, used, f"the {plan_name} plan allows {limit} active "
+                       "API keys: revoke one, or change plan")
     rec, token = issue_key(db, ctx["tenant_id"], body)
     return {"key": out(rec), "token": token}
 

@@ -154,7 +154,8 @@ def _charge(db: Tx, delta: int, quota: int | None) -> None:
     if delta > 0 and quota is not None and used + delta > quota:
         raise ApiError(Code.QUOTA_EXCEEDED, f"this upload of {delta} bytes would exceed the "
                        f"file storage quota ({used} of {quota} bytes used)",
-                       used_bytes=used, quota_bytes=quota, size_bytes=delta)
+                       used_bytes=used, quota_bytes=quota, size_bytes=delta,
+                       quota="file_storage_bytes", limit=quota, used=used)
     db.put_cache(*USED, used + delta)
 
 

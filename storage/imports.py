@@ -177,6 +177,9 @@ def import_objects(db: Tx, ctx: dict[str, Any], *, type_ref: str, format: str, r
                 objects.create_in(db, ctx, t, values)
             imported += 1
         except ApiError as exc:
+            if exc.code is Code.QUOTA_EXCEEDED:  # the whole import, or nothing: as a batch
+                raise ApiError(exc.code, f"line {line}: {exc.message}",
+                               http_status=exc.http_status, line=line, **exc.details) from None
             errors.append({"line": line, "reason": exc.message,
                            "field": exc.details.get("field")})
     return {"object_type_id": t["id"], "imported": imported, "errors": errors,

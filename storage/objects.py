@@ -9,7 +9,7 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
-from storage import columns, confirm, outbox, policies, schema, text_index
+from storage import columns, confirm, outbox, plans, policies, schema, text_index
 from storage.audit import audited
 from storage.datatypes import Invalid, check_value
 from storage.db import Tx, iso, utcnow
@@ -115,6 +115,20 @@ def counts(db: Tx, type_id: str) -> dict[str, int]:
     an unfiltered list knows its total without a scan."""
     return db.cached(COUNTS_NS, type_id, lambda: db.query_one(
         COUNTS.format(table=columns.table(type_id))))
+
+
+def live_total(db: Tx) -> int:
+    """The tenant's live objects: its types' kept counts summed (no scan)."""
+    return sum(counts(db, type_id)["live"] for type_id in schema.load(db).types)
+
+
+def _room(db: Tx, ctx: dict[str, Any]) -> None:
+    """403 QUOTA_EXCEEDED when the tenant's live objects have reached its `objects` limit."""
+    limit, used = plans.ctx_limit(ctx, "objects"), live_total(db)
+    if used >= limit:
+        raise plans.exceeded("objects", limit, used, f"this tenant has reached its limit of "
+                             f"{limit} live objects: delete some (the trash does not count) or "
+                             "change plan")
 
 
 def _count(db: Tx, type_id: str, was: dict[str, Any] | None, now: dict[str, Any] | None) -> None:
@@ -231,6 +245,7 @@ def _create(db: Tx, ctx: dict[str, Any], t: dict[str, Any], properties: Any) -> 
            "updated_by": ctx.get("actor_id"), "version": 1, "is_deleted": False,
            "deleted_at": None}
     _may(db, ctx, t, rec, "insert")
+    _room(db, ctx)
     _claim_unique(db, t, rec["id"], {}, merged)
     _put(db, rec, new=True)
     _snapshot(db, rec, "create")
@@ -336,6 +351,7 @@ def restore_object(db: Tx, ctx: dict[str, Any], *, type_ref: str,
     new = {**rec, "is_deleted": False, "deleted_at": None, "updated_at": utcnow(),
            "updated_by": ctx.get("actor_id")}
     _may(db, ctx, t, new, "update")
+    _room(db, ctx)  # back from the trash, it counts again
     _claim_unique(db, t, object_id, {}, rec["properties"])
     _put(db, new, new=False, was=rec)
     _emit(db, ctx, "object.restored", new)
@@ -352,7 +368,8 @@ def _each(items: Any, field: str) -> list[Any]:
 
 
 def _item_error(index: int, exc: ApiError) -> ApiError:
-    return ApiError(exc.code, f"item {index}: {exc.message}", index=index, **exc.details)
+    return ApiError(exc.code, f"item {index}: {exc.message}", http_status=exc.http_status,
+                    index=index, **exc.details)
 
 
 @audited("object.batch_create", "object_type", "type_ref",

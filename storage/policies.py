@@ -556,7 +556,9 @@ def visibility(db: Tx, ctx: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
         conds = []
         for policy in policies:
             bound = bind(policy["condition_json"], caller(ctx))
-            if bound is not None:
+            if bound == {}:
+                conds.append({})  # every row
+            elif bound is not None:
                 try:
                     filters.compile_filters(db, t, [bound], WHERE)  # fails closed, as in SQL
                 except ApiError:

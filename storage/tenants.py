@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from storage import api_keys, confirm, user_emails
@@ -9,7 +10,7 @@ from storage.db import Tx, iso, utcnow
 from storage.errors import invalid, not_found
 from storage.ids import new_id
 from storage.paging import clamp_limit, decode_cursor, encode_cursor
-from storage.plans import PLANS, plan
+from storage.plans import PLANS, ai_calls_per_day, check_overrides, limit, plan
 
 NS = "tenants"
 STATUSES = ("active", "suspended")
@@ -25,10 +26,16 @@ WHERE e.email = ? AND t.status = 'active' ORDER BY t.created_at
 """
 
 
+def overrides(rec: dict[str, Any]) -> dict[str, int]:
+    """The operator's limits for the tenant over its plan's (kept as JSON text in the record)."""
+    return json.loads(rec.get("quotas") or "{}")
+
+
 def out(rec: dict[str, Any]) -> dict[str, Any]:
     return {"id": rec["id"], "tenant_id": rec["id"], "name": rec["name"], "plan": rec["plan"],
             "status": rec["status"], "owner_email": rec["owner_email"],
             "shard_host": rec["shard_host"], "ai_calls_per_day": rec.get("ai_calls_per_day"),
+            "quotas": overrides(rec),
             "billing_status": rec.get("billing_status"),
             "stripe_customer_id": rec.get("stripe_customer_id"),
             "created_at": iso(rec["created_at"]),
@@ -62,6 +69,10 @@ def _check_ai_calls(value: Any) -> int | None:
     return value
 
 
+def _quotas(values: dict[str, int]) -> str | None:
+    return json.dumps(values, sort_keys=True) if values else None
+
+
 def _check_email(email: Any) -> str | None:
     if email is None:
         return None
@@ -73,6 +84,7 @@ def _check_email(email: Any) -> str | None:
 def create_tenant(db: Tx, ctx: dict[str, Any], *, name: str, plan_name: str | None = None,
                   owner_email: str | None = None, shard_host: int | None = None,
                   ai_calls_per_day: int | None = None,
+                  quotas: dict[str, Any] | None = None,
                   tenant_id: str | None = None) -> dict[str, Any]:
     """A tenant, its email index entry and its first `*` API key (whose token is answered);
     `tenant_id` is given only by a restore (storage/backups.py checks it)."""
@@ -83,7 +95,7 @@ def create_tenant(db: Tx, ctx: dict[str, Any], *, name: str, plan_name: str | No
            "plan": _check_plan(plan_name or "free"), "status": "active",
            "owner_email": _check_email(owner_email), "shard_host": shard_host,
            "ai_calls_per_day": _check_ai_calls(ai_calls_per_day),
-           "created_at": now, "updated_at": now}
+           "quotas": _quotas(check_overrides(quotas or {})), "created_at": now, "updated_at": now}
     db.insert("tenants", rec)
     db.put_cache(NS, rec["id"], rec)
     if rec["owner_email"]:
@@ -122,6 +134,9 @@ def update_tenant(db: Tx, ctx: dict[str, Any], *, tenant_id: str,
         rec["plan"] = _check_plan(body["plan"])
     if "ai_calls_per_day" in body:
         rec["ai_calls_per_day"] = _check_ai_calls(body["ai_calls_per_day"])
+    if "quotas" in body:  # the keys given change; null: every limit back to the plan's
+        given = body["quotas"]
+        rec["quotas"] = None if given is None else _quotas(check_overrides(given, overrides(rec)))
     if body.get("status") is not None:
         if body["status"] not in STATUSES:
             raise invalid(f"status must be one of {list(STATUSES)}", "status")
@@ -166,11 +181,15 @@ def sole_tenant(db: Tx, ctx: dict[str, Any]) -> str | None:
 
 
 def tenant_usage_info(db: Tx, ctx: dict[str, Any], *, tenant_id: str) -> dict[str, Any]:
+    """The tenant's plan, its limits (the plan's, and `limits`: with the operator's overrides)
+    and its active API keys."""
     rec = _tenant(db, tenant_id)
     keys = db.scalar(api_keys.COUNT_ACTIVE, [tenant_id])
-    p = plan(rec["plan"])
+    p, own = plan(rec["plan"]), overrides(rec)
+    limits = {**p["limits"], **{name: limit(rec["plan"], name, own) for name in own},
+              "ai_calls_per_day": ai_calls_per_day(rec["plan"], rec.get("ai_calls_per_day"))}
     return {"plan_tier": {"name": p["name"], "display_name": p["display_name"]},
-            "plan_limits": p["limits"], "api_keys": keys}
+            "plan_limits": p["limits"], "api_keys": keys, "limits": limits}
 
 
 def ping(db: Tx, ctx: dict[str, Any]) -> bool:
@@ -182,4 +201,4 @@ def resolve_tenant(db: Tx, ctx: dict[str, Any], *, tenant_id: str) -> dict[str, 
     """What a gateway needs of a tenant to accept its end users' tokens, or None."""
     rec = load_tenant(db, tenant_id) if isinstance(tenant_id, str) else None
     return rec and {"id": rec["id"], "status": rec["status"], "plan": rec["plan"],
-                    "shard_host": rec["shard_host"]}
+                    "shard_host": rec["shard_host"], "quotas": overrides(rec)}

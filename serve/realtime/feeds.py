@@ -4,7 +4,11 @@
   writer, so a slow client holds up nobody; one that stops reading is closed (`SEND_QUEUE`).
 - `Subscription`: a connection's subscription to one channel. It sends each event once, in id
   order (it skips ids it has passed), and can hold live messages back while it reads events from
-  the tenant's outbox (a resume, or a gap), then send the held ones it has not sent.
+  the tenant's outbox (a resume, or a gap), then send the held ones it has not sent. It sends an
+  event only if its `accept` takes the resource type and, to an end user, an object event only
+  if the connection's `RowFilter` (serve/realtime/rows.py) lets its row through (when the
+  filter's map is too old to judge by, the subscription's live messages wait for it to be read
+  again, in order; other subscriptions go on).
 - `Feed`: this replica following one channel for all its local subscriptions: one long poll on
   the channel object (`Stub.call_alone`, never batched with other calls), each message fanned out
   to the subscriptions. A gap the channel reports (it restarted, or the replica fell behind its
@@ -14,6 +18,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -21,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from actors import channels
 from serve.auth import Caller
+from serve.realtime.rows import RowFilter
 from storage import outbox
 from storage.ids import new_id
 
@@ -48,6 +54,8 @@ class Connection:
         self.close_code: int | None = None
         self.close_reason = ""
         self._recent: deque[int] | None = deque(maxlen=RECENT_IDS) if unique else None
+        # an end user's row-level policies (API keys are not subject to them)
+        self.rows = RowFilter(caller) if caller.user_id is not None else None
 
     def push(self, event_id: int | None, text: str) -> None:
         """Queue a frame (an event's with its id) for the client."""
@@ -78,6 +86,8 @@ class Subscription:
         self.held: list[dict[str, Any]] | None = []  # live messages held back (None: live)
         self.skip_pos = 0  # presence frames up to this position are in the state already sent
         self.again = False  # a gap came during a catch-up: read once more
+        self.waiting: list[dict[str, Any]] | None = None  # live messages waiting for the
+        # connection's rows to be read again (its map was too old to judge by)
 
     def deliver(self, msg: dict[str, Any]) -> None:
         if self.held is not None:
@@ -86,9 +96,20 @@ class Subscription:
             self._send(msg)
 
     def _send(self, msg: dict[str, Any]) -> None:
+        if self.waiting is not None:  # behind messages waiting for the rows to be read again
+            self.waiting.append(msg)
+            return
         kind = msg["kind"]
         if kind == "event":
-            if msg["id"] > self.last_id and (self.accept is None or self.accept(msg["resource"])):
+            if msg["id"] <= self.last_id:
+                return
+            verdict = self._wants(msg["resource"], lambda: _data(msg))
+            if verdict is None:  # the user's rows are being read again: wait for them
+                self.waiting = [msg]
+                rows = self.conn.rows
+                assert rows is not None
+                rows.after(self._resume)
+            elif verdict:
                 self.last_id = msg["id"]
                 self.conn.push(msg["id"], msg["text"])
         elif kind == "broadcast":
@@ -97,12 +118,28 @@ class Subscription:
         elif msg["pos"] > self.skip_pos:
             self.conn.push(None, msg["text"])
 
+    def _resume(self) -> None:
+        """The user's rows were read again (or could not be): send what waited."""
+        waiting, self.waiting = self.waiting or [], None
+        for msg in waiting:
+            self._send(msg)
+
     def send_event(self, event: dict[str, Any]) -> None:
         """An event read from the outbox (a resume or a gap), unless already sent."""
-        if event["id"] > self.last_id and (self.accept is None or
-                                           self.accept(event["resource_type"])):
+        if event["id"] > self.last_id and self._wants(event["resource_type"],
+                                                      lambda: event["data"], wait=False):
             self.last_id = event["id"]
             self.conn.push(event["id"], channels.event_frame(self.channel, event))
+
+    def _wants(self, resource: str, data: Callable[[], Any], wait: bool = True) -> bool | None:
+        """Whether an event on `resource` (its row: `data()`) goes to the client; None (only
+        when `wait`) if that must wait for the user's rows to be read again."""
+        if self.accept is not None and not self.accept(resource):
+            return False
+        rows = self.conn.rows
+        if rows is None or resource != "object":
+            return True
+        return rows.admits(self.channel, data, wait)
 
     def hold(self) -> bool:
         """Hold live messages back; False if they already are (a catch-up runs)."""
@@ -178,6 +215,8 @@ class Feed:
             while True:
                 sub.again = False
                 while True:
+                    if sub.conn.rows is not None:
+                        await sub.conn.rows.ensure()  # judge what the outbox gives afresh
                     events = await sub.conn.caller.read(
                         outbox.read_since, after=sub.last_id,
                         channels=None if self.channel == channels.FIREHOSE else [self.channel])
@@ -198,6 +237,13 @@ class Feed:
         if self.task is not None:
             self.task.cancel()
         self.hub.spawn(self.stub.call("detach", self.hub.replica_id))
+
+
+def _data(msg: dict[str, Any]) -> Any:
+    """A live event's data, parsed from its frame once for all the subscriptions it reaches."""
+    if "data" not in msg:
+        msg["data"] = json.loads(msg["text"]).get("data")
+    return msg["data"]
 
 
 def _retrieved(fut: asyncio.Future) -> None:

@@ -125,15 +125,21 @@ class Hub:
                 {c: len(f.subs) for c, f in feeds.items() if f.subs})
 
     async def open(self, conn: Connection) -> None:
+        """Count a new connection (and, for an end user, read the rows it may see)."""
         self.connections.setdefault(conn.tenant_id, set()).add(conn)
         reporter = self.reporter(conn.tenant_id)
         reporter.changed()
-        await reporter.synced()
+        if conn.rows is not None:
+            await asyncio.gather(reporter.synced(), conn.rows.ensure())
+        else:
+            await reporter.synced()
 
     def close(self, conn: Connection) -> None:
         """The connection ended: its subscriptions and presence go."""
         for channel in list(conn.subs):
             self._drop(conn, channel)
+        if conn.rows is not None:
+            conn.rows.stop()
         held = self.connections.get(conn.tenant_id, set())
         held.discard(conn)
         if not held:
@@ -142,7 +148,10 @@ class Hub:
 
     async def subscribe(self, conn: Connection, channel: str,
                         accept: Accept | None = None) -> Subscription:
-        """Subscribe `conn` (its live messages held back until `begin`)."""
+        """Subscribe `conn` (its live messages held back until `begin`), an end user's with the
+        rows it may see read afresh if need be."""
+        if conn.rows is not None:
+            await conn.rows.ensure()
         while (sub := conn.subs.get(channel)) is None:  # also if asked twice meanwhile
             feed = await self._feed(conn, channel)
             if self.feeds.get(conn.tenant_id, {}).get(channel) is feed:  # not stopped meanwhile

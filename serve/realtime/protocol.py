@@ -75,7 +75,8 @@ def check_channel(channel: Any, caller: Caller, events_only: bool = False) -> st
 def _permission(kind: str, caller: Caller) -> str | None:
     """Why an end user's roles do not let it follow a channel of `kind`, or None. Object
     channels take the blanket `objects:read` (a per-type grant is not enough here yet: the
-    channel names the type by id, and per-row delivery comes with row-level policies)."""
+    channel names the type by id). Which of the channel's events reach the user is then up to
+    its row-level policies (serve/realtime/rows.py)."""
     if caller.permissions is None or kind not in ("objects", "files"):
         return None
     if roles.allows(caller.permissions, kind, "read"):

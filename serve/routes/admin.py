@@ -19,12 +19,23 @@ Plan = Literal[tuple(PLANS)]  # type: ignore[valid-type]
 AI_CALLS = "AI calls a day (UTC) for this tenant over its plan's; null: the plan's."
 
 
+class Quotas(BaseModel):
+    """The operator's limits for a tenant over its plan's; null: back to the plan's."""
+
+    model_config = ConfigDict(extra="forbid")
+    objects: int | None = Field(None, ge=0, le=10**12, description="Live objects.")
+    seats: int | None = Field(None, ge=0, le=10**12, description="End users.")
+    api_requests_per_month: int | None = Field(None, ge=0, le=10**12,
+                                               description="API requests a month (UTC).")
+
+
 class TenantCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200)
     plan: Plan = "free"
     owner_email: str | None = Field(None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
     ai_calls_per_day: int | None = Field(None, ge=0, description=AI_CALLS)
+    quotas: Quotas | None = None
 
 
 class TenantUpdate(BaseModel):
@@ -33,6 +44,7 @@ class TenantUpdate(BaseModel):
     plan: Plan | None = None
     status: Literal["active", "suspended"] | None = None
     ai_calls_per_day: int | None = Field(None, ge=0, description=AI_CALLS)
+    quotas: Quotas | None = None  # the keys given change; null: every limit back to the plan's
 
 
 def _services(request: Request) -> Any:
@@ -44,7 +56,8 @@ async def create_tenant(request: Request, body: TenantCreate, _: AdminCtx) -> An
     """A tenant and its first `*` API key, whose token is answered once."""
     return await _services(request).control_run(
         tenants.create_tenant, name=body.name, plan_name=body.plan, owner_email=body.owner_email,
-        ai_calls_per_day=body.ai_calls_per_day)
+        ai_calls_per_day=body.ai_calls_per_day,
+        quotas=body.quotas and body.quotas.model_dump(exclude_none=True))
 
 
 @router.get("", summary="List tenants")
@@ -61,7 +74,8 @@ async def get_tenant(request: Request, tenant_id: str, _: AdminCtx) -> Any:
 @router.patch("/{tenant_id}", summary="Update tenant")
 async def update_tenant(request: Request, tenant_id: str, body: TenantUpdate,
                         _: AdminCtx) -> Any:
-    """Rename, change plan, suspend (every request answers 403) or reactivate."""
+    """Rename, change plan, set the tenant's own limits, suspend (every request answers 403) or
+    reactivate."""
     return await _services(request).control_run(
         tenants.update_tenant, tenant_id=tenant_id, body=body.model_dump(exclude_unset=True))
 

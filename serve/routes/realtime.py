@@ -127,7 +127,8 @@ async def stream_events(request: Request, ctx: DataReadCtx,
                                                           "event (else the Last-Event-ID header)")
                         ) -> StreamingResponse:
     """The tenant's events as server-sent events: `id:` the event id, `data:` the WebSocket's
-    event frame; a comment every 15 s. `Last-Event-ID` resumes as the WebSocket's does."""
+    event frame; a comment every 15 s. `Last-Event-ID` resumes as the WebSocket's does. An end
+    user gets only the object events whose rows its row-level policies let it see."""
     names = _stream_channels(channels, ctx)
     header = request.headers.get("last-event-id")
     since = parse_since(header, "Last-Event-ID") if header is not None else \

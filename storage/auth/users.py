@@ -11,7 +11,7 @@ from typing import Any
 
 import phonenumbers
 
-from storage import outbox
+from storage import outbox, plans
 from storage.auth import email_index
 from storage.auth.common import now
 from storage.db import Tx, iso
@@ -19,6 +19,7 @@ from storage.errors import ApiError, Code, invalid, not_found
 from storage.ids import new_id
 
 NS, NS_EMAIL = "auth_users", "auth_email"
+NS_SEATS = "auth_seats"  # key "all": how many users the tenant has (its seats), kept as they change
 DEFAULT_ROLE = "authenticated"
 ROLE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
@@ -30,6 +31,7 @@ outbox.declare("user", "user.created", "user.updated", "user.deleted", "user.sig
 
 SELECT_BY_ID = "SELECT * FROM users WHERE id = ?"
 SELECT_BY_EMAIL = "SELECT id FROM users WHERE email = ?"
+COUNT_ALL = "SELECT count(*) FROM users"
 
 
 def _record(row: dict[str, Any]) -> dict[str, Any]:
@@ -90,7 +92,13 @@ def save(db: Tx, ctx: dict[str, Any], rec: dict[str, Any], new: bool = False,
         db.put_cache(NS_EMAIL, rec["email"], rec["id"])
 
 
+def seats(db: Tx) -> int:
+    """The tenant's users, anonymous ones included: the seats its plan's `seats` limits."""
+    return db.cached(NS_SEATS, "all", lambda: int(db.scalar(COUNT_ALL)))
+
+
 def forget(db: Tx, ctx: dict[str, Any], rec: dict[str, Any]) -> None:
+    db.put_cache(NS_SEATS, "all", seats(db) - 1)  # counted before the buffered delete
     outbox.emit(db, ctx, "user.deleted", "user", rec["id"], out(rec))
     db.delete("users", "id", rec["id"])
     email_index.changed(db, rec["email"], None)
@@ -150,7 +158,13 @@ def new_user(db: Tx, ctx: dict[str, Any], *, email: str | None, password_hash: s
              role: str = DEFAULT_ROLE, email_verified: bool = False,
              user_metadata: dict[str, Any] | None = None,
              anonymous: bool = False) -> dict[str, Any]:
-    """Create a user (fields already checked, email unique) and answer its record."""
+    """Create a user (fields already checked, email unique) and answer its record; 403
+    QUOTA_EXCEEDED when the tenant's users have reached its `seats` limit."""
+    limit, used = plans.ctx_limit(ctx, "seats"), seats(db)
+    if used >= limit:
+        raise plans.exceeded("seats", limit, used, f"this tenant has reached its limit of "
+                             f"{limit} users (seats): no one else can sign up until a user is "
+                             "deleted or the limit rises")
     ts = now()
     rec = {"id": new_id("usr"), "email": email, "phone": phone, "password_hash": password_hash,
            "role": role, "email_verified": email_verified, "phone_verified": False,
@@ -158,4 +172,5 @@ def new_user(db: Tx, ctx: dict[str, Any], *, email: str | None, password_hash: s
            "ban_reason": None, "last_sign_in_at": None, "last_export_at": None,
            "created_at": ts, "updated_at": ts}
     save(db, ctx, rec, new=True)
+    db.put_cache(NS_SEATS, "all", used + 1)
     return rec

@@ -308,6 +308,7 @@ def test_the_quota_answers_429_once_used_up(client, server):
     ok(embed(tenant, text="two"))
     e = err(embed(tenant, text="three"), 429, "QUOTA_EXCEEDED")
     assert "2 AI calls" in e["message"] and e["quota"] == 2
+    assert (e["limit"], e["used"]) == (2, 2)
     err(tenant.call("POST", "/v1/ai/search", json={"query": "x"}), 429, "QUOTA_EXCEEDED")
     assert ok(tenant.call("GET", "/v1/ai/models"))  # listing models is not a call
     assert usage(tenant)["quota"] == {**usage(tenant)["quota"], "used": 2, "remaining": 0}

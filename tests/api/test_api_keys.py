@@ -225,8 +225,8 @@ def test_rate_limit_answers_429_with_retry_after(tenant):
 def test_plan_limits_active_keys(tenant):
     for _ in range(9):  # the free plan allows 10 active keys, the owner key included
         make_key(tenant, ["read"])
-    e = err(tenant.call("POST", "/v1/keys", json={"scopes": ["read"]}), 403, "FORBIDDEN")
-    assert e["limit"] == 10
+    e = err(tenant.call("POST", "/v1/keys", json={"scopes": ["read"]}), 403, "QUOTA_EXCEEDED")
+    assert (e["quota"], e["limit"], e["used"]) == ("api_keys", 10, 10)
     ok(tenant.call("DELETE", f"/v1/keys/{ok(tenant.call('GET', '/v1/keys'))[-1]['id']}"))
     make_key(tenant, ["read"])  # revoking one frees a place
 

@@ -218,7 +218,7 @@ def test_quota_refuses_and_stores_nothing(service, tenant):
     upload(tenant, PNG + b"\x00" * (20 * MIB))
     r = upload(tenant, PNG + b"\x00" * (11 * MIB), status=413)
     e = err(r, 413, "QUOTA_EXCEEDED")
-    assert e["quota_bytes"] == 30 * MIB
+    assert e["quota_bytes"] == e["limit"] == 30 * MIB and e["quota"] == "file_storage_bytes"
     assert len(blob_keys(service, tenant)) == 1
     upload(tenant, PNG + b"\x00" * (9 * MIB))  # still fits
 

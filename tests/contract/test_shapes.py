@@ -901,7 +901,7 @@ SHAPES: dict[tuple[str, str], Shape] = {
     ("GET", POLICIES): Shape(setup=fresh_policy),
     ("POST", POLICIES): Shape(OWNER, setup=fresh_type, status=201),
     ("PATCH", POLICIES + "/{policy_id}"): Shape(
-        {"name": "owner or public", "action": "all", "enabled": False,
+        {"name": "owner or public", "action": "all", "role": None, "enabled": False,
          "condition_json": {"or": [OWNER["condition_json"],
                                    {"property": "version", "operator": "gte", "value": 1}]}},
         setup=fresh_policy),
@@ -954,12 +954,14 @@ SHAPES: dict[tuple[str, str], Shape] = {
     ("GET", "/v1/dlq"): Shape(params={"limit": 10, "offset": 0}, setup=dead_message),
     ("POST", "/v1/dlq/{msg_id}/retry"): Shape(setup=dead_message),
     ("DELETE", "/v1/dlq/{msg_id}"): Shape(setup=dead_message),
-    ("POST", "/admin/v1/tenants"): Shape({"name": "Admin made"}, auth="admin", status=201),
+    ("POST", "/admin/v1/tenants"): Shape({"name": "Admin made", "quotas": {"objects": 50}},
+                                         auth="admin", status=201),
     ("GET", "/admin/v1/tenants"): Shape(auth="admin"),
     ("GET", "/admin/v1/tenants/{tenant_id}"): Shape(
         auth="admin", setup=lambda t, w: {"tenant_id": w["tenant"]}),
-    ("PATCH", "/admin/v1/tenants/{tenant_id}"): Shape({"name": "Renamed"}, auth="admin",
-                                                      setup=fresh_tenant),
+    ("PATCH", "/admin/v1/tenants/{tenant_id}"): Shape(
+        {"name": "Renamed", "plan": "pro", "quotas": {"seats": 5, "objects": None}},
+        auth="admin", setup=fresh_tenant),
     ("DELETE", "/admin/v1/tenants/{tenant_id}"): Shape(auth="admin", setup=fresh_tenant),
     ("POST", "/admin/v1/tenants/{tenant_id}/backup"): Shape(auth="admin", status=201,
                                                             setup=fresh_tenant),

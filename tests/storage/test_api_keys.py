@@ -152,7 +152,8 @@ def test_plan_limit_on_active_keys(control_db, owner):
 
     def refused():
         err = error(control_db, ak.create_api_key, owner["ctx"], body={}, plan_name="free")
-        assert (err.code, err.status, err.details) == (Code.FORBIDDEN, 403, {"limit": 10})
+        assert (err.code, err.status, err.details) == \
+            (Code.QUOTA_EXCEEDED, 403, {"quota": "api_keys", "limit": 10, "used": 10})
 
     refused()
     extra = call(control_db, ak.create_api_key, owner["ctx"], body={}, plan_name="pro")

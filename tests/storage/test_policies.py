@@ -189,3 +189,10 @@ def test_visibility_map_is_bound_and_by_name(db):
     assert call(db, policies.visibility, CTX) == {}
     row = {"created_by": "usr_b", "properties": {"qty": 2}}
     assert policies.evaluate(seen[t["object_type_id"]][0], row, {})[0]
+
+
+def test_visibility_keeps_a_policy_letting_every_row_through(db):
+    call(db, roles.create_role, body={"name": "staff"})
+    t = policy(db, name="staff", role="staff", condition_json={})
+    assert call(db, policies.visibility, B) == {t["object_type_id"]: [{}]}
+    assert call(db, policies.visibility, A) == {t["object_type_id"]: []}

@@ -31,7 +31,7 @@ def test_create_returns_a_token_that_resolves(control_db):
     assert found["key"]["id"] == made["api_key_id"]
     assert (found["key"]["tenant_id"], found["key"]["scopes"]) == (made["tenant_id"], ["*"])
     assert found["tenant"] == {"id": made["tenant_id"], "status": "active", "plan": "free",
-                               "shard_host": 1, "ai_calls_per_day": None}
+                               "shard_host": 1, "ai_calls_per_day": None, "quotas": {}}
     got = call(control_db, tn.get_tenant, tenant_id=made["tenant_id"])
     assert (got["owner_email"], got["shard_host"]) == ("owner@example.com", 1)
 
