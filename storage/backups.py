@@ -83,14 +83,14 @@ def control_rows(db: Tx, ctx: dict[str, Any], *, tenant_id: str) -> dict[str, An
 def create_restored_tenant(db: Tx, ctx: dict[str, Any], *, tenant_id: str,
                            source: dict[str, Any]) -> dict[str, Any]:
     """A new tenant `tenant_id` like the backed-up record `source` (name, plan, owner email, AI
-    allowance) with a new owner key; the backed-up keys are not copied."""
+    allowance, quota overrides) with a new owner key; the backed-up keys are not copied."""
     if db.query_one(TENANT_ROW, [tenant_id]) is not None:
         raise ApiError(Code.CONFLICT, f"tenant id {tenant_id} is taken (or was, by a deleted "
                        "tenant)", field="new_tenant_id")
     return tenants.create_tenant(db, ctx, name=source["name"], plan_name=source["plan"],
                                  owner_email=source.get("owner_email"),
                                  ai_calls_per_day=source.get("ai_calls_per_day"),
-                                 tenant_id=tenant_id)
+                                 quotas=tenants.overrides(source), tenant_id=tenant_id)
 
 
 # -- the blob store --------------------------------------------------------------------------

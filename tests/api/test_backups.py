@@ -76,6 +76,7 @@ def test_backup_then_restore_brings_back_what_was_there(client, tenant, admin_he
 def test_restore_as_a_new_tenant_copies_the_data_and_its_blobs(client, tenant, admin_headers,
                                                                 service):
     before = _fill(tenant)
+    ok(_admin(client, admin_headers, "PATCH", f"/{tenant.id}", json={"quotas": {"seats": 7}}))
     backup = ok(_admin(client, admin_headers, "POST", f"/{tenant.id}/backup"), 201)
     new_id = f"tn_{tenant.id[3:]}copy"
     made = ok(_admin(client, admin_headers, "POST", f"/{tenant.id}/restore",
@@ -84,7 +85,7 @@ def test_restore_as_a_new_tenant_copies_the_data_and_its_blobs(client, tenant, a
     assert made["missing_blobs"] == 0 and made["api_key"].startswith("rb_")
     copy = Tenant(new_id, made["api_key"], client)
     got = ok(_admin(client, admin_headers, "GET", f"/{new_id}"))
-    assert got["name"] == "Test tenant" and got["plan"] == "free"
+    assert (got["name"], got["plan"], got["quotas"]) == ("Test tenant", "free", {"seats": 7})
     assert ok(copy.call("GET", "/v1/usage"))["tenant_id"] == new_id
     assert [k["id"] for k in ok(copy.call("GET", "/v1/keys"))] == [made["api_key_id"]]
     assert blob_store(service["settings"]).list(f"{new_id}/files/")
