@@ -281,10 +281,11 @@ class Host:
         return host
 
     async def ping(self) -> dict[str, Any]:
-        """Start the background loop (alarms after a restart) and report."""
+        """Start the background loop (alarms after a restart) and report, with the Ray node it
+        runs on (none in-process)."""
         self._ensure_loop()
         return {"namespace": self.namespace, "index": self.index, "active": len(self.slots),
-                "started_at": self.started_at}
+                "started_at": self.started_at, **_node()}
 
     async def _slot(self, key: str) -> _Slot:
         slot = self.slots.get(key)
@@ -398,6 +399,16 @@ class Host:
             self._loop_task = None
 
 
+def _node() -> dict[str, Any]:
+    """The Ray node this process runs on, if it runs in Ray."""
+    import ray
+
+    if not ray.is_initialized():
+        return {"node_id": None, "node_ip": None}
+    return {"node_id": ray.get_runtime_context().get_node_id(),
+            "node_ip": ray.util.get_node_ip_address()}
+
+
 async def _maybe_await(value: Any) -> Any:
     return await value if inspect.isawaitable(value) else value
 
@@ -509,10 +520,15 @@ class RayNamespace(BaseNamespace):
     Calls made to one host in the same event-loop turn travel as one actor call
     (`Host.invoke_many`): under load a gateway pays Ray's per-call cost once per batch, and the
     writes of a batch reach the tenant shard together, ready for one group commit.
+    `placement(spec, index)` gives the Ray options that place a host when it is created
+    (actors/placement.py); a handle whose actor died is dropped, so a host re-created elsewhere
+    (a rebalance) is found again by name.
     """
 
-    def __init__(self, spec: NamespaceSpec, data_dir: str | Path) -> None:
+    def __init__(self, spec: NamespaceSpec, data_dir: str | Path,
+                 placement: Callable[[NamespaceSpec, int], dict[str, Any]] | None = None) -> None:
         super().__init__(spec, data_dir)
+        self.placement = placement
         self._handles: dict[int, Any] = {}
         self._pending: dict[int, list[tuple[tuple, asyncio.Future]]] = {}
 
@@ -538,6 +554,7 @@ class RayNamespace(BaseNamespace):
                 max_task_retries=0,
                 max_concurrency=1000,
                 num_cpus=0,
+                **(self.placement(self.spec, index) if self.placement else {}),
             )
             h = self._handles[index] = actor.remote(
                 self.spec.name, index, self.spec.cls, self.data_dir, self.spec.config,
@@ -598,11 +615,36 @@ class RayNamespace(BaseNamespace):
             # executed", so a retry could run a write twice. (Calls sent while a host restarts
             # wait in Ray for the new process; they do not fail.)
             log.warning("%s host %d died during a call: %s", self.spec.name, host, exc)
+            if isinstance(exc, rex.ActorDiedError):
+                self._handles.pop(host, None)  # gone for good: found again by name next time
             raise ApiError(Code.SERVICE_UNAVAILABLE,
-                           "the object's host restarted during the call; retry") from None
+                           "the object's host restarted during the call; retry",
+                           retry_after=1) from None
         except rex.RayTaskError as exc:
             log.error("%s host %d failed: %s", self.spec.name, host, exc)
             raise ApiError(Code.INTERNAL, "internal error") from None
+
+    async def move_host(self, index: int) -> None:
+        """Stop host `index` (its objects evicted, files closed) and make it again where the
+        placement says now (actors/placement.py). Its alarms are in durable storage: the new
+        host delivers them."""
+        import ray
+
+        handle = self.handle(index)
+        try:
+            await handle.shutdown.remote()
+        finally:
+            ray.kill(handle, no_restart=True)
+            self._handles.pop(index, None)
+        for _ in range(100):  # the name is free once Ray has recorded the actor dead
+            try:
+                await self.handle(index).ping.remote()
+                return
+            except ray.exceptions.RayActorError:
+                self._handles.pop(index, None)
+                await asyncio.sleep(0.1)
+        raise ApiError(Code.SERVICE_UNAVAILABLE, f"host {index} did not come back; retry",
+                       retry_after=1)
 
     def kill_host(self, index: int, no_restart: bool = False) -> None:
         import ray

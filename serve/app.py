@@ -16,7 +16,7 @@ from serve import envelope, request_log
 from serve.auth import KeyCache
 from serve.realtime.hub import Hub
 from serve.request_meter import RequestMeter
-from serve.routes import ROUTERS, admin, backups, files, import_export
+from serve.routes import ROUTERS, admin, backups, cluster, files, import_export
 from serve.routes.public import VERSION
 from serve.services import Services, ray_services
 from serve.settings import Settings
@@ -71,6 +71,7 @@ def build_app(settings: Settings, services: Callable[[Settings], Services] = ray
     if settings.admin_key:
         app.include_router(admin.router)
         app.include_router(backups.router)
+        app.include_router(cluster.router)
     app.add_middleware(request_log.RequestLogMiddleware, request_log=app.state.request_log)
     envelope.install(app, settings.max_body_bytes, echo_id=not under_serve,
                      path_limits={import_export.IMPORT_PATH: settings.max_import_bytes,
@@ -97,6 +98,8 @@ def deployment(settings: Settings) -> Any:
     @ray_serve.deployment(
         name="gateway",
         num_replicas=settings.replicas,
+        **({"max_replicas_per_node": settings.max_replicas_per_node}
+           if settings.max_replicas_per_node else {}),
         # Each WebSocket and SSE stream holds one of Serve's request slots while it lasts.
         max_ongoing_requests=settings.max_ongoing_requests + settings.realtime_max_connections,
         ray_actor_options={"num_cpus": 0},

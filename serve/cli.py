@@ -62,7 +62,7 @@ def up(host: str | None, port: int | None, data_dir: str | None, replicas: int |
     import ray
 
     (data / RAY_ADDRESS_FILE).write_text(ray.get_runtime_context().gcs_address)
-    click.echo(f"raybase is up at http://{settings.host}:{settings.port} "
+    click.echo(f"raybase is up at {runtime.local_url(settings)} "
                f"({time.monotonic() - t0:.1f} s; data in {settings.data_dir}, "
                f"Ray and HAProxy files in {runtime.run_dir(settings)})")
     creds = data / CREDENTIALS_FILE
@@ -102,8 +102,9 @@ def _check_free(settings: Settings, pid_file: Path) -> None:
     pid = _running_pid(pid_file)
     if pid:
         raise click.ClickException(f"raybase (pid {pid}) already runs on {settings.data_dir}")
-    if runtime.port_in_use(settings.host, settings.port):
-        raise click.ClickException(f"{settings.host}:{settings.port} is in use: pick another port")
+    host = runtime.local_url(settings).split("//")[1].rsplit(":", 1)[0]
+    if runtime.port_in_use(host, settings.port):
+        raise click.ClickException(f"{host}:{settings.port} is in use: pick another port")
 
 
 def _running_pid(pid_file: Path) -> int | None:
@@ -148,7 +149,9 @@ def status(host: str | None, port: int | None) -> None:
     import httpx
 
     settings = _settings(host=host, port=port)
-    base = f"http://{settings.host}:{settings.port}"
+    from serve.runtime import local_url
+
+    base = local_url(settings)
     try:
         health = httpx.get(base + "/health", timeout=5).json()["data"]
         ready = httpx.get(base + "/ready", timeout=10)
@@ -203,7 +206,9 @@ def _admin_post(settings: Settings, path: str, body: dict, timeout: float = 30) 
 
     if not settings.admin_key:
         raise click.ClickException("set RAYBASE_ADMIN_KEY to the admin key raybase runs with")
-    url = f"http://{settings.host}:{settings.port}{path}"
+    from serve.runtime import local_url
+
+    url = local_url(settings) + path
     try:
         r = httpx.post(url, json=body, headers={"X-Admin-Key": settings.admin_key},
                        timeout=timeout)

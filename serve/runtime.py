@@ -36,28 +36,61 @@ HAPROXY_ENV = {
     "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
     "RAY_SERVE_ENABLE_HA_PROXY": "1",
 }
-# Edits to Serve's HAProxy template: loopback-only binds for its own ports (it binds them on every
-# interface), X-Forwarded-For carrying the client's address to the gateway (ip_allowlist), and no
-# WebSocket compression offer reaching the gateway: deflating each frame once per socket cost a
-# fifth of a replica's CPU in a 1,000-socket fan-out (benchmarks/README.md, Realtime).
+# Edits to Serve's HAProxy template, made in each node's proxy process (the setup hook below):
+# - its own ports (metrics, stats) bound to the node's address only (it binds every interface);
+#   with RAYBASE_PROXY_BIND=node the frontend too, so several nodes of one machine do not collide;
+# - X-Forwarded-For carrying the client's address to the gateway (ip_allowlist);
+# - no WebSocket compression offer reaching the gateway: deflating each frame once per socket
+#   cost a fifth of a replica's CPU in a 1,000-socket fan-out (benchmarks/README.md, Realtime);
+# - locality first: gateway replicas on other nodes are backups, used only when this node has
+#   none up, so losing a node fails no request that this node's proxy and replica carry;
+# - HAProxy's own errors (no replica up, a replica lost mid-request) answer 503 with Retry-After
+#   in raybase's envelope, not Serve's 500.
 _FRONTEND = "    bind {{ config.frontend_host }}:{{ config.frontend_port }}\n"
-HAPROXY_EDITS = (("bind :{{ config.metrics_port }}", "bind 127.0.0.1:{{ config.metrics_port }}"),
-                 ("bind *:{{ config.stats_port }}", "bind 127.0.0.1:{{ config.stats_port }}"),
-                 ("    option httplog\n", "    option httplog\n    option forwardfor\n"),
-                 (_FRONTEND, _FRONTEND + "    http-request del-header sec-websocket-extensions\n"))
+_SERVER = ("    server {{ server.name }} {{ server.host }}:{{ server.port }} check"
+           "{% if config.observe_mark_down_enabled %}")
+_ERRORFILES = "".join(f"    errorfile {code} {{{{ config.error_file_path }}}}\n"
+                      for code in (502, 503, 504))
+NODE_IP = "@NODE_IP@"  # replaced by the proxy's node address when the hook runs
+HAPROXY_EDITS = (("bind :{{ config.metrics_port }}", "bind @NODE_IP@:{{ config.metrics_port }}"),
+                 ("bind *:{{ config.stats_port }}", "bind @NODE_IP@:{{ config.stats_port }}"),
+                 ("    option httplog\n", "    option httplog\n    option forwardfor\n"
+                  "    option allbackups\n"),
+                 (_FRONTEND, _FRONTEND + "    http-request del-header sec-websocket-extensions\n"),
+                 # Serve writes a replica of the proxy's own node as the loopback address.
+                 (_SERVER, _SERVER.replace(" check", " check{% if server.host != '@LOCAL@' %}"
+                                           " backup{% endif %}")),
+                 (_ERRORFILES, "".join(f"    errorfile {code} @ERRORFILE@\n"
+                                       for code in (502, 503, 504))))
+UNAVAILABLE = (b"HTTP/1.1 503 Service Unavailable\r\nCache-Control: no-cache\r\n"
+               b"Connection: close\r\nContent-Type: application/json\r\nRetry-After: 1\r\n\r\n"
+               b'{"success":false,"error":{"code":"SERVICE_UNAVAILABLE","message":"no gateway '
+               b'replica could answer; retry"},"request_id":null}\n')
 
 
 def loopback_haproxy() -> None:
-    """Worker setup hook: loopback-only HAProxy ports, and X-Forwarded-For to the gateway."""
+    """Worker setup hook: Serve's HAProxy template with raybase's edits (`HAPROXY_EDITS`)."""
     try:
         from ray.serve._private import haproxy, haproxy_templates
     except ImportError:
         return
+    import ray
+
+    node_ip = ray.util.get_node_ip_address()
+    errorfile = os.path.join(tempfile.gettempdir(), "raybase-haproxy-503.http")
+    Path(errorfile).write_bytes(UNAVAILABLE)
     template = haproxy_templates.HAPROXY_CONFIG_TEMPLATE
-    for old, new in HAPROXY_EDITS:
+    edits = list(HAPROXY_EDITS)
+    if os.environ.get("RAYBASE_PROXY_BIND") == "node":
+        edits.append((_FRONTEND, _FRONTEND.replace("{{ config.frontend_host }}", NODE_IP)))
+    for old, new in edits:
         if old not in template:
             raise RuntimeError(f"Serve's HAProxy template changed: {old.strip()!r} not found")
         template = template.replace(old, new, 1)
+    from ray._common.network_utils import get_localhost_ip
+
+    template = (template.replace(NODE_IP, node_ip).replace("@LOCAL@", get_localhost_ip())
+                .replace("@ERRORFILE@", errorfile))
     haproxy_templates.HAPROXY_CONFIG_TEMPLATE = template
     haproxy.HAPROXY_CONFIG_TEMPLATE = template
 
@@ -127,14 +160,18 @@ def instance_settings(settings: Settings) -> Settings:
     return settings.model_copy(update={**ports, "run_dir": run_dir(settings)})
 
 
-def ray_environment(settings: Settings) -> dict[str, str]:
-    """The variables every Ray process of this instance gets (free ports where settings say 0)."""
+def ray_environment(settings: Settings, cluster: bool = False) -> dict[str, str]:
+    """The variables every Ray process of this instance gets (free ports where settings say 0).
+    In a cluster Ray must not be held to one machine: Ray's loopback switch stays unset there."""
     settings = instance_settings(settings)
     env = dict(RAY_ENV)
+    if cluster:
+        del env["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"]
     if settings.proxy == "haproxy":
         run = str(settings.run_dir)  # Serve puts each file in a sub-directory named by node id
         env.update(HAPROXY_ENV)
         env.update({
+            "RAYBASE_PROXY_BIND": settings.proxy_bind,
             "RAY_SERVE_HAPROXY_METRICS_PORT": str(settings.haproxy_metrics_port),
             "RAY_SERVE_HAPROXY_STATS_PORT": str(settings.haproxy_stats_port),
             "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT": str(settings.haproxy_fallback_port),
@@ -151,8 +188,13 @@ def start_ray(settings: Settings) -> dict[str, Any]:
     """Join RAY_ADDRESS, or start a small local Ray of this instance's own, bound to loopback.
 
     Variables already in the environment win (an operator's, or a caller's that set them first),
-    and every Ray process gets the same values."""
-    env = ray_environment(settings)
+    and every Ray process gets the same values. A cluster with Ray's token authentication takes
+    the driver's token from RAY_AUTH_TOKEN (or the file RAY_AUTH_TOKEN_PATH names), as Ray does;
+    RAYBASE_NODE_IP names the node to attach to when Ray cannot tell (nodes on loopback)."""
+    address = os.environ.get("RAY_ADDRESS")
+    if os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH"):
+        os.environ.setdefault("RAY_AUTH_MODE", "token")  # a token given is a token to use
+    env = ray_environment(settings, cluster=bool(address))
     for k, v in env.items():
         os.environ.setdefault(k, v)
     env = {k: os.environ[k] for k in env}
@@ -160,12 +202,11 @@ def start_ray(settings: Settings) -> dict[str, Any]:
 
     if ray.is_initialized():
         return {"started": False}
-    address = os.environ.get("RAY_ADDRESS")
     runtime_env = {"worker_process_setup_hook": "serve.runtime.loopback_haproxy",
                    "env_vars": env}
     if address:
         ray.init(address=address, namespace="raybase", runtime_env=runtime_env,
-                 log_to_driver=False)
+                 log_to_driver=False, _node_ip_address=settings.node_ip)
         return {"started": False, "address": address}
     # address="local": never join another Ray found on the machine; the instance's own temp dir
     # keeps its session files (logs, sockets) apart from any other Ray's.
@@ -205,7 +246,18 @@ def deploy(settings: Settings, timeout: float = 120.0) -> None:
     ray_serve.start(http_options={"host": settings.host, "port": settings.port},
                     detached=True)
     ray_serve.run(deployment(settings), name=APP, route_prefix="/", blocking=False)
-    wait_ready(f"http://{settings.host}:{settings.port}", timeout)
+    wait_ready(local_url(settings), timeout)
+
+
+def local_url(settings: Settings) -> str:
+    """Where this machine reaches the gateway: its own node's proxy when every node's proxy
+    listens on its node's address (`proxy_bind` node), else `host` (loopback for a wildcard)."""
+    host = settings.host
+    if settings.proxy_bind == "node" and settings.node_ip:
+        host = settings.node_ip
+    elif host in ("0.0.0.0", "::"):
+        host = "127.0.0.1"
+    return f"http://{host}:{settings.port}"
 
 
 async def _ping_all(services: Any) -> None:

@@ -69,6 +69,15 @@ def shard_config(settings: Settings) -> dict[str, Any]:
 
 
 def ray_services(settings: Settings) -> Services:
+    """The services on Ray; hosts are placed by actors/placement.py (the control plane's on
+    the head node; the others spread over the nodes unless `spread_hosts` is off: then Ray
+    places them)."""
+    from actors import placement
     from actors.durable import RayNamespace
 
-    return Services(settings, RayNamespace)
+    def place(spec: NamespaceSpec, index: int) -> dict[str, Any]:
+        if spec.name == control_plane.NAME:
+            return placement.host_options(spec, index, head_first=True)
+        return placement.host_options(spec, index, False) if settings.spread_hosts else {}
+
+    return Services(settings, lambda spec, data_dir: RayNamespace(spec, data_dir, place))

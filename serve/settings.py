@@ -19,9 +19,19 @@ class Settings(BaseSettings):
     data_dir: str = Field(
         "./data", description="Where all state lives (DuckDB files, durable storage).")
     region: str = Field("local", description="Region name /health reports.")
+    node_ip: str | None = Field(
+        None, description="This machine's address in a Ray cluster that raybase joins "
+        "(`RAY_ADDRESS`): the node the driver attaches to (unset: Ray's pick).")
+    proxy_bind: Literal["host", "node"] = Field(
+        "host", description="Where each node's HTTP proxy listens: `host` (the `host` setting, "
+        "the same on every node) or `node` (each node's own address: several Ray nodes on one "
+        "machine, such as the two-node loopback cluster).")
     admin_key: str | None = Field(None, description="Enables /admin/v1 when set (X-Admin-Key).")
     # Gateway (Ray Serve)
     replicas: int = Field(1, description="Gateway replicas.")
+    max_replicas_per_node: int | None = Field(
+        None, ge=1, description="At most this many gateway replicas on one Ray node (1 with "
+        "`replicas` = nodes: one on every node, so losing a node leaves a gateway up).")
     max_ongoing_requests: int = Field(100, description="Concurrent requests per replica.")
     proxy: str = Field("haproxy", description="Serve proxy: `haproxy` (fast) or `default`.")
     haproxy_metrics_port: int = Field(
@@ -93,6 +103,10 @@ class Settings(BaseSettings):
     shard_hosts: int = Field(1, description="Ray actors hosting tenant shards (each runs its "
                              "tenants' DuckDB work in threads; more for a bigger machine).")
     shard_idle_timeout: float = Field(600.0, description="Seconds before an idle shard is evicted.")
+    spread_hosts: bool = Field(
+        True, description="Place the hosts of tenant shards (and of rate limits and channels "
+        "with hosts of their own) round-robin over the cluster's nodes, preferred not pinned: "
+        "a host whose node is lost restarts on another (actors/placement.py).")
     rate_limit_hosts: int = Field(0, ge=0, description="Ray actors hosting rate-limit buckets; "
                                   "0: inside the control plane's actor (one process fewer).")
     channel_hosts: int = Field(0, ge=0, description="Ray actors hosting realtime channels; 0: "

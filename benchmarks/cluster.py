@@ -1,0 +1,242 @@
+"""Node loss on a real two-node Ray cluster: failed requests, recovery time, acknowledged writes.
+
+    python -m benchmarks.cluster --tenants 8 --writers 4 --before 8 --after 20 --kills 2
+
+Starts a loopback cluster (serve/local_cluster.py: a head at 127.0.0.2 and a worker at
+127.0.0.3, token authentication, tuned node health checks), runs `raybase up` against it with a
+gateway replica and an HAProxy on each node and the tenant-shard hosts spread over both, and
+creates --tenants tenants with an object type each. --writers clients then create objects
+round-robin over the tenants through the head node's proxy, each with an `Idempotency-Key`,
+retrying a failed create with the same key (after Retry-After) as a client should. After
+--before seconds the worker node's processes are all killed with SIGKILL; the load goes on for
+--after seconds; then the worker node is started again, `POST /admin/v1/cluster/rebalance`
+moves its hosts back, and (with --kills 2) the whole round runs again.
+
+Reported per round: requests and failed attempts for the tenants whose shard host ran on the
+surviving node and for those on the killed node; for the latter, the recovery time (from the
+kill to each tenant's first acknowledged create sent after it); the longest a create waited;
+and, at the end, every acknowledged object counted back (a tenant's `total` must equal its
+acknowledged creates: fewer is a lost write, more a duplicate).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from actors.durable import stable_hash
+from serve.local_cluster import LocalCluster, node_ip
+from serve.runtime import free_port, wait_ok
+
+ADMIN_KEY = "bench-admin-" + secrets.token_hex(8)
+SHARD_HOSTS = 4
+
+
+@dataclass
+class Attempt:
+    tenant: str
+    sent: float
+    done: float
+    status: int  # 0: no answer (connection error or timeout)
+
+
+@dataclass
+class Tenant:
+    id: str
+    key: str
+    type_id: str = ""
+    acked: int = 0
+    attempts: list[Attempt] = field(default_factory=list)
+
+
+def start_raybase(cluster: LocalCluster, root: Path, port: int) -> subprocess.Popen:
+    env = {**os.environ, **cluster.env(), "RAYBASE_HOST": "0.0.0.0", "RAYBASE_PROXY_BIND": "node",
+           "RAYBASE_PORT": str(port), "RAYBASE_REPLICAS": str(cluster.nodes),
+           "RAYBASE_MAX_REPLICAS_PER_NODE": "1", "RAYBASE_SHARD_HOSTS": str(SHARD_HOSTS),
+           "RAYBASE_DATA_DIR": str(root / "data"), "RAYBASE_RUN_DIR": str(root / "run"),
+           "RAYBASE_ADMIN_KEY": ADMIN_KEY, "RAYBASE_AI_EMBEDDING_REPLICAS": "0",
+           "RAYBASE_AI_GENERATION_REPLICAS": "0"}
+    log = (root / "raybase.log").open("ab")
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("raybase")), "up"], env=env,
+                            stdout=log, stderr=subprocess.STDOUT, cwd=root)
+    wait_ok(f"http://{node_ip(0)}:{port}/ready", 180)
+    return proc
+
+
+def setup_tenants(base: str, count: int) -> list[Tenant]:
+    admin = {"X-Admin-Key": ADMIN_KEY}
+    out = []
+    with httpx.Client(base_url=base, timeout=60) as c:
+        for i in range(count):
+            r = c.post("/admin/v1/tenants", json={"name": f"cluster bench {i}", "plan": "pro"},
+                       headers=admin)
+            r.raise_for_status()
+            t = Tenant(r.json()["data"]["tenant_id"], r.json()["data"]["api_key"])
+            h = {"Authorization": f"Bearer {t.key}"}
+            r = c.post("/v1/object-types", json={"name": "item", "display_name": "Item"},
+                       headers=h)
+            r.raise_for_status()
+            t.type_id = r.json()["data"]["id"]
+            c.post(f"/v1/object-types/{t.type_id}/properties", headers=h,
+                   json={"name": "title", "data_type": "string"}
+                   ).raise_for_status()
+            out.append(t)
+    return out
+
+
+def host_nodes(base: str) -> dict[int, str]:
+    """tenant-shard host index -> the address of the node it runs on."""
+    r = httpx.get(base + "/admin/v1/cluster", headers={"X-Admin-Key": ADMIN_KEY}, timeout=60)
+    r.raise_for_status()
+    return {h["index"]: h["node_ip"] for h in r.json()["data"]["hosts"]
+            if h["namespace"] == "tenant-shard"}
+
+
+async def writer(client: httpx.AsyncClient, tenants: list[Tenant], offset: int,
+                 stop: asyncio.Event) -> None:
+    i = offset
+    while not stop.is_set():
+        t = tenants[i % len(tenants)]
+        i += 1
+        key = secrets.token_hex(16)
+        body = {"properties": {"title": f"item {key}"}}
+        headers = {"Authorization": f"Bearer {t.key}", "Idempotency-Key": key}
+        while True:  # a client that retries with the same key until it is acknowledged
+            sent = time.monotonic()
+            try:
+                r = await client.post(f"/v1/objects/{t.type_id}", json=body, headers=headers)
+                status, retry = r.status_code, float(r.headers.get("retry-after", "0.2"))
+            except httpx.HTTPError:
+                status, retry = 0, 0.2
+            t.attempts.append(Attempt(t.id, sent, time.monotonic(), status))
+            if status == 201:
+                t.acked += 1
+                break
+            if status not in (0, 409, 429, 502, 503, 504):
+                raise RuntimeError(f"create answered {status}: {r.text[:300]}")
+            await asyncio.sleep(min(retry, 1.0))
+
+
+async def load_round(base: str, tenants: list[Tenant], writers: int, before: float,
+                     after: float, kill: Any) -> float:
+    """Run the writers; call `kill()` after `before` s; stop `after` s later. The kill time."""
+    stop = asyncio.Event()
+    limits = httpx.Limits(max_connections=writers, max_keepalive_connections=writers)
+    async with httpx.AsyncClient(base_url=base, timeout=10, limits=limits) as client:
+        tasks = [asyncio.create_task(writer(client, tenants, w, stop)) for w in range(writers)]
+        await asyncio.sleep(before)
+        killed_at = time.monotonic()
+        await asyncio.to_thread(kill)
+        await asyncio.sleep(after)
+        stop.set()
+        await asyncio.gather(*tasks)
+    return killed_at
+
+
+def report_round(tenants: list[Tenant], lost_node: set[str], killed_at: float,
+                 since: float) -> dict[str, Any]:
+    groups: dict[str, dict[str, Any]] = {}
+    for name, members in (("surviving node", [t for t in tenants if t.id not in lost_node]),
+                          ("killed node", [t for t in tenants if t.id in lost_node])):
+        attempts = [a for t in members for a in t.attempts if a.sent >= since]
+        failed = [a for a in attempts if a.status != 201]
+        recoveries = []
+        for t in members:
+            ok = [a.done for a in t.attempts if a.sent >= killed_at and a.status == 201]
+            recoveries.append(min(ok) - killed_at if ok else float("inf"))
+        groups[name] = {
+            "tenants": len(members), "requests": len(attempts), "failed": len(failed),
+            "failed_by_status": {str(s): sum(1 for a in failed if a.status == s)
+                                 for s in sorted({a.status for a in failed})},
+            "recovery_s_max": round(max(recoveries), 2) if recoveries else None,
+            "recovery_s_median": round(statistics.median(recoveries), 2) if recoveries else None,
+            "longest_request_s": round(max((a.done - a.sent for a in attempts), default=0), 2),
+        }
+    return groups
+
+
+def count_back(base: str, tenants: list[Tenant]) -> list[dict[str, Any]]:
+    out = []
+    with httpx.Client(base_url=base, timeout=60) as c:
+        for t in tenants:
+            r = c.get(f"/v1/objects/{t.type_id}/list", params={"limit": 1},
+                      headers={"Authorization": f"Bearer {t.key}"})
+            r.raise_for_status()
+            out.append({"tenant": t.id, "acknowledged": t.acked, "stored": r.json()["total"]})
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.cluster")
+    p.add_argument("--tenants", type=int, default=8)
+    p.add_argument("--writers", type=int, default=4)
+    p.add_argument("--before", type=float, default=8.0)
+    p.add_argument("--after", type=float, default=20.0)
+    p.add_argument("--kills", type=int, default=2)
+    p.add_argument("--root", default=None, help="Work directory (default: a new temp dir).")
+    args = p.parse_args(argv)
+    root = Path(args.root or tempfile.mkdtemp(prefix="rbcl-"))
+    cluster = LocalCluster(root / "ray", nodes=2)
+    proc = None
+    try:
+        print(f"starting a two-node loopback cluster under {root} …", flush=True)
+        cluster.start()
+        port = free_port(node_ip(0))
+        t0 = time.monotonic()
+        proc = start_raybase(cluster, root, port)
+        print(f"raybase up on the cluster in {time.monotonic() - t0:.1f} s", flush=True)
+        base = f"http://{node_ip(0)}:{port}"
+        tenants = setup_tenants(base, args.tenants)
+        rounds = []
+        for n in range(args.kills):
+            hosts = host_nodes(base)
+            lost = {t.id for t in tenants
+                    if hosts[stable_hash(t.id) % SHARD_HOSTS] == node_ip(1)}
+            print(f"round {n + 1}: {len(lost)} of {len(tenants)} tenants on the node to kill; "
+                  f"load for {args.before:.0f} s, kill, {args.after:.0f} s more", flush=True)
+            since = time.monotonic()
+            killed_at = asyncio.run(load_round(base, tenants, args.writers, args.before,
+                                               args.after, lambda: cluster.kill_node(1)))
+            result = report_round(tenants, lost, killed_at, since)
+            print(json.dumps(result, indent=2), flush=True)
+            rounds.append(result)
+            cluster.start_node(1)
+            cluster.wait_nodes(2)
+            time.sleep(3)  # Serve places the missing replica on the node that came back
+            r = httpx.post(base + "/admin/v1/cluster/rebalance",
+                           headers={"X-Admin-Key": ADMIN_KEY}, timeout=120)
+            r.raise_for_status()
+            print(f"node back; rebalance moved {len(r.json()['data']['moved'])} hosts",
+                  flush=True)
+        counted = count_back(base, tenants)
+        bad = [c for c in counted if c["acknowledged"] != c["stored"]]
+        print(json.dumps({"acknowledged": sum(c["acknowledged"] for c in counted),
+                          "stored": sum(c["stored"] for c in counted),
+                          "tenants_differing": bad}, indent=2))
+        return 1 if bad else 0
+    finally:
+        if proc is not None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(90)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        cluster.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
