@@ -67,6 +67,12 @@ def test_the_same_key_elsewhere_or_with_another_body_is_409(tenant):
     assert _total(tenant) == 2
 
 
+def test_control_plane_writes_run_once(tenant):
+    first = ok(_post(tenant, "key-1", "/v1/keys", json={"scopes": ["read"]}), 201)
+    assert ok(_post(tenant, "key-1", "/v1/keys", json={"scopes": ["read"]}), 201) == first
+    assert len(ok(tenant.call("GET", "/v1/keys"))) == 2  # the tenant's own and this one
+
+
 def test_without_the_header_nothing_changes(tenant):
     make_lead(tenant)
     for _ in range(2):
