@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from ai import generation
-from serve import envelope, request_log
+from serve import envelope, idempotency, request_log
 from serve.auth import KeyCache
 from serve.realtime.hub import Hub
 from serve.request_meter import RequestMeter
@@ -73,6 +73,7 @@ def build_app(settings: Settings, services: Callable[[Settings], Services] = ray
         app.include_router(backups.router)
         app.include_router(cluster.router)
     app.add_middleware(request_log.RequestLogMiddleware, request_log=app.state.request_log)
+    idempotency.install(app)
     envelope.install(app, settings.max_body_bytes, echo_id=not under_serve,
                      path_limits={import_export.IMPORT_PATH: settings.max_import_bytes,
                                   **files.body_limits()})

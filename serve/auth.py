@@ -22,10 +22,12 @@ from fastapi import Depends, Request
 from starlette.requests import HTTPConnection
 
 from actors.durable import Stub
+from serve import idempotency
 from serve.request_meter import UNMETERED
 from serve.services import Services
 from serve.user_tokens import USER_SCOPES, looks_like_jwt
 from storage import api_keys, tenants
+from storage import idempotency as once_store
 from storage.auth.sessions import ip_allowed
 from storage.db import utcnow
 from storage.errors import ApiError, Code
@@ -59,6 +61,8 @@ class Caller:
     email: str | None = None  # an end user's email and claims: what row-level policies may
     claims: dict[str, Any] | None = None  # refer to as {"$auth": ...} (storage/policies.py)
     ctx: dict[str, Any] = field(default_factory=dict)
+    # The request's Idempotency-Key claim (serve/idempotency.py): its writes run exactly once.
+    attempt: idempotency.Attempt | None = None
 
     def __post_init__(self) -> None:
         # A user's own actions are recorded as theirs (audit actor, comment author); its roles
@@ -76,7 +80,11 @@ class Caller:
         return {"ip": self.ip, "user_agent": self.user_agent}
 
     async def run(self, fn: Any, **kwargs: Any) -> Any:
-        """Run a storage function in this tenant's shard."""
+        """Run a storage function in this tenant's shard (exactly once per Idempotency-Key:
+        a retry's writes answer the first attempt's results)."""
+        if self.attempt is not None:
+            return await self.shard.call("run", once_store.once, self.ctx,
+                                         self.attempt.once(fn, kwargs))
         return await self.shard.call("run", fn, self.ctx, kwargs)
 
     async def read(self, fn: Any, **kwargs: Any) -> Any:
@@ -84,7 +92,11 @@ class Caller:
         return await self.shard.call("read", fn, self.ctx, kwargs)
 
     async def control(self, fn: Any, **kwargs: Any) -> Any:
-        """Run a control-plane storage function as this caller (keys, tenant settings)."""
+        """Run a control-plane storage function as this caller (keys, tenant settings); exactly
+        once per Idempotency-Key, like `run`, in the same sequence of writes."""
+        if self.attempt is not None:
+            return await self.services.control_run(once_store.once, self.ctx,
+                                                   **self.attempt.once(fn, kwargs))
         return await self.services.control_run(fn, self.ctx, **kwargs)
 
 
@@ -175,9 +187,11 @@ async def authenticate_token(request: HTTPConnection, token: str, users: bool = 
 
 async def _admitted(request: HTTPConnection, caller: Caller) -> Caller:
     """The caller, once the request meter (serve/request_meter.py) has counted its request:
-    429 past the tenant's API requests of the month."""
+    429 past the tenant's API requests of the month; then its Idempotency-Key is claimed
+    (serve/idempotency.py: a replay, or 400/409, answers here)."""
     if not request.url.path.startswith(UNMETERED):
         await request.app.state.request_meter.admit(caller)
+    caller.attempt = await idempotency.attach(request, caller)
     return caller
 
 

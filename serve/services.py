@@ -32,9 +32,9 @@ class Services:
         self.shards = make(tenant_shard.spec(settings.shard_hosts, settings.shard_idle_timeout,
                                              config), settings.data_dir)
 
-    async def control_run(self, fn: Callable[..., Any], ctx: dict[str, Any] | None = None,
+    async def control_run(self, fn: Callable[..., Any], ctx: dict[str, Any] | None = None, /,
                           **kwargs: Any) -> Any:
-        """Run a control-plane storage function."""
+        """Run a control-plane storage function (its keyword arguments may be named `fn`)."""
         return await self.control.get(control_plane.KEY).call("run", fn, ctx or {}, kwargs)
 
     def shard(self, tenant_id: str, host: int | None = None) -> Stub:

@@ -51,7 +51,9 @@ _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 # Cache sizes: hot records per namespace; namespaces not named here are unbounded (schema,
 # unique-value indexes), which the owner keeps complete or absent, never partial.
-CACHE_LIMITS = {"objects": 50_000}
+# Idempotency: running marks and prune times (storage/idempotency.py); a mark evicted early only
+# lets a duplicate resume, whose writes still replay from their records.
+CACHE_LIMITS = {"objects": 50_000, "idempotency": 100_000}
 # DuckDB buffer memory per tenant database (its default is 80% of the machine): many tenants
 # share a host process; past this a sort or aggregate spills to disk.
 MEMORY_LIMIT = "128MB"
