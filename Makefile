@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install system run test lint format bench clean
+.PHONY: help install system run test cluster-test lint format bench clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -42,6 +42,9 @@ lint: install ## ruff and the import-layer contracts
 
 test: lint ## Lint, then the whole test suite (unit, storage, actors, api, contract)
 	$(BIN)/pytest -p no:warnings -q tests
+
+cluster-test: install ## Only the two-node loopback cluster tests (tests/cluster, ~2 min)
+	$(BIN)/pytest -p no:warnings -q tests/cluster
 
 format: install ## Format the code with ruff
 	$(BIN)/ruff format actors serve storage ai tests benchmarks

@@ -119,3 +119,13 @@ def deployment(settings: Settings) -> Any:
                              generator=self.generator)
 
     return Gateway.bind(settings.model_dump(), embedder, generator)
+
+
+def build(args: dict[str, Any]) -> Any:
+    """The Serve application builder for `serve deploy` (`raybase serve-config` writes a config
+    naming it): the settings are `args` over the replica's environment; the signing secret is
+    read from (or made once in) the data directory, as `raybase up` does."""
+    from serve.routes.file_content import signing_secret
+
+    settings = Settings(**args)
+    return deployment(settings.model_copy(update={"signing_secret": signing_secret(settings)}))

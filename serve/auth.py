@@ -83,13 +83,13 @@ class Caller:
         """Run a storage function in this tenant's shard (exactly once per Idempotency-Key:
         a retry's writes answer the first attempt's results)."""
         if self.attempt is not None:
-            return await self.shard.call("run", once_store.once, self.ctx,
-                                         self.attempt.once(fn, kwargs))
+            return await self.shard.call_again_if_lost("run", once_store.once, self.ctx,
+                                                       self.attempt.once(fn, kwargs))
         return await self.shard.call("run", fn, self.ctx, kwargs)
 
     async def read(self, fn: Any, **kwargs: Any) -> Any:
         """Run a read-only storage function in this tenant's shard, beside its writes."""
-        return await self.shard.call("read", fn, self.ctx, kwargs)
+        return await self.shard.call_again_if_lost("read", fn, self.ctx, kwargs)
 
     async def control(self, fn: Any, **kwargs: Any) -> Any:
         """Run a control-plane storage function as this caller (keys, tenant settings); exactly

@@ -145,12 +145,13 @@ def down(data_dir: str | None) -> None:
 @click.option("--host", default=None)
 @click.option("--port", type=int, default=None)
 def status(host: str | None, port: int | None) -> None:
-    """Show whether raybase answers, its health and readiness."""
+    """Show whether raybase answers, its health and readiness; with RAYBASE_ADMIN_KEY also each
+    Ray node and the durable-object hosts it runs (tenant shards: active tenants)."""
     import httpx
 
-    settings = _settings(host=host, port=port)
     from serve.runtime import local_url
 
+    settings = _settings(host=host, port=port)
     base = local_url(settings)
     try:
         health = httpx.get(base + "/health", timeout=5).json()["data"]
@@ -160,7 +161,68 @@ def status(host: str | None, port: int | None) -> None:
         sys.exit(1)
     click.echo(f"raybase {health['version']} at {base}: up {health['uptime']:.0f} s, "
                f"{'ready' if ready.status_code == 200 else 'NOT ready'}")
+    if settings.admin_key:
+        for line in _layout_lines(_admin_call(settings, "GET", "/admin/v1/cluster")):
+            click.echo(line)
     sys.exit(0 if ready.status_code == 200 else 1)
+
+
+def _layout_lines(layout: dict[str, Any]) -> list[str]:
+    """The cluster layout (`GET /admin/v1/cluster`) as lines: a node, then its hosts."""
+    lines = []
+    for node in layout["nodes"]:
+        head = ", head" if node["head"] else ""
+        lines.append(f"node {node['address']} ({node['node_id'][:12]}{head}): {node['hosts']} "
+                     f"hosts, {node['tenants_active']} tenants active")
+        for h in layout["hosts"]:
+            if h.get("node_id") == node["node_id"]:
+                where = f" in {h['hosted_in']}" if h["hosted_in"] else ""
+                away = "" if h["preferred_node_id"] in (None, node["node_id"]) else \
+                    " (away from its preferred node: `raybase tenant rebalance`)"
+                lines.append(f"  {h['namespace']} host {h['index']}{where}: "
+                             f"{h['active']} active{away}")
+    return lines
+
+
+# Settings a generated Serve config leaves out: secrets belong in the nodes' environment.
+SECRETS = ("admin_key", "signing_secret", "s3_access_key", "s3_secret_key",
+           "stripe_webhook_secret", "smtp_url", "sms_url")
+
+
+@main.command("serve-config")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
+              help="Write the config here (default: print it).")
+def serve_config(output: str | None) -> None:
+    """Write a Ray Serve config for `serve deploy` on a cluster, from the RAYBASE_ settings of
+    this environment (secrets left out: set them in the nodes' environment). The durable-object
+    hosts are made by the gateways' first calls; point health checks at /ready, which pings
+    them all (alarms resume)."""
+    import yaml
+
+    from serve import runtime
+
+    settings = _settings()
+    # Serve's own processes (controller, proxies) read RAY_SERVE_* from the nodes' environment
+    # (cluster.yaml's `ray start` sets them), not from an application's.
+    env = {k: v for k, v in runtime.ray_environment(settings, cluster=True).items()
+           if not k.startswith("RAY_SERVE_")}
+    args = settings.model_dump(exclude=set(SECRETS), exclude_defaults=True)
+    config = {
+        "proxy_location": "EveryNode",
+        "http_options": {"host": settings.host, "port": settings.port},
+        "applications": [{
+            "name": "raybase", "route_prefix": "/", "import_path": "serve.app:build",
+            "args": args,
+            "runtime_env": {"env_vars": env,
+                            "worker_process_setup_hook": "serve.runtime.loopback_haproxy"},
+        }],
+    }
+    text = yaml.safe_dump(config, sort_keys=False)
+    if output:
+        Path(output).write_text(text)
+        click.echo(f"wrote {output}: deploy it with `serve deploy {output}`")
+    else:
+        click.echo(text, nl=False)
 
 
 @main.group()
@@ -200,8 +262,30 @@ def tenant_backup(tenant_id: str, host: str | None, port: int | None) -> None:
     click.echo(json.dumps(data))
 
 
+@tenant.command("rebalance")
+@click.option("--host", default=None)
+@click.option("--port", type=int, default=None)
+def tenant_rebalance(host: str | None, port: int | None) -> None:
+    """Move tenant-shard hosts (with their tenants) that run away from their preferred node back
+    to it, after a node came back or joined (needs RAYBASE_ADMIN_KEY); prints the moves and the
+    layout after."""
+    data = _admin_call(_settings(host=host, port=port), "POST", "/admin/v1/cluster/rebalance",
+                       timeout=600)
+    for m in data["moved"]:
+        click.echo(f"moved {m['namespace']} host {m['index']} to node {m['to_node_id'][:12]}")
+    click.echo(f"{len(data['moved'])} hosts moved")
+    for line in _layout_lines(data["layout"]):
+        click.echo(line)
+
+
 def _admin_post(settings: Settings, path: str, body: dict, timeout: float = 30) -> Any:
     """POST to the running raybase's admin API; the answer's data (201), or a ClickException."""
+    return _admin_call(settings, "POST", path, body, timeout, expect=201)
+
+
+def _admin_call(settings: Settings, method: str, path: str, body: dict | None = None,
+                timeout: float = 30, expect: int = 200) -> Any:
+    """Call the running raybase's admin API; the answer's data, or a ClickException."""
     import httpx
 
     if not settings.admin_key:
@@ -210,11 +294,11 @@ def _admin_post(settings: Settings, path: str, body: dict, timeout: float = 30) 
 
     url = local_url(settings) + path
     try:
-        r = httpx.post(url, json=body, headers={"X-Admin-Key": settings.admin_key},
-                       timeout=timeout)
+        r = httpx.request(method, url, json=body, headers={"X-Admin-Key": settings.admin_key},
+                          timeout=timeout)
     except httpx.HTTPError as exc:
         raise click.ClickException(f"raybase is not answering at {url}: {exc}") from None
-    if r.status_code != 201:
+    if r.status_code != expect:
         raise click.ClickException(f"HTTP {r.status_code}: {r.text[:500]}")
     return r.json()["data"]
 

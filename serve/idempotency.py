@@ -84,7 +84,7 @@ async def attach(request: HTTPConnection, caller: Caller) -> Attempt | None:
         raise ApiError(Code.VALIDATION_ERROR, f"Idempotency-Key must be 1 to {MAX_KEY} "
                        "printable ASCII characters", field="Idempotency-Key")
     assert isinstance(request, Request)
-    answer = await caller.shard.call("run", idempotency.claim, caller.ctx, {
+    answer = await caller.shard.call_again_if_lost("run", idempotency.claim, caller.ctx, {
         "key": key, "method": request.method, "path": request.url.path,
         "fingerprint": await fingerprint(request)})
     if answer["outcome"] == "replay":
@@ -216,6 +216,6 @@ async def _settle(attempt: Attempt, status: int, content_type: str | None, body:
     else:
         fn, kwargs = idempotency.release, {"key": attempt.key, "claim": attempt.claim}
     try:
-        await attempt.shard.call("run", fn, attempt.ctx, kwargs)
+        await attempt.shard.call_again_if_lost("run", fn, attempt.ctx, kwargs)
     except Exception:
         log.exception("Idempotency-Key %r: recording the answer failed", attempt.key)

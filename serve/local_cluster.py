@@ -4,7 +4,7 @@ Each node is a `ray start` of its own (the head, then workers joining it), with 
 worker-port range, custom resource `raybase-node-<i>` and loopback address (127.0.0.2, .3, ...:
 Linux routes all of 127/8 to the machine, and distinct addresses keep the nodes' ports apart).
 Ray's token authentication is on, with a token made for the cluster. The head's node health
-checks are tuned so a lost node is declared dead in about 1.5 s instead of Ray's ~15 s (five
+checks are tuned so a lost node is declared dead in about 1 s instead of Ray's ~15 s (five
 missed checks, 3 s apart); README, Running on a cluster.
 
     python -m serve.local_cluster up --root /tmp/rbc --nodes 2   # prints the env for raybase up
@@ -27,10 +27,10 @@ from pathlib import Path
 
 import psutil
 
-from serve.runtime import free_port
+from serve.runtime import free_port, wait_ok
 
-# Ray's node health checks on the head (GCS): a check every 500 ms, dead after 3 failures.
-HEALTH_CHECKS = {"RAY_health_check_period_ms": "500", "RAY_health_check_timeout_ms": "1000",
+# Ray's node health checks on the head (GCS): a check every 300 ms, dead after 3 failures.
+HEALTH_CHECKS = {"RAY_health_check_period_ms": "300", "RAY_health_check_timeout_ms": "1000",
                  "RAY_health_check_failure_threshold": "3",
                  "RAY_health_check_initial_delay_ms": "1000"}
 WORKER_PORTS = 100  # worker processes per node, at most
@@ -44,7 +44,7 @@ def node_ip(index: int) -> str:
 class LocalCluster:
     root: Path
     nodes: int = 2
-    cpus_per_node: int = 1
+    cpus_per_node: int = 2  # logical: Ray starts this many worker processes at once
     object_store_mb: int = 80
     token: str = field(default_factory=lambda: secrets.token_hex(32))
     port: int = 0  # the head's GCS port (0: a free one)
@@ -62,6 +62,33 @@ class LocalCluster:
         """What a driver (`raybase up`, a test) of this cluster needs in its environment."""
         return {"RAY_ADDRESS": self.address, "RAY_AUTH_MODE": "token",
                 "RAY_AUTH_TOKEN": self.token, "RAYBASE_NODE_IP": node_ip(0)}
+
+    def raybase_env(self, port: int, root: Path, admin_key: str | None = None) -> dict[str, str]:
+        """The settings of a `raybase up` serving from every node of this cluster: a gateway
+        replica and a proxy (on the node's own address) on each, tenant-shard hosts spread
+        over them, state under `root` (the data directory every node reaches)."""
+        env = {**self.env(), "RAYBASE_HOST": "0.0.0.0", "RAYBASE_PROXY_BIND": "node",
+               "RAYBASE_PORT": str(port), "RAYBASE_REPLICAS": str(self.nodes),
+               "RAYBASE_MAX_REPLICAS_PER_NODE": "1", "RAYBASE_SHARD_HOSTS": str(2 * self.nodes),
+               "RAYBASE_DATA_DIR": str(root / "data"), "RAYBASE_RUN_DIR": str(root / "run")}
+        return {**env, "RAYBASE_ADMIN_KEY": admin_key} if admin_key else env
+
+    def start_raybase(self, port: int, root: Path, admin_key: str | None = None,
+                      extra: dict[str, str] | None = None) -> subprocess.Popen:
+        """Run `raybase up` against this cluster (no AI models: they are per-node memory the
+        tests and benchmarks do not need) and wait until the head node's proxy is ready."""
+        env = {**os.environ, **self.raybase_env(port, root, admin_key),
+               "RAYBASE_AI_EMBEDDING_REPLICAS": "0", "RAYBASE_AI_GENERATION_REPLICAS": "0",
+               **(extra or {})}
+        log = (root / "raybase.log").open("ab")
+        proc = subprocess.Popen([str(Path(sys.executable).with_name("raybase")), "up"],
+                                env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root)
+        try:
+            wait_ok(f"http://{node_ip(0)}:{port}/ready", 180)
+        except RuntimeError:
+            proc.kill()
+            raise
+        return proc
 
     def _ray_env(self, head: bool) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items()
@@ -174,9 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "up":
         cluster = LocalCluster(Path(args.root), nodes=args.nodes).start()
         cluster.save()
-        env = {**cluster.env(), "RAYBASE_HOST": "0.0.0.0", "RAYBASE_PROXY_BIND": "node",
-               "RAYBASE_REPLICAS": str(args.nodes), "RAYBASE_MAX_REPLICAS_PER_NODE": "1",
-               "RAYBASE_SHARD_HOSTS": str(2 * args.nodes)}
+        env = cluster.raybase_env(8000, Path(args.root))
         print("\n".join(f"export {k}={v}" for k, v in env.items()))
     else:
         LocalCluster.load(Path(args.root)).stop()

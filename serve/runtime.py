@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import importlib.abc
+import importlib.util
 import logging
 import os
 import random
 import socket
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -68,18 +71,48 @@ UNAVAILABLE = (b"HTTP/1.1 503 Service Unavailable\r\nCache-Control: no-cache\r\n
                b'replica could answer; retry"},"request_id":null}\n')
 
 
-def loopback_haproxy() -> None:
-    """Worker setup hook: Serve's HAProxy template with raybase's edits (`HAPROXY_EDITS`)."""
-    try:
-        from ray.serve._private import haproxy, haproxy_templates
-    except ImportError:
-        return
-    import ray
+TEMPLATES = "ray.serve._private.haproxy_templates"
 
-    node_ip = ray.util.get_node_ip_address()
+
+def loopback_haproxy() -> None:
+    """Worker setup hook: Serve's HAProxy template with raybase's edits (`HAPROXY_EDITS`), in
+    the processes that render it. Importing Serve's HAProxy module takes 1.4 s, which every
+    worker (a tenant-shard host restarting after a node loss too) would pay: the edit is made
+    when the template module is first imported, and only then."""
+    module = sys.modules.get(TEMPLATES)
+    if module is not None:
+        _edit_templates(module)
+    elif not any(isinstance(f, _TemplateFinder) for f in sys.meta_path):
+        sys.meta_path.insert(0, _TemplateFinder())
+
+
+class _TemplateFinder(importlib.abc.MetaPathFinder):
+    """Edits Serve's HAProxy template module right after it is executed."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if name != TEMPLATES:
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            return spec
+        execute = spec.loader.exec_module
+
+        def exec_module(module: Any) -> None:
+            execute(module)
+            _edit_templates(module)
+
+        spec.loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec
+
+
+def _edit_templates(module: Any) -> None:
+    import ray
+    from ray._common.network_utils import get_localhost_ip
+
     errorfile = os.path.join(tempfile.gettempdir(), "raybase-haproxy-503.http")
     Path(errorfile).write_bytes(UNAVAILABLE)
-    template = haproxy_templates.HAPROXY_CONFIG_TEMPLATE
+    template = module.HAPROXY_CONFIG_TEMPLATE
     edits = list(HAPROXY_EDITS)
     if os.environ.get("RAYBASE_PROXY_BIND") == "node":
         edits.append((_FRONTEND, _FRONTEND.replace("{{ config.frontend_host }}", NODE_IP)))
@@ -87,12 +120,12 @@ def loopback_haproxy() -> None:
         if old not in template:
             raise RuntimeError(f"Serve's HAProxy template changed: {old.strip()!r} not found")
         template = template.replace(old, new, 1)
-    from ray._common.network_utils import get_localhost_ip
-
-    template = (template.replace(NODE_IP, node_ip).replace("@LOCAL@", get_localhost_ip())
-                .replace("@ERRORFILE@", errorfile))
-    haproxy_templates.HAPROXY_CONFIG_TEMPLATE = template
-    haproxy.HAPROXY_CONFIG_TEMPLATE = template
+    template = (template.replace(NODE_IP, ray.util.get_node_ip_address())
+                .replace("@LOCAL@", get_localhost_ip()).replace("@ERRORFILE@", errorfile))
+    module.HAPROXY_CONFIG_TEMPLATE = template
+    haproxy = sys.modules.get("ray.serve._private.haproxy")
+    if haproxy is not None:  # imported the template by name already
+        haproxy.HAPROXY_CONFIG_TEMPLATE = template
 
 
 # What two instances on one machine must not share: Serve's HAProxy mode binds fixed ports (9101
