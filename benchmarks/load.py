@@ -367,7 +367,7 @@ def server_probe(pool: Pool, root: int | None) -> tuple[Probe, str]:
             return cpu
 
         return tree, "raybase processes"
-    return (lambda: {-1: procs.machine_cpu() - sum(procs.tree(me).values())},
+    return (lambda: {-1: procs.machine_cpu()[-1] - sum(procs.tree(me).values())},
             "whole machine less the generator")
 
 

@@ -34,10 +34,19 @@ HEALTH_CHECKS = {"RAY_health_check_period_ms": "300", "RAY_health_check_timeout_
                  "RAY_health_check_failure_threshold": "3",
                  "RAY_health_check_initial_delay_ms": "1000"}
 WORKER_PORTS = 100  # worker processes per node, at most
+WORKER_PORTS_LOW, WORKER_PORTS_HIGH = 10_000, 15_000  # where the nodes' worker ports lie
 
 
 def node_ip(index: int) -> str:
     return f"127.0.0.{index + 2}"
+
+
+def _free_port_above_workers() -> int:
+    """A free port of the head's address outside every node's worker-port range."""
+    while True:
+        port = free_port(node_ip(0))
+        if not WORKER_PORTS_LOW <= port < WORKER_PORTS_HIGH:
+            return port
 
 
 @dataclass
@@ -51,8 +60,9 @@ class LocalCluster:
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
-        self.port = self.port or free_port(node_ip(0))
-        self._worker_base = 20_000 + (self.port % 40) * 250  # ranges of 100 per node
+        self.port = self.port or _free_port_above_workers()
+        # The nodes' worker ports: ranges of 100 in [10000, 15000), never the ports above.
+        self._worker_base = WORKER_PORTS_LOW + (self.port % 16) * WORKER_PORTS * self.nodes
 
     @property
     def address(self) -> str:
@@ -110,7 +120,7 @@ class LocalCluster:
                 "--disable-usage-stats"]
         if index == 0:
             args += ["--head", f"--port={self.port}", "--include-dashboard=false",
-                     f"--ray-client-server-port={free_port(node_ip(0))}"]
+                     f"--ray-client-server-port={_free_port_above_workers()}"]
         else:
             args += [f"--address={self.address}"]
         self.node_dir(index).mkdir(parents=True, exist_ok=True)
