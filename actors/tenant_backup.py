@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from actors import ai_indexer
 from storage import backups
 from storage.blobs import BlobStore, blob_store
+from storage.db import iso, utcnow
 from storage.errors import ApiError, Code
 
 if TYPE_CHECKING:
@@ -71,6 +72,23 @@ def _copy_files(shard: TenantShard, db: Any, into: Path) -> None:
     with tarfile.open(into / VECTORS, "w") as tar:
         if vectors_dir(shard).is_dir():
             tar.add(vectors_dir(shard), arcname=".")
+
+
+async def take(shard: TenantShard, backup_id: str, control: dict[str, Any],
+               trigger: str) -> dict[str, Any]:
+    """A whole backup: the shard's parts, the tenant's control-plane rows `control`, then the
+    manifest (written last: a backup without one is not listed); the manifest."""
+    parts = await backup(shard, backup_id)
+    blobs = store(shard)
+    key = backups.part_key(shard.key, backup_id, "control.json")
+    parts["control"] = {"key": key,
+                        "bytes": await asyncio.to_thread(backups.put_json, blobs, key, control)}
+    manifest = {"backup_id": backup_id, "tenant_id": shard.key, "created_at": iso(utcnow()),
+                "trigger": trigger, "bytes": sum(p["bytes"] for p in parts.values()),
+                "parts": parts}
+    await asyncio.to_thread(backups.put_json, blobs,
+                            backups.part_key(shard.key, backup_id, backups.MANIFEST), manifest)
+    return manifest
 
 
 async def backup(shard: TenantShard, backup_id: str) -> dict[str, dict[str, Any]]:

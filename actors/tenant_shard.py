@@ -44,9 +44,9 @@ def sinks() -> list[Sink]:
 
 def alarm_handlers() -> list[AlarmHandler]:
     """Who else runs on the shard's alarm (each answers its next wake-up time or None)."""
-    from actors import ai_indexer, webhook_delivery
+    from actors import ai_indexer, backup_schedule, webhook_delivery
 
-    return [webhook_delivery.on_alarm, ai_indexer.on_alarm]
+    return [webhook_delivery.on_alarm, ai_indexer.on_alarm, backup_schedule.on_alarm]
 
 
 class TenantShard(DatabaseObject):
@@ -63,6 +63,9 @@ class TenantShard(DatabaseObject):
         self._pruned_at = 0.0
         self._woken: list[float] | None = None  # wake_at calls made while `alarm` runs
         self._kick()  # events committed before a restart and not yet handed on
+        from actors import backup_schedule
+
+        backup_schedule.on_activate(self)
 
     async def on_evict(self) -> None:
         """Stop dispatching (what was not recorded as dispatched goes again on activation),
@@ -89,12 +92,19 @@ class TenantShard(DatabaseObject):
         self.delete_alarm()
         return destroyed
 
-    async def backup(self, backup_id: str) -> dict[str, Any]:
-        """Write this tenant's parts of a backup (actors/tenant_backup.py); `{part: {key,
-        bytes}}`."""
+    async def backup(self, backup_id: str, control: dict[str, Any],
+                     trigger: str = "manual") -> dict[str, Any]:
+        """Write backup `backup_id` of this tenant with its control-plane rows `control`
+        (actors/tenant_backup.py); the manifest."""
         from actors import tenant_backup
 
-        return await tenant_backup.backup(self, backup_id)
+        return await tenant_backup.take(self, backup_id, control, trigger)
+
+    async def wake_backup_schedule(self) -> bool:
+        """Look at the scheduled backups now (the tenant's plan or limits changed)."""
+        from actors import backup_schedule
+
+        return backup_schedule.wake(self)
 
     async def restore(self, parts: dict[str, Any], blobs_from: str | None = None) -> bool:
         """Replace this tenant's data with a backup's `parts`; `blobs_from`: the backed-up

@@ -31,9 +31,7 @@ import argparse
 import asyncio
 import json
 import secrets
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -295,12 +293,7 @@ def main(argv: list[str] | None = None) -> int:
                           "tenants_differing": bad}, indent=2))
         return 1 if bad else 0
     finally:
-        if proc is not None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(90)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        cluster.stop_raybase(proc)
         cluster.stop()
 
 

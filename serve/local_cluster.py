@@ -100,6 +100,18 @@ class LocalCluster:
             raise
         return proc
 
+    @staticmethod
+    def stop_raybase(proc: subprocess.Popen | None) -> None:
+        """Stop a `start_raybase` process as Ctrl-C would (its app and hosts leave the
+        cluster), killing it if it has not ended in 90 s."""
+        if proc is None:
+            return
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(90)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
     def _ray_env(self, head: bool) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("RAY_", "RAYBASE_"))}

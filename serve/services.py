@@ -28,7 +28,8 @@ class Services:
         self.registries = make(channels.registry_spec(own or 1, channels.NAME if own else
                                                       control_plane.NAME), settings.data_dir)
         config = {**shard_config(settings),
-                  **channels.shard_config(self.channels, self.registries)}
+                  **channels.shard_config(self.channels, self.registries),
+                  **control_plane.shard_config(self.control)}
         self.shards = make(tenant_shard.spec(settings.shard_hosts, settings.shard_idle_timeout,
                                              config), settings.data_dir)
 

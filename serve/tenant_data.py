@@ -21,7 +21,6 @@ from typing import Any
 from serve.services import Services
 from storage import backups, tenants
 from storage.blobs import BlobNotFound, BlobStore
-from storage.db import iso, utcnow
 from storage.ids import new_id
 
 
@@ -29,20 +28,18 @@ def _ctx(tenant_id: str) -> dict[str, Any]:
     return {"tenant_id": tenant_id, "actor_id": "admin", "request_id": None}
 
 
-async def backup_tenant(services: Services, blobs: BlobStore, tenant_id: str) -> dict[str, Any]:
+async def backup_tenant(services: Services, tenant_id: str) -> dict[str, Any]:
     """Back the tenant up; the manifest."""
     host = (await services.control_run(tenants.get_tenant, tenant_id=tenant_id))["shard_host"]
     control = await services.control_run(backups.control_rows, tenant_id=tenant_id)
-    backup_id = new_id("bk")
-    parts = await services.shard(tenant_id, host).call_alone("backup", backup_id)
-    key = backups.part_key(tenant_id, backup_id, "control.json")
-    parts["control"] = {"key": key,
-                        "bytes": await asyncio.to_thread(backups.put_json, blobs, key, control)}
-    manifest = {"backup_id": backup_id, "tenant_id": tenant_id, "created_at": iso(utcnow()),
-                "bytes": sum(p["bytes"] for p in parts.values()), "parts": parts}
-    await asyncio.to_thread(backups.put_json, blobs,
-                            backups.part_key(tenant_id, backup_id, backups.MANIFEST), manifest)
-    return manifest
+    return await services.shard(tenant_id, host).call_alone("backup", new_id("bk"), control)
+
+
+async def delete_tenant_backup(blobs: BlobStore, tenant_id: str,
+                               backup_id: str) -> dict[str, Any]:
+    """Delete one of the tenant's backups (404 for an unknown one)."""
+    backups.check_tenant_id(tenant_id, "tenant_id")
+    return await asyncio.to_thread(backups.delete_backup, blobs, tenant_id, backup_id)
 
 
 async def list_tenant_backups(blobs: BlobStore, tenant_id: str) -> dict[str, Any]:

@@ -132,3 +132,21 @@ def list_backups(blobs: BlobStore, tenant_id: str) -> list[dict[str, Any]]:
         except BlobNotFound:  # removed while listing
             continue
     return sorted(found, key=lambda m: m["backup_id"], reverse=True)
+
+
+def delete_backup(blobs: BlobStore, tenant_id: str, backup_id: str) -> dict[str, Any]:
+    """Delete every part of the backup (its manifest last); 404 for an unknown backup."""
+    load_manifest(blobs, tenant_id, backup_id)
+    manifest = part_key(tenant_id, backup_id, MANIFEST)
+    for key in blobs.list(folder(tenant_id, backup_id)):
+        if key != manifest:
+            blobs.delete(key)
+    blobs.delete(manifest)
+    return {"deleted": True, "backup_id": backup_id}
+
+
+def expired_scheduled(manifests: list[dict[str, Any]], kept: int) -> list[str]:
+    """The scheduled backups past the newest `kept` of them (manual ones are never pruned)."""
+    scheduled = [m for m in manifests if m.get("trigger") == "scheduled"]
+    scheduled.sort(key=lambda m: m["backup_id"], reverse=True)
+    return [m["backup_id"] for m in scheduled[max(0, kept):]]

@@ -8,27 +8,32 @@ from storage.errors import ApiError, Code, invalid
 
 
 def _limits(api_keys: int, audit_days: int, file_bytes: int, ai_calls: int, objects: int,
-            requests: int, seats: int) -> dict[str, Any]:
+            requests: int, seats: int, backup_hours: int, backups_kept: int) -> dict[str, Any]:
     return {"api_keys": api_keys, "batch_items": 100, "request_body_bytes": 1 << 20,
             "audit_retention_days": audit_days, "file_storage_bytes": file_bytes,
             "ai_calls_per_day": ai_calls, "objects": objects,
-            "api_requests_per_month": requests, "seats": seats}
+            "api_requests_per_month": requests, "seats": seats,
+            "backup_every_hours": backup_hours, "backups_kept": backups_kept}
 
 
 PLANS: dict[str, dict[str, Any]] = {
     "free": {"name": "free", "display_name": "Free",
-             "limits": _limits(10, 30, 1 << 30, 1_000, 10_000, 100_000, 1_000)},
+             "limits": _limits(10, 30, 1 << 30, 1_000, 10_000, 100_000, 1_000, 0, 0)},
     "pro": {"name": "pro", "display_name": "Pro",
-            "limits": _limits(100, 90, 100 << 30, 50_000, 1_000_000, 10_000_000, 100_000)},
+            "limits": _limits(100, 90, 100 << 30, 50_000, 1_000_000, 10_000_000, 100_000,
+                              24, 7)},
     "enterprise": {"name": "enterprise", "display_name": "Enterprise",
                    "limits": _limits(1000, 365, 1 << 40, 1_000_000, 100_000_000,
-                                     1_000_000_000, 10_000_000)},
+                                     1_000_000_000, 10_000_000, 6, 28)},
 }
 DEFAULT_PLAN = "free"
 LONGEST_RETENTION_DAYS = max(p["limits"]["audit_retention_days"] for p in PLANS.values())
 # The limits the operator may set per tenant over its plan's (PATCH /admin/v1/tenants/:id
 # {"quotas": {...}}; null: the plan's). ai_calls_per_day has its own column (and field).
-OVERRIDABLE = ("objects", "seats", "api_requests_per_month")
+# Scheduled backups (actors/backup_schedule.py): every `backup_every_hours` (0: none), the
+# newest `backups_kept` scheduled ones kept.
+OVERRIDABLE = ("objects", "seats", "api_requests_per_month", "backup_every_hours",
+               "backups_kept")
 
 
 def plan(name: str) -> dict[str, Any]:

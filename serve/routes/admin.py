@@ -27,6 +27,10 @@ class Quotas(BaseModel):
     seats: int | None = Field(None, ge=0, le=10**12, description="End users.")
     api_requests_per_month: int | None = Field(None, ge=0, le=10**12,
                                                description="API requests a month (UTC).")
+    backup_every_hours: int | None = Field(None, ge=0, le=24 * 366,
+                                           description="Hours between scheduled backups; 0: none.")
+    backups_kept: int | None = Field(None, ge=0, le=10_000,
+                                     description="Scheduled backups kept (older ones deleted).")
 
 
 class TenantCreate(BaseModel):
@@ -75,9 +79,14 @@ async def get_tenant(request: Request, tenant_id: str, _: AdminCtx) -> Any:
 async def update_tenant(request: Request, tenant_id: str, body: TenantUpdate,
                         _: AdminCtx) -> Any:
     """Rename, change plan, set the tenant's own limits, suspend (every request answers 403) or
-    reactivate."""
-    return await _services(request).control_run(
-        tenants.update_tenant, tenant_id=tenant_id, body=body.model_dump(exclude_unset=True))
+    reactivate. A new plan or limits reach the tenant's backup schedule at once."""
+    services = _services(request)
+    changes = body.model_dump(exclude_unset=True)
+    updated = await services.control_run(tenants.update_tenant, tenant_id=tenant_id,
+                                         body=changes)
+    if "plan" in changes or "quotas" in changes:
+        await services.shard(tenant_id, updated["shard_host"]).call("wake_backup_schedule")
+    return updated
 
 
 @router.delete("/{tenant_id}", summary="Delete tenant")

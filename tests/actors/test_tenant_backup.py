@@ -38,6 +38,9 @@ async def setup_items(stub) -> None:
                     {"type_ref": "item", "body": {"name": "name", "data_type": "string"}})
 
 
+CONTROL = {"tenant": {"id": "tn_a"}, "api_keys": []}  # the control-plane rows the gateway reads
+
+
 async def test_restore_brings_back_the_backed_up_moment(shards, tmp_path):
     stub = shards().get("tn_a")
     await setup_items(stub)
@@ -45,9 +48,11 @@ async def test_restore_brings_back_the_backed_up_moment(shards, tmp_path):
     stub_storage = stub.ns.hosts[0].kv
     stub_storage.put("tn_a", "marker", b"before")
     # Writes sent with the backup run before or after its copy, never during it.
-    parts, *_ = await asyncio.gather(stub.call("backup", "bk_" + "1" * 22),
-                                     *(create(stub, f"late{i}") for i in range(5)))
-    assert {"database", "vectors", "durable", "blobs"} <= set(parts)
+    manifest, *_ = await asyncio.gather(stub.call("backup", "bk_" + "1" * 22, CONTROL),
+                                        *(create(stub, f"late{i}") for i in range(5)))
+    parts = manifest["parts"]
+    assert {"database", "vectors", "durable", "blobs", "control"} <= set(parts)
+    assert manifest["trigger"] == "manual" and manifest["tenant_id"] == "tn_a"
     stub_storage.put("tn_a", "marker", b"after")
     await create(stub, "after")
     backed_up = await names(stub)
@@ -65,7 +70,7 @@ async def test_a_bad_backup_leaves_the_data_as_it_was(shards, tmp_path):
     stub = shards().get("tn_a")
     await setup_items(stub)
     await create(stub, "kept")
-    parts = await stub.call("backup", "bk_" + "2" * 22)
+    parts = (await stub.call("backup", "bk_" + "2" * 22, CONTROL))["parts"]
     blob_store(tmp_path).put(parts["database"]["key"], b"not a database")
     with pytest.raises(ApiError) as refused:
         await stub.call("restore", parts)

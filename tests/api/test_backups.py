@@ -4,6 +4,7 @@ confirmed deletion of a tenant holding data (its durable storage and blobs go wi
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -165,3 +166,37 @@ def test_deleting_an_empty_tenant_needs_no_confirmation(client, admin_headers):
     make_type(t, "lead")
     assert ok(_admin(client, admin_headers, "DELETE", f"/{t.id}")) == {
         "tenant_id": t.id, "deleted": True, "revoked_keys": 1, "deleted_blobs": 0}
+
+
+def test_deleting_a_backup_removes_it_and_a_second_delete_is_404(client, tenant, admin_headers):
+    make_type(tenant, "lead", [("title", "string")])
+    made = ok(_admin(client, admin_headers, "POST", f"/{tenant.id}/backup"), 201)
+    assert made["trigger"] == "manual"
+    path = f"/{tenant.id}/backups/{made['backup_id']}"
+    assert ok(_admin(client, admin_headers, "DELETE", path)) == {
+        "deleted": True, "backup_id": made["backup_id"]}
+    listed = ok(_admin(client, admin_headers, "GET", f"/{tenant.id}/backups"))["results"]
+    assert made["backup_id"] not in [b["backup_id"] for b in listed]
+    err(_admin(client, admin_headers, "DELETE", path), 404, "NOT_FOUND")
+    bad = _admin(client, admin_headers, "DELETE", f"/{tenant.id}/backups/../../etc")
+    assert bad.status_code in (400, 404)
+
+
+def test_a_schedule_set_by_the_operator_backs_the_tenant_up(client, tenant, admin_headers):
+    """PATCH with backup limits wakes the tenant's schedule: a scheduled backup appears."""
+    make_type(tenant, "lead", [("title", "string")])
+    ok(_admin(client, admin_headers, "PATCH", f"/{tenant.id}",
+              json={"quotas": {"backup_every_hours": 12, "backups_kept": 3}}))
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        listed = ok(_admin(client, admin_headers, "GET", f"/{tenant.id}/backups"))["results"]
+        if any(b.get("trigger") == "scheduled" for b in listed):
+            break
+        time.sleep(0.25)
+    else:
+        raise AssertionError("no scheduled backup within 20 s")
+    [scheduled] = [b for b in listed if b["trigger"] == "scheduled"]
+    assert scheduled["parts"]["database"]["bytes"] > 0
+    bad = _admin(client, admin_headers, "PATCH", f"/{tenant.id}",
+                 json={"quotas": {"backups_kept": -1}})
+    err(bad, 400, "VALIDATION_ERROR")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -44,12 +43,7 @@ def deployment():
         yield {"cluster": cluster, "port": port, "root": run_root,
                "base": f"http://{node_ip(0)}:{port}", "proc": proc}
     finally:
-        if proc is not None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(90)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        cluster.stop_raybase(proc)
         cluster.stop()
         shutil.rmtree(run_root, ignore_errors=True)
 
