@@ -118,13 +118,13 @@ async def writer(client: httpx.AsyncClient, t: Tenant, stop: asyncio.Event) -> N
 
 
 async def load_round(base: str, tenants: list[Tenant], before: float, after: float,
-                     kill: Any) -> float:
+                     kill: Any, timeout: float = 10.0) -> float:
     """Run a writer per tenant; call `kill()` after `before` s; stop `after` s later. The kill
-    time."""
+    time. A request unanswered in `timeout` s counts as failed (status 0) and is retried."""
     stop = asyncio.Event()
     n = len(tenants)
     limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
-    async with httpx.AsyncClient(base_url=base, timeout=10, limits=limits) as client:
+    async with httpx.AsyncClient(base_url=base, timeout=timeout, limits=limits) as client:
         tasks = [asyncio.create_task(writer(client, t, stop)) for t in tenants]
         await asyncio.sleep(before)
         killed_at = time.monotonic()

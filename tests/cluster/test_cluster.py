@@ -106,8 +106,10 @@ def test_node_loss_fails_nothing_acknowledged_and_rebalance_moves_hosts_back(dep
         tenants.append(t)
 
     since = time.monotonic()
+    # A generous client timeout: on a loaded CI machine a host may take longer to come back,
+    # and the test asserts answers, not speed (benchmarks/README.md has the figures).
     killed_at = asyncio.run(bench.load_round(base, tenants, 4.0, 12.0,
-                                             lambda: cluster.kill_node(1)))
+                                             lambda: cluster.kill_node(1), timeout=60.0))
     report = bench.report_round(tenants, lost, killed_at, since)
     survivors, moved = report["surviving node"], report["killed node"]
     assert survivors["requests"] > 0 and survivors["failed"] == 0, report
