@@ -6,10 +6,11 @@
 - Host `i` of every other namespace (tenant shards, and rate limits or channels with hosts of
   their own) prefers node `i mod n` of the `n` alive nodes, ordered by address: tenants hash
   evenly over hosts, so they spread evenly over nodes.
-- Preferred, not pinned (soft node affinity): a host whose node is lost restarts on a surviving
-  node, where its tenants' calls, waiting in Ray meanwhile, continue (the data directory is one
-  every node reaches: README, Running on a cluster). A node that joins or comes back takes the
-  hosts created from then on; `rebalance` moves the others back.
+- Preferred, not pinned (a label selector with a fallback to any node): a host whose node is
+  lost restarts on a surviving node, where its tenants' calls, waiting in Ray meanwhile,
+  continue (the data directory is one every node reaches: README, Running on a cluster). A node
+  that joins or comes back takes the hosts created from then on; `rebalance` moves the others
+  back.
 
 On one machine there is one node and this changes nothing.
 """
