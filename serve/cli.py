@@ -102,7 +102,7 @@ def _check_free(settings: Settings, pid_file: Path) -> None:
     pid = _running_pid(pid_file)
     if pid:
         raise click.ClickException(f"raybase (pid {pid}) already runs on {settings.data_dir}")
-    host = runtime.local_url(settings).split("//")[1].rsplit(":", 1)[0]
+    host = runtime.bind_host(settings)
     if runtime.port_in_use(host, settings.port):
         raise click.ClickException(f"{host}:{settings.port} is in use: pick another port")
 

@@ -282,15 +282,18 @@ def deploy(settings: Settings, timeout: float = 120.0) -> None:
     wait_ready(local_url(settings), timeout)
 
 
-def local_url(settings: Settings) -> str:
-    """Where this machine reaches the gateway: its own node's proxy when every node's proxy
-    listens on its node's address (`proxy_bind` node), else `host` (loopback for a wildcard)."""
-    host = settings.host
+def bind_host(settings: Settings) -> str:
+    """The address this machine's proxy listens on: its node's when every node's proxy listens
+    on its own (`proxy_bind` node), else `host`."""
     if settings.proxy_bind == "node" and settings.node_ip:
-        host = settings.node_ip
-    elif host in ("0.0.0.0", "::"):
-        host = "127.0.0.1"
-    return f"http://{host}:{settings.port}"
+        return settings.node_ip
+    return settings.host
+
+
+def local_url(settings: Settings) -> str:
+    """Where this machine reaches the gateway: `bind_host`, loopback for a wildcard."""
+    host = bind_host(settings)
+    return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{settings.port}"
 
 
 async def _ping_all(services: Any) -> None:
