@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +48,12 @@ def _free_port_above_workers() -> int:
         port = free_port(node_ip(0))
         if not WORKER_PORTS_LOW <= port < WORKER_PORTS_HIGH:
             return port
+
+
+def without_ray(environ: Mapping[str, str]) -> dict[str, str]:
+    """`environ` without Ray's and raybase's variables: a node or driver of the cluster starts
+    from its own settings, not from those of a Ray this process may run (a test session's)."""
+    return {k: v for k, v in environ.items() if not k.startswith(("RAY_", "RAYBASE_"))}
 
 
 @dataclass
@@ -86,8 +93,12 @@ class LocalCluster:
     def start_raybase(self, port: int, root: Path, admin_key: str | None = None,
                       extra: dict[str, str] | None = None) -> subprocess.Popen:
         """Run `raybase up` against this cluster (no AI models: they are per-node memory the
-        tests and benchmarks do not need) and wait until the head node's proxy is ready."""
-        env = {**os.environ, **self.raybase_env(port, root, admin_key),
+        tests and benchmarks do not need) and wait until the head node's proxy is ready.
+
+        The process gets none of this process's own Ray and raybase variables: a test session's
+        local Ray names its HAProxy files and ports there, and `raybase up` keeps variables it
+        finds (an operator's), so they would point the cluster's proxies at that Ray's files."""
+        env = {**without_ray(os.environ), **self.raybase_env(port, root, admin_key),
                "RAYBASE_AI_EMBEDDING_REPLICAS": "0", "RAYBASE_AI_GENERATION_REPLICAS": "0",
                **(extra or {})}
         log = (root / "raybase.log").open("ab")
@@ -95,9 +106,10 @@ class LocalCluster:
                                 env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root)
         try:
             wait_ok(f"http://{node_ip(0)}:{port}/ready", 180)
-        except RuntimeError:
+        except RuntimeError as exc:
             proc.kill()
-            raise
+            tail = (root / "raybase.log").read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"{exc}; raybase up (exit {proc.wait()}) printed:\n{tail}") from exc
         return proc
 
     @staticmethod
@@ -113,8 +125,7 @@ class LocalCluster:
             proc.kill()
 
     def _ray_env(self, head: bool) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("RAY_", "RAYBASE_"))}
+        env = without_ray(os.environ)
         env.update(RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=self.token)
         if head:
             env.update(HEALTH_CHECKS)

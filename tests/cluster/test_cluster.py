@@ -23,7 +23,7 @@ import pytest
 
 from actors.durable import stable_hash
 from benchmarks import cluster as bench
-from serve.local_cluster import LocalCluster, node_ip
+from serve.local_cluster import LocalCluster, node_ip, without_ray
 from serve.runtime import free_port, wait_ok
 
 HOSTS = 4  # LocalCluster.raybase_env: two tenant-shard hosts per node
@@ -55,7 +55,7 @@ def _admin(base: str, method: str, path: str) -> dict:
 
 
 def _raybase_cli(deployment: dict, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "RAYBASE_PORT": str(deployment["port"]), "RAYBASE_PROXY_BIND": "node",
+    env = {**without_ray(os.environ), "RAYBASE_PORT": str(deployment["port"]), "RAYBASE_PROXY_BIND": "node",
            "RAYBASE_NODE_IP": node_ip(0), "RAYBASE_ADMIN_KEY": bench.ADMIN_KEY}
     return subprocess.run([sys.executable, "-m", "serve.cli", *args], env=env, timeout=600,
                           capture_output=True, text=True)
