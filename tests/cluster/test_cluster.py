@@ -55,8 +55,9 @@ def _admin(base: str, method: str, path: str) -> dict:
 
 
 def _raybase_cli(deployment: dict, *args: str) -> subprocess.CompletedProcess:
-    env = {**without_ray(os.environ), "RAYBASE_PORT": str(deployment["port"]), "RAYBASE_PROXY_BIND": "node",
-           "RAYBASE_NODE_IP": node_ip(0), "RAYBASE_ADMIN_KEY": bench.ADMIN_KEY}
+    env = {**without_ray(os.environ), "RAYBASE_PORT": str(deployment["port"]),
+           "RAYBASE_PROXY_BIND": "node", "RAYBASE_NODE_IP": node_ip(0),
+           "RAYBASE_ADMIN_KEY": bench.ADMIN_KEY}
     return subprocess.run([sys.executable, "-m", "serve.cli", *args], env=env, timeout=600,
                           capture_output=True, text=True)
 
