@@ -31,6 +31,7 @@ from serve.routes import (
     views,
     webhooks,
 )
+from serve.routes.accounting import ROUTERS as ACCOUNTING
 from serve.routes.auth import account as auth_account
 from serve.routes.auth import mfa as auth_mfa
 from serve.routes.auth import oauth as auth_oauth
@@ -88,4 +89,5 @@ ROUTERS = (
     ai_providers.router,
     ai_providers.usage_router,
     ai_generation.router,
+    *ACCOUNTING,
 )

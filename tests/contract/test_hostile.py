@@ -16,6 +16,7 @@ import pytest
 
 from tests.api.builders import make_object, make_type
 from tests.api.conftest import ADMIN_KEY, Tenant, create_tenant, ok
+from tests.contract.areas import AREAS
 from tests.contract.test_routes import (  # noqa: F401
     PARAM,
     _enveloped,
@@ -79,6 +80,8 @@ def world(client: httpx.Client) -> dict[str, Any]:
            "key_id": key["key"]["id"], "variant": "thumbnail", "tenant_id": "tn_hostile_x",
            "export_id": "exp_hostile_x", "webhook_id": hook["id"],
            "provider_id": provider["id"]}
+    for area in AREAS:  # one record of each kind the books, forms and dashboards keep
+        ids.update(area.ids(tenant))
     return {"tenant": tenant, "ids": ids, "type_id": t["id"]}
 
 
