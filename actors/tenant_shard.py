@@ -44,10 +44,16 @@ def sinks() -> list[Sink]:
 
 def alarm_handlers() -> list[AlarmHandler]:
     """Who else runs on the shard's alarm (each answers its next wake-up time or None)."""
-    from actors import accounting_recurring, ai_indexer, backup_schedule, webhook_delivery
+    from actors import (
+        accounting_recurring,
+        ai_indexer,
+        backup_schedule,
+        saved_report_schedule,
+        webhook_delivery,
+    )
 
     return [webhook_delivery.on_alarm, ai_indexer.on_alarm, backup_schedule.on_alarm,
-            accounting_recurring.on_alarm]
+            accounting_recurring.on_alarm, saved_report_schedule.on_alarm]
 
 
 class TenantShard(DatabaseObject):

@@ -19,15 +19,21 @@ SELECT (SELECT count(*) FROM {objects}) AS objects,
        (SELECT count(*) FROM saved_views WHERE object_type_id = $1) AS views,
        (SELECT count(*) FROM associations WHERE from_type_id = $1 OR to_type_id = $1)
            AS associations,
-       (SELECT count(*) FROM comments WHERE object_type_id = $1) AS comments
+       (SELECT count(*) FROM comments WHERE object_type_id = $1) AS comments,
+       (SELECT count(*) FROM forms WHERE object_type_id = $1) AS forms
 """
+# A forced delete removes the type's forms with their submission records and view counts (the
+# objects submitted go with the type's table).
+FORM_PARTS = ("form_submissions", "form_views")
+DELETE_FORM_PARTS = ("DELETE FROM {table} WHERE form_id IN "
+                     "(SELECT id FROM forms WHERE object_type_id = ?)")
 # What a forced delete removes with the type: (table, column holding the type id).
 # (Its objects go with its table.)
 CASCADE = (("object_versions", "object_type_id"),
            ("properties", "object_type_id"), ("search_terms", "object_type_id"),
            ("saved_views", "object_type_id"), ("associations", "from_type_id"),
            ("associations", "to_type_id"), ("comments", "object_type_id"),
-           ("object_policies", "object_type_id"))
+           ("object_policies", "object_type_id"), ("forms", "object_type_id"))
 
 
 def check_name(name: str) -> str:
@@ -110,8 +116,11 @@ def delete_object_type(db: Tx, ctx: dict[str, Any], *, type_ref: str, force: boo
         confirm.dependency("views", counts.get("views", 0), "Saved views"),
         confirm.dependency("associations", counts.get("associations", 0), "Associations"),
         confirm.dependency("comments", counts.get("comments", 0), "Comments"),
+        confirm.dependency("forms", counts.get("forms", 0), "Forms"),
     ]
     confirm.require(db, f"object_type:{type_id}", deps, force, confirm_token)
+    for table in FORM_PARTS:  # before the forms they point at
+        db.execute(table, DELETE_FORM_PARTS.format(table=table), [type_id])
     for table, column in CASCADE:
         db.delete(table, column, type_id)
     db.delete("object_types", "id", type_id)

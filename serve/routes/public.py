@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from serve.auth import authenticate
-from storage import tenants
+from storage import branding, tenants
 from storage.errors import ApiError, Code
 
 router = APIRouter(tags=["Public"])
@@ -82,7 +82,9 @@ async def get_tenant_config(request: Request, tenant_id: str | None = None) -> A
     if not tenant_id:
         raise ApiError(Code.VALIDATION_ERROR, "name the tenant: ?tenant_id=, X-Tenant-Id or "
                        "an API key (Authorization: Bearer)", field="tenant_id")
-    return await services.control_run(tenants.tenant_config, tenant_id=tenant_id)
+    config = await services.control_run(tenants.tenant_config, tenant_id=tenant_id)
+    return {**config, "branding": await services.control_run(branding.public_branding,
+                                                             tenant_id=tenant_id)}
 
 
 @router.post("/v1/tenants/lookup", summary="Lookup tenants by email")

@@ -23,7 +23,8 @@ SECTIONS = ("Public", "Tenants", "API Keys", "Object Types", "Properties", "Obje
             "Audit", "Events", "Errors", "Comments", "Files", "Authentication", "Sessions", "Users",
             "Governance", "Auth Config", "SAML / SSO", "Portal Auth", "MFA", "Passkeys",
             "Notifications", "Webhooks", "Webhook Deliveries", "DLQ", "Realtime", "AI",
-            "AI Providers", "Roles", "Policies", "Billing", "Accounting")
+            "AI Providers", "Roles", "Policies", "Billing", "Accounting",
+            "Dashboards", "Saved Reports", "Forms", "Public Forms", "Branding")
 NOT_YET: set[tuple[str, str]] = set()  # catalog routes of the listed sections not served yet
 # Paths taking files have limits of their own, checked by their tests (import/export, files).
 OWN_BODY_LIMITS = {"/v1/data/import", "/v1/files/upload", "/v1/files/{file_id}/upload-put"}
@@ -75,13 +76,13 @@ def test_registered_routes_equal_the_catalog(spec, catalog):
     missing, extra = sorted(expected - registered), sorted(registered - expected)
     assert not missing and not extra, f"missing: {missing}; not in the catalog: {extra}"
     assert len(catalog) == (81 + 24 + 2 + 2 + 3 + 2 + 10 + 8 + 6 + 7 + 12 + 3 + 16 + 6
-                            + 10 + 4 + 1 + 68)  # + end-user
+                            + 10 + 4 + 1 + 68 + 9 + 7 + 8 + 2 + 2)  # + end-user
     # auth: 14 + sessions 3 + users 5 + governance 2; + auth config 2; + OAuth 2; + SAML 3; +
     # phone codes 2; + portal auth 10; + MFA 7 and the users' factors; + passkeys 6; +
     # notifications 7; + webhooks 7, their deliveries 2 and the DLQ 3; + realtime 2 and the SSE
     # stream; + AI 16 (all of the reference's); + AI providers 5 and AI usage; + roles 9 and
     # the policy simulation; + the row-level policies of object types 4; + Stripe's webhook;
-    # + accounting 68
+    # + accounting 68; + dashboards 9 and saved reports 7; + forms 8, public forms 2, branding 2
 
 
 def test_summaries_follow_the_catalog(spec, catalog):
@@ -254,8 +255,8 @@ def test_bearer_routes_without_credentials_answer_401(client, spec):
         if problem or r.status_code != 401 or r.json()["error"]["code"] != "UNAUTHORIZED":
             failures.append((method, path, r.status_code, problem or r.text[:200]))
     assert counted == {"bearer": 26 + 28 + 20 + 24 + 2 + 2 + 2 + 6 + 6 + 8 + 12 + 2 + 16 + 6 + 10
-                       + 4 + 68, "admin": 5 + 4 + 2,
-               "public": 7 + 3 + 10 + 2 + 1 + 1}
+                       + 4 + 68 + 8 + 7 + 8 + 2, "admin": 5 + 4 + 2,
+               "public": 7 + 3 + 10 + 2 + 1 + 1 + 1 + 2}
     assert not failures, "\n".join(map(str, failures))
 
 
