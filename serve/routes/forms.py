@@ -7,13 +7,14 @@ the form requires a captcha (with the secret of the tenant's auth config)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict
 
 from serve.auth import Caller, ReadCtx, WriteCtx, authenticate, tenant_caller
-from serve.routes.auth.support import NO_BEARER
+from serve.routes.auth.support import NO_BEARER, mail_later
 from serve.turnstile import FIELD as TURNSTILE_FIELD
 from serve.turnstile import verify_turnstile
 from storage import branding, forms
@@ -114,8 +115,22 @@ async def submit_public_form(form_id: str, request: Request,
         section = await ctx.read(get_turnstile)
         await verify_turnstile(request.app.state.settings,
                                {"turnstile": {**section, "enabled": True}}, token, ctx.ip)
-    return await ctx.run(forms.submit_form, form_id=form_id, data=data,
+    done = await ctx.run(forms.submit_form, form_id=form_id, data=data,
                          user_agent=ctx.user_agent)
+    await _notify(request, ctx, form_id, done, data)
+    return done
+
+
+async def _notify(request: Request, ctx: Caller, form_id: str, done: dict[str, Any],
+                  data: dict[str, Any]) -> None:
+    """Mail the form's `notify_emails` that a submission came in (after it committed)."""
+    about = await ctx.read(forms.form_notification, form_id=form_id)
+    lines = [f"{k}: {json.dumps(v, default=str)}" for k, v in data.items()]
+    text = "\n".join([f"A new submission of the form \"{about['name']}\" created object "
+                      f"{done['object_id']}.", "", *lines])
+    for to in about["notify_emails"]:
+        mail_later(request.app.state.settings,
+                   {"to": to, "subject": f"New submission: {about['name']}", "text": text})
 
 
 @router.patch("/{form_id}", summary="Update form")

@@ -141,6 +141,13 @@ def _submit(db: Tx, ctx: dict[str, Any], *, form_id: str, data: Any,
     return {"id": row["id"], "submitted": True, "object_id": rec["id"], "form_id": form["id"]}
 
 
+def form_notification(db: Tx, ctx: dict[str, Any], *, form_id: str) -> dict[str, Any]:
+    """Who is told of a new submission (the form's `notify_emails`) and the form's name."""
+    form = d.find(db, form_id)
+    settings = json.loads(form["settings"] or "{}")
+    return {"name": form["name"], "notify_emails": list(settings.get("notify_emails") or [])}
+
+
 # -- management ------------------------------------------------------------------------------
 def list_form_submissions(db: Tx, ctx: dict[str, Any], *, form_id: str,
                           limit: int | None = None, offset: int | None = None) -> dict[str, Any]:

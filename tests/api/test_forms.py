@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 from urllib.parse import parse_qs
 
 import pytest
@@ -85,6 +86,21 @@ def test_submission_creates_a_listed_object(tenant):
                           params={"limit": 1, "offset": 1}))
     assert subs["total"] == 2 and subs["submissions"][0]["object_id"] == done["object_id"]
     assert subs["submissions"][0]["user_agent"] == "form-test/1"
+
+
+def test_a_submission_is_mailed_to_the_forms_notify_emails(tenant, service):
+    owner = f"owner-{tenant.id}@example.com"  # the session's mailbox is shared
+    form = make_form(tenant, settings={"notify_emails": [owner]})
+    done = ok(public(tenant, "POST", f"/v1/forms/{form['id']}/submit",
+                     json={"data": {"email": "a@example.com", "size": 3}}))
+    mailbox = service["mailbox"]
+    deadline = time.monotonic() + 10
+    while not mailbox.to(owner) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [message] = mailbox.to(owner)
+    assert message["Subject"] == "New submission: Contact"
+    text = message.get_body(("plain",)).get_content()
+    assert done["object_id"] in text and '"a@example.com"' in text
 
 
 def test_rejected_submission_stores_nothing(tenant):

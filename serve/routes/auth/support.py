@@ -86,6 +86,12 @@ def _background(job: Any) -> None:
     task.add_done_callback(_sending.discard)
 
 
+def mail_later(settings: Any, mail: dict[str, Any]) -> None:
+    """Send `mail` in the background: the answer does not wait for SMTP, and a failure is
+    logged, never the request's."""
+    _background(_send(settings, mail))
+
+
 async def _send(settings: Any, mail: dict[str, Any]) -> None:
     try:
         await mailer.send_email(settings, mail)
