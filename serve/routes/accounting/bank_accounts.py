@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from serve.auth import ReadCtx, WriteCtx
-from serve.routes.accounting.models import DATE, Amount, fields
+from serve.routes.accounting.models import DATE, Amount, DateFrom, DateTo, fields
 from storage.accounting import banking
 
 router = APIRouter(prefix="/v1/accounting/bank-accounts", tags=["Accounting"])
@@ -93,8 +93,8 @@ async def import_bank_transactions(bank_account_id: str, body: StatementImport,
 @router.get("/{bank_account_id}/transactions", summary="List bank transactions")
 async def list_bank_transactions(bank_account_id: str, ctx: ReadCtx,
                                  status: str | None = Query(None, max_length=12),
-                                 date_from: str | None = Query(None, alias="from", max_length=10),
-                                 date_to: str | None = Query(None, alias="to", max_length=10),
+                                 date_from: DateFrom = None,
+                                 date_to: DateTo = None,
                                  limit: int | None = None, offset: int | None = None) -> Any:
     """`{transactions, total}`, newest date first."""
     return await ctx.read(banking.list_bank_transactions, bank_account_id=bank_account_id,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from serve.auth import ReadCtx, WriteCtx
-from serve.routes.accounting.models import DATE, JournalLine, fields
+from serve.routes.accounting.models import DATE, DateFrom, DateTo, JournalLine, fields
 from storage.accounting import journal
 
 router = APIRouter(prefix="/v1/accounting/journal-entries", tags=["Accounting"])
@@ -41,8 +41,8 @@ class EntryReverse(BaseModel):
 
 @router.get("", summary="List journal entries")
 async def list_journal_entries(ctx: ReadCtx, status: str | None = Query(None, max_length=10),
-                               date_from: str | None = Query(None, alias="from", max_length=10),
-                               date_to: str | None = Query(None, alias="to", max_length=10),
+                               date_from: DateFrom = None,
+                               date_to: DateTo = None,
                                account_id: str | None = Query(None, max_length=64),
                                limit: int | None = None, offset: int | None = None) -> Any:
     """`{entries, total}`, newest date first."""

@@ -3,12 +3,20 @@ string, checked exactly by storage/accounting/money.py (never parsed as a binary
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field
 
 Amount = int | float | str
 DATE = "A date, YYYY-MM-DD."
+# The date query parameters of lists and reports (`from` and `to` are Python keywords).
+DateFrom = Annotated[str | None, Query(alias="from", max_length=10,
+                                       description="First day, YYYY-MM-DD (inclusive).")]
+DateTo = Annotated[str | None, Query(alias="to", max_length=10,
+                                     description="Last day, YYYY-MM-DD (inclusive).")]
+AsOf = Annotated[str | None, Query(max_length=10,
+                                   description="A date, YYYY-MM-DD (default: today, UTC).")]
 
 
 class JournalLine(BaseModel):
