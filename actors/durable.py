@@ -1,11 +1,12 @@
 """The Durable-Object kernel: many durable objects per Ray actor, Cloudflare's guarantees.
 
 A *namespace* is a kind of durable object (tenant shard, rate limit, ...) spread over a fixed
-number of *host* actors. A key's host is `stable_hash(key) % hosts`, unless the caller names one
-(a directory entry, for moves). Guarantees, as on Cloudflare:
+number of *host* actors. A key's host is `stable_hash(key) % hosts` until the key is moved
+(`move`): the namespace's durable *directory* then names its host. Guarantees, as on Cloudflare:
 
 - one live instance per key: a host activates an object once, under a per-key activation lock,
-  and a key is only ever routed to one host;
+  and only on the host the directory names (or, without an entry, any host it is sent to: the
+  hash's); a call that reaches another host is redirected there by the stub;
 - calls to one object run one at a time (the input gate); objects on one host run independently.
   A method marked `@unlocked` opts out and orders its own work (the tenant shard's group commit);
 - durable storage per object (`self.storage`) in the namespace's SQLite file, fsynced on write,
@@ -48,12 +49,16 @@ ALARM_POLL_S = 0.25  # how often a host looks for due alarms and idle objects
 MAX_BATCH = 128  # calls to one host carried by one actor call
 ALARM_RETRY_S = 2.0  # first retry of a failed alarm; doubles each time (Cloudflare's backoff)
 ALARM_RETRIES = 6  # retries of a failing alarm before it is dropped
+MAX_REDIRECTS = 4  # hosts a call follows a moving object through before the 503 stands
 LOST_HOST_RETRY_S = 8.0  # a lost host is back on another node in ~3 s (benchmarks/README.md)
 
 KV_SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (object_key TEXT, k TEXT, v BLOB, PRIMARY KEY (object_key, k));
 CREATE TABLE IF NOT EXISTS alarms (object_key TEXT PRIMARY KEY, host INTEGER, at REAL);
+CREATE TABLE IF NOT EXISTS directory (object_key TEXT PRIMARY KEY, host INTEGER);
 """
+HOST_METHODS = frozenset({"move_out"})  # what `Host.on_host` runs
+MOVE_DRAIN_S = 30.0  # a move waits this long for the calls in flight on the object to finish
 
 
 def stable_hash(key: str) -> int:
@@ -120,6 +125,18 @@ class KvFile:
             self._exec("DELETE FROM alarms WHERE object_key=?", (okey,), write=True)
         else:
             self._exec("DELETE FROM alarms WHERE object_key=? AND at=?", (okey, at), write=True)
+
+    def owner(self, okey: str) -> int | None:
+        """The host the directory names for the object (None: no entry, the hash's)."""
+        rows = self._exec("SELECT host FROM directory WHERE object_key=?", (okey,))
+        return rows[0][0] if rows else None
+
+    def rehome(self, okey: str, host: int) -> None:
+        """Name `host` as the object's host, and hand it the object's alarm, in one commit."""
+        with self._lock:
+            with self._conn:
+                self._conn.execute("INSERT OR REPLACE INTO directory VALUES (?,?)", (okey, host))
+                self._conn.execute("UPDATE alarms SET host=? WHERE object_key=?", (host, okey))
 
     def due_alarms(self, host: int, now: float) -> list[tuple[str, float]]:
         sql = "SELECT object_key, at FROM alarms WHERE host=? AND at<=? ORDER BY at"
@@ -230,6 +247,7 @@ class Host:
         self._loop_task: asyncio.Task | None = None
         self._alarms_running: dict[str, asyncio.Task] = {}
         self._alarm_failures: dict[str, int] = {}  # key -> failed runs of its current alarm
+        self._moving: dict[str, asyncio.Event] = {}  # keys being moved away: new calls wait
         self.started_at = time.time()
 
     # -- calls
@@ -237,6 +255,9 @@ class Host:
         """Run `method` on the object `key`; answer (True, result) or (False, ApiError)."""
         self._ensure_loop()
         try:
+            moving = self._moving.get(key)
+            if moving is not None:  # the move's input gate: then redirected (`_slot`)
+                await moving.wait()
             slot = await self._slot(key)
             slot.inflight += 1
             try:
@@ -299,6 +320,11 @@ class Host:
                 closing = self._closing.get(key)
                 if closing is not None:
                     await closing
+                owner = self.kv.owner(key)
+                if owner is not None and owner != self.index:
+                    self._activating.pop(key, None)
+                    raise ApiError(Code.SERVICE_UNAVAILABLE, "the object has moved; retry",
+                                   retry_after=1, moved_to=owner)
                 env = ObjectEnv(self.namespace, self.index, self.data_dir, self.config,
                                 self.clock, self.kv)
                 obj = self.cls(key, env)
@@ -349,6 +375,8 @@ class Host:
             self._alarm_failures.pop(key, None)
             self.kv.clear_alarm(key, at)  # a newer alarm set by alarm() stays
             return True
+        if isinstance(err, ApiError) and "moved_to" in err.details:
+            return False  # the alarm moved with its object: its new host delivers it
         failures = self._alarm_failures[key] = self._alarm_failures.get(key, 0) + 1
         if failures > ALARM_RETRIES:
             log.error("alarm of %s failed %d times (%s); dropped", key, failures, err)
@@ -388,6 +416,52 @@ class Host:
         finally:
             self._closing.pop(key, None)
         return True
+
+    async def on_host(self, method: str, *args: Any) -> tuple[bool, Any]:
+        """A method of the host itself (`move_out`), answered like `invoke`: (True, result) or
+        (False, ApiError)."""
+        if method not in HOST_METHODS:
+            raise ValueError(f"not a host method: {method}")
+        try:
+            return True, await getattr(self, method)(*args)
+        except ApiError as exc:
+            return False, exc
+
+    async def move_out(self, key: str, to: int) -> dict[str, Any]:
+        """Move the object `key` to host `to`: new calls wait behind the move (its input gate),
+        the calls in flight finish, the object is evicted (its files closed, every answered
+        write already durable), then the directory names `to` and hands it the alarm, and the
+        waiting calls are redirected there. `{moved, was_active}`: `moved` false when the
+        object lives here and `to` is this host."""
+        if key in self._moving:
+            raise ApiError(Code.CONFLICT, "the object is being moved already", retry_after=1)
+        owner = self.kv.owner(key)
+        if owner is not None and owner != self.index:
+            raise ApiError(Code.SERVICE_UNAVAILABLE, "the object has moved; retry",
+                           retry_after=1, moved_to=owner)
+        if to == self.index:
+            return {"moved": False, "was_active": key in self.slots}
+        gate = self._moving[key] = asyncio.Event()
+        try:
+            lock = self._activating.setdefault(key, asyncio.Lock())
+            async with lock:  # an activation under way finishes first
+                slot = self.slots.get(key)
+                deadline = time.monotonic() + MOVE_DRAIN_S
+                while slot is not None and slot.inflight and time.monotonic() < deadline:
+                    await asyncio.sleep(0.005)
+                if slot is not None and slot.inflight:
+                    raise ApiError(Code.SERVICE_UNAVAILABLE, "calls on the object did not "
+                                   "finish in time; nothing moved", retry_after=1)
+                await self.evict(key)
+                closing = self._closing.get(key)
+                if closing is not None:  # evicted for idleness just now
+                    await closing
+                self.kv.rehome(key, to)
+            return {"moved": True, "was_active": slot is not None}
+        finally:
+            self._activating.pop(key, None)
+            del self._moving[key]
+            gate.set()
 
     async def shutdown(self) -> None:
         """Evict every object (closing files) and stop; used before a host is killed on purpose."""
@@ -437,16 +511,14 @@ class NamespaceSpec:
 
 
 class Stub:
-    """A reference to one durable object; calls go to its owning host."""
+    """A reference to one durable object; calls go to its owning host, and follow it to the
+    host the directory names when it has moved (`Host.move_out`)."""
 
     def __init__(self, ns: BaseNamespace, key: str, host: int) -> None:
         self.ns, self.key, self.host = ns, key, host
 
     async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        ok, value = await self.ns._invoke(self.host, self.key, method, args, kwargs)
-        if not ok:
-            raise value
-        return value
+        return await self._follow(self.ns._invoke, method, args, kwargs)
 
     async def call_again_if_lost(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """`call` for a call that cannot act twice (a read, a write keyed for exactly-once): if
@@ -464,20 +536,63 @@ class Stub:
     async def call_alone(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """`call`, never batched with other calls: for calls that wait (long polls), which
         would hold back the answers of the calls batched with them."""
-        ok, value = await self.ns._invoke_alone(self.host, self.key, method, args, kwargs)
-        if not ok:
-            raise value
-        return value
+        return await self._follow(self.ns._invoke_alone, method, args, kwargs)
+
+    async def call_host(self, method: str, *args: Any) -> Any:
+        """A method of the object's `Host` with the key (`move_out`), following moves."""
+        async def on_host(host: int, key: str, method: str, args: tuple, _: dict):
+            return await self.ns._call_on_host(host, method, key, *args)
+
+        return await self._follow(on_host, method, args, {})
+
+    async def _follow(self, invoke: Callable[..., Any], method: str, args: tuple,
+                      kwargs: dict) -> Any:
+        """Invoke on the object's host; a host that no longer owns the object names the one
+        that does (a move), where the call goes next, and the namespace remembers it."""
+        for _ in range(MAX_REDIRECTS):
+            ok, value = await invoke(self.host, self.key, method, args, kwargs)
+            if ok:
+                return value
+            moved_to = value.details.get("moved_to") if isinstance(value, ApiError) else None
+            if moved_to is None or moved_to == self.host:
+                raise value
+            self.host = self.ns.directory[self.key] = moved_to
+        raise value
 
 
 class BaseNamespace:
     def __init__(self, spec: NamespaceSpec, data_dir: str | Path) -> None:
         self.spec = spec
         self.data_dir = str(data_dir)
+        # Where moved objects were found (a cache of the hosts' directory: a stale entry costs
+        # a redirect, never a second instance).
+        self.directory: dict[str, int] = {}
 
     def get(self, key: str, host: int | None = None) -> Stub:
-        """The stub of `key`; `host` overrides the hash placement (a directory entry)."""
-        return Stub(self, key, self.spec.owner(key) if host is None else host)
+        """The stub of `key`; `host`: where the caller last knew it to live (a directory
+        entry of its own, like a tenant's `shard_host`), else where it was found, else the
+        hash's host."""
+        return Stub(self, key, self.owner(key) if host is None else host)
+
+    def owner(self, key: str) -> int:
+        """The host `key` was last found on, or its hash's."""
+        return self.directory.get(key, self.spec.owner(key))
+
+    async def move(self, key: str, to: int, host: int | None = None) -> dict[str, Any]:
+        """Move the object `key` to host `to` (`Host.move_out`, on the host it lives on, found
+        through redirects from `host`); answers when the directory names `to`: `{from_host,
+        to_host, moved, was_active}` (`moved` false: it was there already)."""
+        if not 0 <= to < self.spec.hosts:
+            raise ApiError(Code.VALIDATION_ERROR,
+                           f"host must be from 0 to {self.spec.hosts - 1}", field="host")
+        stub = self.get(key, host)
+        moved = await stub.call_host("move_out", to)
+        self.directory[key] = to
+        return {"from_host": stub.host, "to_host": to, **moved}
+
+    async def _call_on_host(self, host: int, method: str, *args: Any) -> tuple[bool, Any]:
+        """Run a `Host` method (not an object's) on host `host`; (ok, result or ApiError)."""
+        raise NotImplementedError
 
     async def _invoke(self, host: int, key: str, method: str, args: tuple, kwargs: dict):
         raise NotImplementedError
@@ -513,14 +628,17 @@ class LocalNamespace(BaseNamespace):
     async def _invoke(self, host: int, key: str, method: str, args: tuple, kwargs: dict):
         return await self.hosts[host].invoke(key, method, args, kwargs)
 
+    async def _call_on_host(self, host: int, method: str, *args: Any) -> tuple[bool, Any]:
+        return await self.hosts[host].on_host(method, *args)
+
     async def ping_hosts(self) -> list[dict[str, Any]]:
         return [await h.ping() for h in self.hosts]
 
     async def evict(self, key: str) -> bool:
-        return await self.hosts[self.spec.owner(key)].evict(key)
+        return await self.hosts[self.owner(key)].evict(key)
 
     async def fire_alarm_now(self, key: str) -> bool:
-        return await self.hosts[self.spec.owner(key)].fire_alarm_now(key)
+        return await self.hosts[self.owner(key)].fire_alarm_now(key)
 
     async def close(self) -> None:
         for h in self.hosts:
@@ -600,10 +718,13 @@ class RayNamespace(BaseNamespace):
             return False, exc
 
     async def evict(self, key: str) -> bool:
-        return await self.handle(self.spec.owner(key)).evict.remote(key)
+        return await self.handle(self.owner(key)).evict.remote(key)
 
     async def fire_alarm_now(self, key: str) -> bool:
-        return await self.handle(self.spec.owner(key)).fire_alarm_now.remote(key)
+        return await self.handle(self.owner(key)).fire_alarm_now.remote(key)
+
+    async def _call_on_host(self, host: int, method: str, *args: Any) -> tuple[bool, Any]:
+        return await self._ray_call(host, lambda h: h.on_host.remote(method, *args))
 
     async def _send(self, host: int) -> None:
         batch = self._pending.pop(host, [])
@@ -618,12 +739,17 @@ class RayNamespace(BaseNamespace):
                     fut.set_result(result)
 
     async def _call_host(self, host: int, calls: list[tuple]) -> list[tuple[bool, Any]]:
+        if self.spec.cohost:
+            return await self._ray_call(host, lambda h: h.invoke_guest.remote(self.spec.guest(),
+                                                                              calls))
+        return await self._ray_call(host, lambda h: h.invoke_many.remote(calls))
+
+    async def _ray_call(self, host: int, send: Callable[[Any], Any]) -> Any:
+        """`send(handle)` to host `host`; a host lost or failing during it is a 503 or 500."""
         import ray.exceptions as rex
 
         try:
-            if self.spec.cohost:
-                return await self.handle(host).invoke_guest.remote(self.spec.guest(), calls)
-            return await self.handle(host).invoke_many.remote(calls)
+            return await send(self.handle(host))
         except rex.RayActorError as exc:
             # ActorUnavailableError included: Ray says the calls "may or may not have been
             # executed", so a retry could run a write twice. (Calls sent while a host restarts

@@ -185,6 +185,35 @@ def seed(base: str, t: Tenant, count: int, parallel: int = 4) -> float:
     return time.monotonic() - t0
 
 
+def move_tenant(base: str, t: Tenant, **target: Any) -> dict[str, Any]:
+    """POST /admin/v1/tenants/:id/move to `host=` or `node_id=`; the answer's data."""
+    r = httpx.post(f"{base}/admin/v1/tenants/{t.id}/move", json=target,
+                   headers={"X-Admin-Key": ADMIN_KEY}, timeout=600)
+    r.raise_for_status()
+    return r.json()["data"]
+
+
+def node_ids(base: str) -> dict[str, str]:
+    """Node address -> node id."""
+    r = httpx.get(base + "/admin/v1/cluster", headers={"X-Admin-Key": ADMIN_KEY}, timeout=60)
+    r.raise_for_status()
+    return {n["address"]: n["node_id"] for n in r.json()["data"]["nodes"]}
+
+
+def move_under_load(base: str, tenants: list[Tenant], t: Tenant, node: str,
+                    before: float = 3.0, after: float = 5.0) -> dict[str, Any]:
+    """Move `t` (one of `tenants`) to node `node`'s least busy shard host while every tenant
+    writes: the move's answer, and the writes of `t` and of the others meanwhile."""
+    moved: dict[str, Any] = {}
+    since = time.monotonic()
+    started = asyncio.run(load_round(
+        base, tenants, before, after,
+        lambda: moved.update(move_tenant(base, t, node_id=node_ids(base)[node]))))
+    report = report_round(tenants, {t.id}, started, since)
+    return {"move": moved, "moved tenant": report["killed node"],
+            "other tenants": report["surviving node"]}
+
+
 def backup_restore(base: str, t: Tenant) -> dict[str, Any]:
     """Back `t` up and restore it in place: bytes, seconds and MB/s of each."""
     admin = {"X-Admin-Key": ADMIN_KEY}
@@ -256,6 +285,15 @@ def main(argv: list[str] | None = None) -> int:
             seconds = seed(base, big, args.big)
             print(f"seeded in {seconds:.0f} s ({args.big / seconds:.0f} objects/s)", flush=True)
             print(json.dumps({"backup_and_restore": backup_restore(base, big)}), flush=True)
+            home = stable_hash(big.id) % SHARD_HOSTS
+            print(f"moving {big.id} to the head node under load …", flush=True)
+            print(json.dumps(move_under_load(base, [*tenants, big], big, node_ip(0)), indent=2),
+                  flush=True)
+            t0 = time.monotonic()
+            back = move_tenant(base, big, host=home)
+            print(f"moved back to host {home} in {back['took_ms']:.0f} ms (answered in "
+                  f"{time.monotonic() - t0:.2f} s); first list after: "
+                  f"{first_answer_s(base, big):.2f} s", flush=True)
         rounds = []
         for n in range(args.kills):
             hosts = host_nodes(base)

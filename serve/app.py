@@ -72,6 +72,7 @@ def build_app(settings: Settings, services: Callable[[Settings], Services] = ray
         app.include_router(admin.router)
         app.include_router(backups.router)
         app.include_router(cluster.router)
+        app.include_router(cluster.tenants_router)
     app.add_middleware(request_log.RequestLogMiddleware, request_log=app.state.request_log)
     idempotency.install(app)
     envelope.install(app, settings.max_body_bytes, echo_id=not under_serve,

@@ -278,6 +278,37 @@ def tenant_rebalance(host: str | None, port: int | None) -> None:
         click.echo(line)
 
 
+@tenant.command("move")
+@click.argument("tenant_id")
+@click.option("--to-host", "to_host", type=int, default=None,
+              help="The tenant-shard host to move to (its index; `raybase status` lists them).")
+@click.option("--to-node", "to_node", default=None,
+              help="A node id (or its first characters, as `raybase status` shows it): the "
+                   "least busy shard host on it.")
+@click.option("--host", default=None)
+@click.option("--port", type=int, default=None)
+def tenant_move(tenant_id: str, to_host: int | None, to_node: str | None, host: str | None,
+                port: int | None) -> None:
+    """Move one tenant's shard to another host (needs RAYBASE_ADMIN_KEY): its calls wait while
+    its files are closed and opened there; prints where it went and how long it took."""
+    settings = _settings(host=host, port=port)
+    if to_node is not None:
+        nodes = [n["node_id"] for n in _admin_call(settings, "GET", "/admin/v1/cluster")["nodes"]
+                 if n["node_id"].startswith(to_node)]
+        if len(nodes) != 1:
+            raise click.ClickException(f"--to-node {to_node} names {len(nodes)} alive nodes")
+        to_node = nodes[0]
+    body = {k: v for k, v in (("host", to_host), ("node_id", to_node)) if v is not None}
+    data = _admin_call(settings, "POST", f"/admin/v1/tenants/{tenant_id}/move", body,
+                       timeout=120)
+    if not data["moved"]:
+        click.echo(f"tenant {tenant_id} is on host {data['to_host']} already")
+        return
+    node = f" (node {data['to_node_id'][:12]})" if data["to_node_id"] else ""
+    click.echo(f"moved tenant {tenant_id} from host {data['from_host']} to host "
+               f"{data['to_host']}{node} in {data['took_ms']:.0f} ms")
+
+
 def _admin_post(settings: Settings, path: str, body: dict, timeout: float = 30) -> Any:
     """POST to the running raybase's admin API; the answer's data (201), or a ClickException."""
     return _admin_call(settings, "POST", path, body, timeout, expect=201)

@@ -1,4 +1,11 @@
-"""A tenant's data across its stores, for the admin routes: backup, restore and deletion.
+"""A tenant's data across its stores, for the admin routes: moves, backup, restore, deletion.
+
+A move re-homes the tenant's shard on another host (`BaseNamespace.move`): the old host holds
+new calls at the move's input gate, lets the calls in flight finish, closes the tenant's files
+and names the new host in the kernel's directory (with the tenant's alarm); the held calls, and
+any later call a gateway sends to the old host, are redirected. The data does not travel: every
+host reaches the data directory (README, Running on a cluster), so the durable storage, alarms,
+vector tables and blobs are where they were.
 
 The tenant's shard copies what only it may touch (actors/tenant_backup.py); the gateway adds the
 control-plane rows and the manifest, and moves file blobs. Restore semantics:
@@ -16,16 +23,55 @@ control-plane rows and the manifest, and moves file blobs. Restore semantics:
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from serve.services import Services
 from storage import backups, tenants
 from storage.blobs import BlobNotFound, BlobStore
+from storage.errors import invalid, not_found
 from storage.ids import new_id
 
 
 def _ctx(tenant_id: str) -> dict[str, Any]:
     return {"tenant_id": tenant_id, "actor_id": "admin", "request_id": None}
+
+
+async def move_tenant(services: Services, tenant_id: str, host: int | None,
+                      node_id: str | None) -> dict[str, Any]:
+    """Move the tenant's shard to shard host `host`, or to the least busy one on node
+    `node_id`; answers once the tenant serves from there."""
+    tenant = await services.control_run(tenants.get_tenant, tenant_id=tenant_id)
+    if tenant["status"] == "deleted":
+        raise not_found("tenant", tenant_id)
+    if (host is None) == (node_id is None):
+        raise invalid("give a target: host (a shard host's index) or node_id, not both", "host")
+    started = time.monotonic()
+    reports = {r["index"]: r for r in await services.shards.ping_hosts()}
+    if host is None:
+        now = tenant["shard_host"]
+        host = _least_busy_on(reports, node_id,
+                              services.shards.owner(tenant_id) if now is None else now)
+    moved = await services.shards.move(tenant_id, host, tenant["shard_host"])
+    if moved["moved"] or tenant["shard_host"] != host:
+        await services.control_run(tenants.set_shard_host, tenant_id=tenant_id, host=host)
+    await services.shard(tenant_id, host).call("read", tenants.ping, _ctx(tenant_id), {})
+    return {"tenant_id": tenant_id, "moved": moved["moved"], "from_host": moved["from_host"],
+            "to_host": host, "from_node_id": reports[moved["from_host"]].get("node_id"),
+            "to_node_id": reports[host].get("node_id"), "was_active": moved["was_active"],
+            "took_ms": round((time.monotonic() - started) * 1000, 1)}
+
+
+def _least_busy_on(reports: dict[int, dict[str, Any]], node_id: str | None, now: int) -> int:
+    """The shard host on `node_id` with the fewest active tenants (the tenant's own host when
+    it is there already), or 400 naming `node_id`."""
+    on_node = [r for r in reports.values() if r.get("node_id") == node_id]
+    if not on_node:
+        raise invalid("no shard host runs on that node (GET /admin/v1/cluster lists them)",
+                      "node_id")
+    if any(r["index"] == now for r in on_node):
+        return now
+    return min(on_node, key=lambda r: (r["active"], r["index"]))["index"]
 
 
 async def backup_tenant(services: Services, tenant_id: str) -> dict[str, Any]:

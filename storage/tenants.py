@@ -147,6 +147,16 @@ def update_tenant(db: Tx, ctx: dict[str, Any], *, tenant_id: str,
     return out(rec)
 
 
+def set_shard_host(db: Tx, ctx: dict[str, Any], *, tenant_id: str, host: int) -> dict[str, Any]:
+    """Record the host the tenant's shard was moved to (the gateways' directory entry: their
+    key caches carry it; the kernel's own directory is the authority, so a stale entry costs
+    a redirect)."""
+    rec = {**_tenant(db, tenant_id), "shard_host": host, "updated_at": utcnow()}
+    db.update("tenants", rec)
+    db.put_cache(NS, rec["id"], rec)
+    return out(rec)
+
+
 def delete_tenant(db: Tx, ctx: dict[str, Any], *, tenant_id: str,
                   dependencies: list[dict[str, Any]] | None = None, force: bool = False,
                   confirm_token: str | None = None) -> dict[str, Any]:

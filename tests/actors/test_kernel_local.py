@@ -291,6 +291,117 @@ async def test_call_during_eviction_waits_for_the_close(make_ns, clock):
     assert res["activations"] == 2 and res["evictions_seen"] == 1
 
 
+# -- moving an object to another host ----------------------------------------------------------
+async def test_move_drains_evicts_and_the_object_answers_from_its_new_host(make_ns):
+    ns = make_ns(Slow, hosts=2)
+    key = "a"
+    home = ns.spec.owner(key)
+    first = await ns.get(key).call("work", 0)
+    running = asyncio.ensure_future(ns.get(key).call("work", 0.1))  # in flight at the move
+    await asyncio.sleep(0.02)
+    moved = await ns.move(key, 1 - home)
+    assert moved == {"from_host": home, "to_host": 1 - home, "moved": True, "was_active": True}
+    assert running.done() and (await running)["seq"] == 2  # finished before the eviction
+    assert key not in ns.hosts[home].slots
+    assert ns.hosts[home].kv.owner(key) == 1 - home
+    after = await ns.get(key).call("work", 0)
+    assert key in ns.hosts[1 - home].slots and after["instance"] != first["instance"]
+    assert after["evictions_seen"] == 1 and after["activations"] == 2
+
+
+async def test_calls_during_a_move_wait_and_then_follow_the_object(make_ns):
+    ns = make_ns(Slow, hosts=2)
+    key = "a"
+    home = ns.spec.owner(key)
+    await ns.get(key).call("work", 0)
+    running = asyncio.ensure_future(ns.get(key).call("work", 0.1))
+    await asyncio.sleep(0.02)
+    moving = asyncio.ensure_future(ns.move(key, 1 - home))
+    await asyncio.sleep(0.02)
+    # A caller that still knows the old host (a gateway's stale cache): it waits behind the
+    # move, then is redirected; one instance throughout.
+    stale = asyncio.ensure_future(ns.get(key, home).call("work", 0))
+    await asyncio.sleep(0.02)
+    assert not stale.done()
+    await moving
+    later = await stale
+    assert later["activations"] == 2 and later["overlaps"] == 0
+    assert (await running)["seq"] == 2
+    assert key not in ns.hosts[home].slots and key in ns.hosts[1 - home].slots
+
+
+async def test_a_moved_object_is_never_activated_on_its_old_host(make_ns, tmp_path):
+    ns = make_ns(Counter, hosts=2)
+    key = "a"
+    home = ns.spec.owner(key)
+    await ns.get(key).call("incr", 3)
+    await ns.move(key, 1 - home)
+    # Another process's namespace (a gateway started later) knows nothing of the move.
+    other = make_ns(Counter, hosts=2, data_dir=tmp_path)
+    stub = other.get(key)
+    assert stub.host == home
+    assert await stub.call("incr", 1) == 4
+    assert stub.host == 1 - home and other.directory[key] == 1 - home
+    assert key not in ns.hosts[home].slots and key not in other.hosts[home].slots
+    ok, refused = await other.hosts[home].invoke(key, "value", (), {})
+    assert not ok and refused.details["moved_to"] == 1 - home
+    # and back
+    await other.move(key, home)
+    assert await ns.get(key).call("value") == 4
+
+
+async def test_a_move_takes_the_alarm_with_the_object(make_ns, clock):
+    ns = make_ns(Counter, hosts=2)
+    key = "a"
+    home = ns.spec.owner(key)
+    await ns.get(key).call("arm", clock.t + 10)
+    await ns.move(key, 1 - home)
+    await ns.hosts[home].tick(clock.t + 20)
+    assert kv_int(ns, key, "alarm_attempts") == 0  # not delivered by the old host
+    await ns.hosts[1 - home].tick(clock.t + 20)
+    assert kv_int(ns, key, "alarms_fired") == 1
+    assert key in ns.hosts[1 - home].slots and key not in ns.hosts[home].slots
+    await ns.get(key).call("arm", clock.t + 30)  # set again on the new host: stays there
+    await ns.hosts[home].tick(clock.t + 40)
+    await ns.hosts[1 - home].tick(clock.t + 40)
+    assert kv_int(ns, key, "alarms_fired") == 2
+
+
+async def test_an_alarm_queued_on_the_old_host_is_left_to_the_new_one(make_ns, clock):
+    ns = make_ns(Counter, hosts=2)
+    key = "a"
+    home = ns.spec.owner(key)
+    await ns.get(key).call("arm", clock.t + 10)
+    old = ns.hosts[home]
+    await ns.move(key, 1 - home)
+    assert await old._fire(key, clock.t + 10, clock.t + 10) is False  # a due list read before
+    assert old.kv.get_alarm(key) == clock.t + 10  # not re-armed, not dropped
+    assert kv_int(ns, key, "alarm_attempts") == 0
+    await ns.hosts[1 - home].tick(clock.t + 10)
+    assert kv_int(ns, key, "alarms_fired") == 1
+
+
+async def test_move_refuses_a_bad_host_and_a_second_move_at_once(make_ns):
+    ns = make_ns(Slow, hosts=2)
+    key = "a"
+    home = ns.spec.owner(key)
+    for bad in (-1, 2):
+        with pytest.raises(ApiError) as err:
+            await ns.move(key, bad)
+        assert err.value.details["field"] == "host"
+    assert (await ns.move(key, home))["moved"] is False  # there already
+    await ns.get(key).call("work", 0)
+    running = asyncio.ensure_future(ns.get(key).call("work", 0.1))
+    await asyncio.sleep(0.02)
+    first = asyncio.ensure_future(ns.move(key, 1 - home))
+    await asyncio.sleep(0.01)
+    with pytest.raises(ApiError) as err:
+        await ns.move(key, 1 - home, host=home)
+    assert err.value.code == Code.CONFLICT
+    await first
+    await running
+
+
 # -- rate limit ------------------------------------------------------------------------------------
 async def test_rate_limit_token_bucket_refills_with_the_clock(tmp_path, clock):
     ns = LocalNamespace(rate_limit.spec(), tmp_path, clock=clock)

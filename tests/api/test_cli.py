@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from tests.api.conftest import Tenant, ok
+from tests.api.test_tenant_move import shard_host_of
 from tests.conftest import ADMIN_KEY, free_port
 
 
@@ -51,6 +52,20 @@ def test_tenant_backup_prints_the_manifest(service, client, tenant, admin_header
     assert listed["results"] == [manifest]
     missing = _raybase(service, "tenant", "backup", "tn_missing")
     assert missing.returncode != 0 and "404" in missing.stderr
+
+
+def test_tenant_move_moves_the_shard_and_says_where(service, client, tenant, admin_headers):
+    home = ok(client.get("/admin/v1/cluster", headers=admin_headers))["nodes"][0]["node_id"]
+    start = shard_host_of(client, admin_headers, tenant.id)
+    done = _raybase(service, "tenant", "move", tenant.id, "--to-host", str(1 - start))
+    assert done.returncode == 0, done.stderr
+    assert f"from host {start} to host {1 - start}" in done.stdout
+    assert shard_host_of(client, admin_headers, tenant.id) == 1 - start
+    assert ok(tenant.call("GET", "/v1/usage"))["tenant_id"] == tenant.id
+    stays = _raybase(service, "tenant", "move", tenant.id, "--to-node", home[:10])
+    assert stays.returncode == 0 and "already" in stays.stdout, stays.stdout + stays.stderr
+    nowhere = _raybase(service, "tenant", "move", tenant.id, "--to-node", "zz")
+    assert nowhere.returncode != 0 and "0 alive nodes" in nowhere.stderr
 
 
 def test_status_reports_ready(service):

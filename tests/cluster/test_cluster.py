@@ -92,6 +92,30 @@ def test_hosts_spread_over_the_nodes_and_status_shows_them(deployment):
     assert done.stdout.count("tenant-shard host") == 4
 
 
+def test_a_tenant_moves_to_the_other_node_under_load_and_fails_nothing(deployment):
+    base = deployment["base"]
+    hosts = bench.host_nodes(base)
+    tenants = bench.setup_tenants(base, 3)
+    on_worker = [t for t in tenants if hosts[stable_hash(t.id) % HOSTS] == node_ip(1)]
+    while not on_worker:
+        [t] = bench.setup_tenants(base, 1)
+        if hosts[stable_hash(t.id) % HOSTS] == node_ip(1):
+            tenants.append(t)
+            on_worker.append(t)
+    mover = on_worker[0]
+    report = bench.move_under_load(base, tenants, mover, node_ip(0), before=2.0, after=3.0)
+    assert report["move"]["moved"] is True, report
+    assert hosts[report["move"]["to_host"]] == node_ip(0), report
+    for group in ("moved tenant", "other tenants"):
+        assert report[group]["requests"] > 0 and report[group]["failed"] == 0, report
+    counted = bench.count_back(f"http://{node_ip(1)}:{deployment['port']}", tenants)
+    assert all(c["acknowledged"] == c["stored"] for c in counted), counted
+    record = _admin(base, "GET", f"/admin/v1/tenants/{mover.id}")
+    assert record["shard_host"] == report["move"]["to_host"]
+    back = bench.move_tenant(base, mover, host=stable_hash(mover.id) % HOSTS)
+    assert back["moved"] is True and hosts[back["to_host"]] == node_ip(1)
+
+
 def test_node_loss_fails_nothing_acknowledged_and_rebalance_moves_hosts_back(deployment):
     base, cluster = deployment["base"], deployment["cluster"]
     hosts = bench.host_nodes(base)

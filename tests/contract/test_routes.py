@@ -35,6 +35,7 @@ ADMIN_ROUTES = {("POST", "/admin/v1/tenants"), ("GET", "/admin/v1/tenants"),
                 ("GET", "/admin/v1/tenants/:tenant_id/backups"),
                 ("POST", "/admin/v1/tenants/:tenant_id/restore"),
                 ("DELETE", "/admin/v1/tenants/:tenant_id/backups/:backup_id"),
+                ("POST", "/admin/v1/tenants/:tenant_id/move"),
                 ("GET", "/admin/v1/cluster"), ("POST", "/admin/v1/cluster/rebalance")}
 # Routes raybase adds beside the reference's (each documented in the README as an addition).
 RAYBASE_ROUTES = {("POST", "/v1/notifications")}  # the reference has no way to notify a user
@@ -125,7 +126,8 @@ def registration_order() -> list[tuple[str, str]]:
     WebSocket route has no methods: its path is served by an HTTP GET route as well)."""
     from serve.routes import ROUTERS, admin, backups, cluster
 
-    return [(m, route.path) for router in (*ROUTERS, admin.router, backups.router, cluster.router)
+    return [(m, route.path) for router in (*ROUTERS, admin.router, backups.router, cluster.router,
+                                           cluster.tenants_router)
             for route in router.routes
             for m in sorted(getattr(route, "methods", ()))]
 
@@ -255,7 +257,7 @@ def test_bearer_routes_without_credentials_answer_401(client, spec):
         if problem or r.status_code != 401 or r.json()["error"]["code"] != "UNAUTHORIZED":
             failures.append((method, path, r.status_code, problem or r.text[:200]))
     assert counted == {"bearer": 26 + 28 + 20 + 24 + 2 + 2 + 2 + 6 + 6 + 8 + 12 + 2 + 16 + 6 + 10
-                       + 4 + 68 + 8 + 7 + 8 + 2, "admin": 5 + 4 + 2,
+                       + 4 + 68 + 8 + 7 + 8 + 2, "admin": 5 + 4 + 1 + 2,
                "public": 7 + 3 + 10 + 2 + 1 + 1 + 1 + 2}
     assert not failures, "\n".join(map(str, failures))
 

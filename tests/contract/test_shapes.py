@@ -972,6 +972,8 @@ SHAPES: dict[tuple[str, str], Shape] = {
         lambda w: {"backup_id": w["backup_id"]}, auth="admin", setup=backed_up_tenant),
     ("DELETE", "/admin/v1/tenants/{tenant_id}/backups/{backup_id}"): Shape(
         auth="admin", setup=backed_up_tenant),
+    ("POST", "/admin/v1/tenants/{tenant_id}/move"): Shape({"host": 1}, auth="admin",
+                                                          setup=fresh_tenant),
     ("GET", "/admin/v1/cluster"): Shape(auth="admin"),
     ("POST", "/admin/v1/cluster/rebalance"): Shape(
         auth="admin", empty_ok="the session's Ray has one node: every host is where it should be"),
