@@ -17,9 +17,11 @@ number of *host* actors. A key's host is `stable_hash(key) % hosts` until the ke
   `ALARM_RETRIES` times), and the alarms of different objects run concurrently;
 - idle objects are evicted (`on_evict`) and re-activated from storage on the next call;
 - hosts are named, detached Ray actors with `max_restarts=-1`; a call whose host died mid-call is
-  not retried (it may have run) and fails with SERVICE_UNAVAILABLE; a call sent while its host
-  restarts waits in Ray for the new process. Writes that were answered were committed before the
-  answer.
+  not retried (it may have run) and fails with SERVICE_UNAVAILABLE (`call_again_if_lost` sends
+  again a call that cannot act twice). Once Ray's GCS has the host for restarting — its process
+  is gone — the stubs have a live host take its objects over (`failover`, through the
+  directory) instead of waiting for the new process; `placement.return_adopted` sends them home.
+  Writes that were answered were committed before the answer.
 
 The clock is injected (`clock`) and `Host.tick(now)` runs alarms and eviction, so both are tested
 without sleeping; `LocalNamespace` runs the same hosts in-process for unit tests. Tests also get
@@ -51,13 +53,16 @@ ALARM_RETRY_S = 2.0  # first retry of a failed alarm; doubles each time (Cloudfl
 ALARM_RETRIES = 6  # retries of a failing alarm before it is dropped
 MAX_REDIRECTS = 4  # hosts a call follows a moving object through before the 503 stands
 LOST_HOST_RETRY_S = 8.0  # a lost host is back on another node in ~3 s (benchmarks/README.md)
+STATE_TTL_S = 0.1  # how long a host's state read from Ray's GCS is taken as current
+VERDICT_S = 3.0  # a failed host Ray still has for alive after this is called again
 
 KV_SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (object_key TEXT, k TEXT, v BLOB, PRIMARY KEY (object_key, k));
 CREATE TABLE IF NOT EXISTS alarms (object_key TEXT PRIMARY KEY, host INTEGER, at REAL);
-CREATE TABLE IF NOT EXISTS directory (object_key TEXT PRIMARY KEY, host INTEGER);
+CREATE TABLE IF NOT EXISTS directory (object_key TEXT PRIMARY KEY, host INTEGER,
+                                      adopted_from INTEGER);
 """
-HOST_METHODS = frozenset({"move_out"})  # what `Host.on_host` runs
+HOST_METHODS = frozenset({"move_out", "adopt", "adopted"})  # what `Host.on_host` runs
 MOVE_DRAIN_S = 30.0  # a move waits this long for the calls in flight on the object to finish
 
 
@@ -131,12 +136,35 @@ class KvFile:
         rows = self._exec("SELECT host FROM directory WHERE object_key=?", (okey,))
         return rows[0][0] if rows else None
 
-    def rehome(self, okey: str, host: int) -> None:
+    def rehome(self, okey: str, host: int, adopted_from: int | None = None) -> None:
         """Name `host` as the object's host, and hand it the object's alarm, in one commit."""
         with self._lock:
             with self._conn:
-                self._conn.execute("INSERT OR REPLACE INTO directory VALUES (?,?)", (okey, host))
+                self._conn.execute("INSERT OR REPLACE INTO directory VALUES (?,?,?)",
+                                   (okey, host, adopted_from))
                 self._conn.execute("UPDATE alarms SET host=? WHERE object_key=?", (host, okey))
+
+    def claim(self, okey: str, lost: int, host: int) -> int:
+        """Make `host` the object's host if its host is `lost` now (the directory names `lost`,
+        or nothing: the caller found `lost` by the hash); the object's host after. One
+        transaction, serialised with every other host's by SQLite's write lock."""
+        with self._lock:
+            with self._conn:
+                self._conn.execute("BEGIN IMMEDIATE")
+                rows = self._conn.execute("SELECT host FROM directory WHERE object_key=?",
+                                          (okey,)).fetchall()
+                if rows and rows[0][0] != lost:
+                    return rows[0][0]
+                self._conn.execute("INSERT OR REPLACE INTO directory VALUES (?,?,?)",
+                                   (okey, host, lost))
+                self._conn.execute("UPDATE alarms SET host=? WHERE object_key=?", (host, okey))
+                return host
+
+    def adopted(self) -> list[tuple[str, int, int]]:
+        """(key, host, the host it was adopted from) of every object taken over from a lost
+        host and not moved since."""
+        sql = "SELECT object_key, host, adopted_from FROM directory WHERE adopted_from IS NOT NULL"
+        return [(r[0], r[1], r[2]) for r in self._exec(sql)]
 
     def due_alarms(self, host: int, now: float) -> list[tuple[str, float]]:
         sql = "SELECT object_key, at FROM alarms WHERE host=? AND at<=? ORDER BY at"
@@ -463,6 +491,16 @@ class Host:
             del self._moving[key]
             gate.set()
 
+    async def adopt(self, key: str, lost: int) -> int:
+        """Take the object `key` over from host `lost`, whose process is gone (its node was
+        lost): the directory names this host, with the alarm, unless another host took it over
+        first. The object's host now; it activates here on its next call."""
+        return self.kv.claim(key, lost, self.index)
+
+    async def adopted(self) -> list[tuple[str, int, int]]:
+        """The namespace's objects taken over from lost hosts (any host answers: one file)."""
+        return self.kv.adopted()
+
     async def shutdown(self) -> None:
         """Evict every object (closing files) and stop; used before a host is killed on purpose."""
         for guest in self.guests.values():
@@ -522,8 +560,9 @@ class Stub:
 
     async def call_again_if_lost(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """`call` for a call that cannot act twice (a read, a write keyed for exactly-once): if
-        its host is lost during it (a node lost), it is sent again, and waits in Ray for the
-        host to restart elsewhere, for up to `LOST_HOST_RETRY_S`; then the 503 stands."""
+        its host is lost during it (a node lost), it is sent again — to the live host that takes
+        the object over once Ray has the lost host's process for gone (`failover`), or to the
+        lost host when it is back — for up to `LOST_HOST_RETRY_S`; then the 503 stands."""
         deadline = time.monotonic() + LOST_HOST_RETRY_S
         while True:
             try:
@@ -531,7 +570,7 @@ class Stub:
             except ApiError as exc:
                 if not exc.details.get("host_lost") or time.monotonic() > deadline:
                     raise
-            await asyncio.sleep(0.05)
+            await self.ns.wait_for_verdict(self.host, deadline)
 
     async def call_alone(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """`call`, never batched with other calls: for calls that wait (long polls), which
@@ -548,8 +587,11 @@ class Stub:
     async def _follow(self, invoke: Callable[..., Any], method: str, args: tuple,
                       kwargs: dict) -> Any:
         """Invoke on the object's host; a host that no longer owns the object names the one
-        that does (a move), where the call goes next, and the namespace remembers it."""
+        that does (a move), where the call goes next, and the namespace remembers it. A host
+        known to be lost is not waited for: a live one takes the object over first."""
         for _ in range(MAX_REDIRECTS):
+            if self.host in self.ns.lost and await self.ns.host_gone(self.host):
+                self.host = await self.ns.failover(self.key, self.host)
             ok, value = await invoke(self.host, self.key, method, args, kwargs)
             if ok:
                 return value
@@ -593,6 +635,29 @@ class BaseNamespace:
     async def _call_on_host(self, host: int, method: str, *args: Any) -> tuple[bool, Any]:
         """Run a `Host` method (not an object's) on host `host`; (ok, result or ApiError)."""
         raise NotImplementedError
+
+    async def adopted(self) -> list[tuple[str, int, int]]:
+        """(key, host, home host) of the objects live hosts took over from lost ones."""
+        ok, rows = await self._call_on_host(0, "adopted")
+        if not ok:
+            raise rows
+        return [tuple(r) for r in rows]
+
+    # Failover: on one process no host is ever lost (RayNamespace overrides these).
+    lost: frozenset[int] | set[int] = frozenset()  # hosts whose process is gone, as last seen
+
+    async def host_gone(self, host: int) -> bool:
+        """Whether host `host`'s process is gone (and the host not back yet)."""
+        return False
+
+    async def wait_for_verdict(self, host: int, deadline: float) -> None:
+        """After a call on `host` failed with its process: wait until it is known whether the
+        host is gone (`lost`) or back, for at most `deadline` (monotonic)."""
+        await asyncio.sleep(0.05)
+
+    async def failover(self, key: str, lost: int) -> int:
+        """The host `key` lives on now that host `lost` is gone: a live host takes it over."""
+        return lost
 
     async def _invoke(self, host: int, key: str, method: str, args: tuple, kwargs: dict):
         raise NotImplementedError
@@ -663,6 +728,8 @@ class RayNamespace(BaseNamespace):
         self.placement = placement
         self._handles: dict[int, Any] = {}
         self._pending: dict[int, list[tuple[tuple, asyncio.Future]]] = {}
+        self.lost: set[int] = set()
+        self._states: dict[int, tuple[float, str, int]] = {}  # host -> (seen, state, restarts)
 
     def actor_name(self, index: int) -> str:
         return f"{self.spec.cohost or self.spec.name}-host-{index}"
@@ -726,6 +793,73 @@ class RayNamespace(BaseNamespace):
     async def _call_on_host(self, host: int, method: str, *args: Any) -> tuple[bool, Any]:
         return await self._ray_call(host, lambda h: h.on_host.remote(method, *args))
 
+    def _actor_state(self, index: int) -> tuple[str, int]:
+        """Host `index`'s state in Ray's GCS (ALIVE, RESTARTING, DEAD, ...) and how many times
+        it was restarted (a blocking GCS call)."""
+        import ray
+        from ray._private import state
+
+        handle = self._handles.get(index)
+        if handle is None:  # not made here, or dropped as dead: look it up, never make it
+            try:
+                handle = ray.get_actor(self.actor_name(index), namespace=RAY_NAMESPACE)
+            except ValueError:
+                return "DEAD", 0
+        info = state.actors(actor_id=handle._actor_id.hex()) or {}
+        return info.get("State", "DEAD"), int(info.get("NumRestarts") or 0)
+
+    async def _state(self, index: int) -> tuple[str, int]:
+        seen, st, restarts = self._states.get(index, (-1.0, "", 0))
+        if time.monotonic() - seen >= STATE_TTL_S:
+            st, restarts = await asyncio.to_thread(self._actor_state, index)
+            self._states[index] = (time.monotonic(), st, restarts)
+        return st, restarts
+
+    async def wait_for_verdict(self, host: int, deadline: float) -> None:
+        """Poll Ray's GCS until host `host` is known gone (it joins `lost`: the next call fails
+        over), or alive in a new process (restarted). A host that Ray still has for alive in
+        the same process after `VERDICT_S` is called again."""
+        if self.spec.cohost or self.spec.hosts < 2:
+            await asyncio.sleep(0.05)
+            return
+        first = (await self._state(host))[1]
+        until = min(deadline, time.monotonic() + VERDICT_S)
+        while time.monotonic() < until:
+            if await self.host_gone(host) or (await self._state(host))[1] != first:
+                return
+            await asyncio.sleep(STATE_TTL_S)
+
+    async def host_gone(self, host: int) -> bool:
+        """Whether Ray's GCS has host `host` for not alive (restarting or dead): its process is
+        gone — a lost node's processes are killed if the node comes back — so every call it was
+        running ended with it, and no object is live there. Failover only for namespaces with
+        hosts of their own (tenant shards)."""
+        if self.spec.cohost or self.spec.hosts < 2:
+            return False
+        gone = (await self._state(host))[0] != "ALIVE"
+        (self.lost.add if gone else self.lost.discard)(host)
+        return gone
+
+    async def failover(self, key: str, lost: int) -> int:
+        """Have a live host take `key` over from host `lost` (`Host.adopt`; the
+        first taker wins, the others are told where it went): the object is served again as
+        soon as Ray knows the node is lost, instead of after the host's restart elsewhere
+        (a process start, ~3 s). `raybase tenant rebalance` sends it home later. `lost`
+        itself when no other host is alive."""
+        others = [i for i in range(self.spec.hosts) if i != lost]
+        states = await asyncio.gather(*(self._state(i) for i in others))
+        alive = [i for i, (st, _) in zip(others, states, strict=True) if st == "ALIVE"]
+        if not alive:
+            return lost
+        taker = alive[stable_hash(key) % len(alive)]
+        ok, owner = await self._call_on_host(taker, "adopt", key, lost)
+        if not ok:
+            raise owner
+        log.warning("%s host %d is lost: %s taken over by host %d", self.spec.name, lost, key,
+                    owner)
+        self.directory[key] = owner
+        return owner
+
     async def _send(self, host: int) -> None:
         batch = self._pending.pop(host, [])
         for start in range(0, len(batch), MAX_BATCH):
@@ -752,9 +886,11 @@ class RayNamespace(BaseNamespace):
             return await send(self.handle(host))
         except rex.RayActorError as exc:
             # ActorUnavailableError included: Ray says the calls "may or may not have been
-            # executed", so a retry could run a write twice. (Calls sent while a host restarts
-            # wait in Ray for the new process; they do not fail.)
+            # executed", so a retry could run a write twice. Calls sent while a host restarts
+            # fail too ("the actor is restarting"): until Ray has it alive again, the stubs
+            # have a live host take its objects over (`failover`).
             log.warning("%s host %d died during a call: %s", self.spec.name, host, exc)
+            self.lost.add(host)  # until Ray has it alive again (`host_gone`)
             if isinstance(exc, rex.ActorDiedError):
                 self._handles.pop(host, None)  # gone for good: found again by name next time
             raise ApiError(Code.SERVICE_UNAVAILABLE,

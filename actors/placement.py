@@ -7,10 +7,11 @@
   their own) prefers node `i mod n` of the `n` alive nodes, ordered by address: tenants hash
   evenly over hosts, so they spread evenly over nodes.
 - Preferred, not pinned (a label selector with a fallback to any node): a host whose node is
-  lost restarts on a surviving node, where its tenants' calls, waiting in Ray meanwhile,
-  continue (the data directory is one every node reaches: README, Running on a cluster). A node
-  that joins or comes back takes the hosts created from then on; `rebalance` moves the others
-  back.
+  lost restarts on a surviving node (the data directory is one every node reaches: README,
+  Running on a cluster). Before that, as soon as Ray has the lost host's process for gone, the
+  gateways have live hosts take its tenants over (`RayNamespace.failover`). A node that joins or
+  comes back takes the hosts created from then on; `rebalance` moves the others back, and
+  `return_adopted` the tenants taken over.
 
 On one machine there is one node and this changes nothing.
 """
@@ -99,6 +100,20 @@ async def rebalance(namespaces: list[Any]) -> list[dict[str, Any]]:
                 moved.append({"namespace": ns.spec.name, "index": report["index"],
                               "from_node_id": report.get("node_id"), "to_node_id": want})
     return moved
+
+
+async def return_adopted(namespaces: list[Any]) -> list[dict[str, Any]]:
+    """Move every object a live host took over from a lost one (`RayNamespace.failover`) back
+    to the host it hashes to, now that it runs again (after `rebalance`): the moves made."""
+    returned = []
+    for ns in namespaces:
+        if ns.spec.cohost or ns.spec.hosts < 2:
+            continue
+        for key, host, home in await ns.adopted():
+            moved = await ns.move(key, home, host)
+            returned.append({"namespace": ns.spec.name, "key": key, "from_host": host,
+                             "to_host": home, "moved": moved["moved"]})
+    return returned
 
 
 def _on_ray() -> bool:

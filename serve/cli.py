@@ -274,6 +274,9 @@ def tenant_rebalance(host: str | None, port: int | None) -> None:
     for m in data["moved"]:
         click.echo(f"moved {m['namespace']} host {m['index']} to node {m['to_node_id'][:12]}")
     click.echo(f"{len(data['moved'])} hosts moved")
+    back = [r for r in data.get("returned", []) if r["moved"]]
+    if back:
+        click.echo(f"{len(back)} tenants taken over during a node loss returned to their host")
     for line in _layout_lines(data["layout"]):
         click.echo(line)
 

@@ -41,9 +41,12 @@ async def cluster_layout(request: Request, _: AdminCtx) -> Any:
 @router.post("/rebalance", summary="Rebalance hosts")
 async def rebalance_hosts(request: Request, _: AdminCtx) -> Any:
     """Move the hosts running away from their preferred node back to it (after a node came
-    back or joined); `moved` lists them, and `layout` is the cluster afterwards."""
+    back or joined), then the tenants live hosts took over from a lost one back to their own
+    host; `moved` lists the hosts, `returned` the tenants, `layout` is the cluster after."""
     moved = await placement.rebalance(_namespaces(request))
-    return {"moved": moved, "layout": await placement.layout(_namespaces(request))}
+    returned = await placement.return_adopted(_namespaces(request))
+    return {"moved": moved, "returned": returned,
+            "layout": await placement.layout(_namespaces(request))}
 
 
 @tenants_router.post("/{tenant_id}/move", summary="Move tenant")

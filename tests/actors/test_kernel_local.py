@@ -402,6 +402,29 @@ async def test_move_refuses_a_bad_host_and_a_second_move_at_once(make_ns):
     await running
 
 
+async def test_adopting_an_object_of_a_lost_host_and_sending_it_home(make_ns, clock):
+    ns = make_ns(Counter, hosts=3)
+    key = "a"
+    home = ns.spec.owner(key)
+    taker, third = [i for i in range(3) if i != home]
+    await ns.get(key).call("incr", 2)
+    await ns.get(key).call("arm", clock.t + 10)
+    ns.hosts[home].slots.clear()  # its process is gone: nothing of it is live any more
+    assert await ns.hosts[taker].adopt(key, home) == taker
+    assert await ns.hosts[third].adopt(key, home) == taker  # the first taker wins
+    assert await ns.adopted() == [(key, taker, home)]
+    assert await ns.get(key).call("incr", 1) == 3  # redirected from its hash host
+    assert key in ns.hosts[taker].slots and key not in ns.hosts[home].slots
+    await ns.hosts[taker].tick(clock.t + 10)  # the alarm went with it
+    assert kv_int(ns, key, "alarms_fired") == 1
+    moved = await ns.move(key, home, taker)  # rebalance: home again
+    assert moved["moved"] is True and await ns.adopted() == []
+    assert await ns.get(key, taker).call("value") == 3
+    assert key in ns.hosts[home].slots and key not in ns.hosts[taker].slots
+    # A stale adoption (the object moved on since) changes nothing: the mover's host stands.
+    assert await ns.hosts[third].adopt(key, taker) == home
+
+
 # -- rate limit ------------------------------------------------------------------------------------
 async def test_rate_limit_token_bucket_refills_with_the_clock(tmp_path, clock):
     ns = LocalNamespace(rate_limit.spec(), tmp_path, clock=clock)

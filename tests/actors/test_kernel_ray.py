@@ -216,3 +216,35 @@ async def test_tenant_shard_writes_acknowledged_before_a_kill_survive_it(make_ns
     assert len(listed) == len(set(listed))
     assert not set(acked) - set(listed), "acknowledged objects were lost"
     assert len(listed) <= len(acked) + n_failed  # no call ran twice
+
+
+# -- (c) a lost host's objects are taken over by a live host, and sent home later ----------------
+async def test_a_lost_hosts_objects_are_taken_over_then_sent_home(make_ns):
+    from actors import placement
+
+    ns = make_ns(Counter, hosts=2)
+    key = "k"
+    home = ns.spec.owner(key)
+    stub = ns.get(key)
+    assert await stub.call("incr", 5) == 5
+    assert len(await ns.ping_hosts()) == 2  # both hosts run
+    ns.kill_host(home, no_restart=False)  # its process killed; Ray restarts it (~1 s here)
+    deadline = time.monotonic() + 10
+    while not await ns.host_gone(home):  # Ray's GCS has it restarting
+        assert time.monotonic() < deadline, "Ray never had the host for restarting"
+        await asyncio.sleep(0.02)
+    assert await stub.call("value") == 5  # not waiting for the restart: the other host took it
+    assert ns.directory[key] == 1 - home
+    assert await ns.adopted() == [(key, 1 - home, home)]
+    assert await ns.get(key).call("incr", 1) == 6  # writes go there too
+    # Once the host runs again (as when a node comes back and rebalance ran): sent home.
+    deadline = time.monotonic() + 60
+    while await ns.host_gone(home):
+        assert time.monotonic() < deadline, "the host did not come back"
+        await asyncio.sleep(0.1)
+    returned = await placement.return_adopted([ns])
+    assert returned == [{"namespace": ns.spec.name, "key": key, "from_host": 1 - home,
+                         "to_host": home, "moved": True}]
+    assert await ns.adopted() == [] and ns.directory[key] == home
+    assert await RayNamespace(ns.spec, ns.data_dir).get(key).call("value") == 6
+    assert home not in ns.lost or not await ns.host_gone(home)
