@@ -54,7 +54,7 @@ async def on_alarm(shard: TenantShard) -> float | None:
     if done["ran"]:
         log.info("tenant %s: ran scheduled reports %s", shard.key, ", ".join(done["ran"]))
     wake = now + RECHECK_S if done["next_run"] is None else max(done["next_run"], now)
-    if not await mail_pending(shard):
+    if done["mail_pending"] and not await mail_pending(shard):
         wake = min(wake, now + RETRY_S)  # an outcome was not recorded: the mail goes again
     return wake
 

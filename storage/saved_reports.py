@@ -42,6 +42,7 @@ SELECT_SCHEDULED = """
 SELECT * FROM saved_reports WHERE next_run_at IS NOT NULL ORDER BY next_run_at, id
 """
 SELECT_MAIL_PENDING = "SELECT * FROM saved_reports WHERE mail_pending ORDER BY last_run_at, id"
+COUNT_MAIL_PENDING = "SELECT count(*) FROM saved_reports WHERE mail_pending"
 
 
 def out(row: dict[str, Any], result: bool = True) -> dict[str, Any]:
@@ -205,9 +206,10 @@ def run_saved_report(db: Tx, ctx: dict[str, Any], *, report_id: str) -> dict[str
 
 def run_due_reports(db: Tx, ctx: dict[str, Any], *, now: float) -> dict[str, Any]:
     """Run every scheduled report due by `now` (epoch s) once, keep its result or error, move
-    it to its next cron time after `now`; the ids run and the next time any report is due."""
+    it to its next cron time after `now`; the ids run, whether any run waits to be mailed
+    (`pending_mails`) and the next time any report is due."""
     at = datetime.fromtimestamp(now, UTC).replace(tzinfo=None)
-    ran, upcoming = [], []
+    ran, upcoming, ran_rows = [], [], []
     for row in db.query(SELECT_SCHEDULED):
         row = dict(row)
         if row["next_run_at"] > at:
@@ -224,8 +226,10 @@ def run_due_reports(db: Tx, ctx: dict[str, Any], *, now: float) -> dict[str, Any
         upcoming.append(row["next_run_at"])
         db.update("saved_reports", row)
         ran.append(row["id"])
+        ran_rows.append(row)
     soonest = min(upcoming, default=None)
-    return {"ran": ran,
+    marked = any(r["mail_pending"] for r in ran_rows)
+    return {"ran": ran, "mail_pending": marked or bool(db.scalar(COUNT_MAIL_PENDING)),
             "next_run": None if soonest is None else soonest.replace(tzinfo=UTC).timestamp()}
 
 

@@ -186,3 +186,17 @@ async def test_without_a_mail_server_the_mail_goes_to_the_outbox(tmp_path, monke
     name, media, content = _attachment(msg)
     assert (name, media) == (f"{made['id']}.json", "application/json")
     assert b'"rows": [[1]]' in content and got["last_mailed_at"]
+
+
+async def test_a_run_not_mailed_before_a_crash_is_mailed_on_the_next_alarm(shard, smtp):
+    made = await _report(shard, recipients=["ada@example.com"])
+    due = _epoch(made["next_run_at"])
+    # the run commits, then the host dies before the mail goes: the store call alone
+    assert (await shard.run(saved_reports.run_due_reports, now=due + 1))["mail_pending"]
+    await shard.restart()
+    shard.clock.t = due + 2
+    await shard.tick()
+    [(envelope, _)] = smtp["inbox"].received
+    got = await shard.run(saved_reports.get_saved_report, report_id=made["id"])
+    assert envelope.rcpt_tos == ["ada@example.com"] and got["last_mailed_at"]
+    assert _epoch(got["last_run_at"]) == due + 1  # mailed, not run again

@@ -115,7 +115,8 @@ def test_scheduled_runs_with_recipients_wait_to_be_mailed(tenant_db):
     call(tenant_db, saved_reports.run_saved_report, report_id=mailed["id"])
     assert call(tenant_db, saved_reports.pending_mails) == []  # a manual run is not mailed
     due = _at(mailed["next_run_at"][:19]) + 1
-    assert len(call(tenant_db, saved_reports.run_due_reports, now=due)["ran"]) == 2
+    done = call(tenant_db, saved_reports.run_due_reports, now=due)
+    assert len(done["ran"]) == 2 and done["mail_pending"] is True
     [item] = call(tenant_db, saved_reports.pending_mails)
     assert item["recipients"] == ["a@example.com", "b@example.com"]
     assert item["export_format"] == "pdf" and item["from"] == "raybase <no-reply@localhost>"
@@ -130,6 +131,7 @@ def test_scheduled_runs_with_recipients_wait_to_be_mailed(tenant_db):
     got = call(tenant_db, saved_reports.get_saved_report, report_id=mailed["id"])
     assert (got["last_mailed_at"], got["last_mail_error"]) == (None, "SMTPRecipientsRefused: no")
     assert call(tenant_db, saved_reports.pending_mails) == []  # given up: not sent again
+    assert call(tenant_db, saved_reports.run_due_reports, now=due)["mail_pending"] is False
     call(tenant_db, saved_reports.run_due_reports, now=due + 3600)
     assert call(tenant_db, saved_reports.record_mail, report_id=mailed["id"],
                 mailed_at=due + 3605)
