@@ -16,7 +16,7 @@ from serve import envelope, idempotency, request_log
 from serve.auth import KeyCache
 from serve.realtime.hub import Hub
 from serve.request_meter import RequestMeter
-from serve.routes import ROUTERS, admin, backups, cluster, files, import_export
+from serve.routes import ROUTERS, admin, backups, cluster, files, forms, import_export
 from serve.routes.public import VERSION
 from serve.services import Services, ray_services
 from serve.settings import Settings
@@ -77,7 +77,8 @@ def build_app(settings: Settings, services: Callable[[Settings], Services] = ray
     idempotency.install(app)
     envelope.install(app, settings.max_body_bytes, echo_id=not under_serve,
                      path_limits={import_export.IMPORT_PATH: settings.max_import_bytes,
-                                  **files.body_limits()})
+                                  **files.body_limits()},
+                     multipart_limits=forms.body_limits())
     return app
 
 

@@ -121,13 +121,14 @@ def _unknown(request: Request, exc: Exception) -> Response:
 
 
 def install(app: FastAPI, max_body_bytes: int, echo_id: bool = True,
-            path_limits: dict[Any, int] | None = None) -> None:
+            path_limits: dict[Any, int] | None = None,
+            multipart_limits: dict[re.Pattern, int] | None = None) -> None:
     app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http)  # type: ignore[arg-type]
     app.add_exception_handler(ApiError, _api)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unknown)
     app.add_middleware(RequestContext, max_body_bytes=max_body_bytes, echo_id=echo_id,
-                       path_limits=path_limits)
+                       path_limits=path_limits, multipart_limits=multipart_limits)
 
 
 class RequestContext:
@@ -138,25 +139,34 @@ class RequestContext:
     response (`echo_id=False`), so both layers report the same id, once.
     Bodies over the limit answer 413 before the handler runs, whether or not Content-Length was
     sent. `path_limits` gives some paths a limit of their own (imports and uploads take files):
-    keys are exact paths or compiled patterns. A JSON body, the path and the query string are
+    keys are exact paths or compiled patterns. `multipart_limits` (patterns) do so only for a
+    `multipart/form-data` body (a public form's submit with files: its JSON body keeps the
+    default). A JSON body, the path and the query string are
     checked for input nothing downstream can carry (`serve.hostile`): 400 before the handler.
     """
 
     def __init__(self, app: ASGIApp, max_body_bytes: int, echo_id: bool = True,
-                 path_limits: dict[Any, int] | None = None) -> None:
+                 path_limits: dict[Any, int] | None = None,
+                 multipart_limits: dict[re.Pattern, int] | None = None) -> None:
         self.app, self.max_body, self.echo_id = app, max_body_bytes, echo_id
+        self.multipart_limits = list((multipart_limits or {}).items())
         self.path_limits = {k: v for k, v in (path_limits or {}).items() if isinstance(k, str)}
         self.pattern_limits = [(k, v) for k, v in (path_limits or {}).items()
                                if isinstance(k, re.Pattern)]
 
-    def _limit(self, path: str) -> tuple[int, bool]:
+    def _limit(self, path: str, content_type: str | None) -> tuple[int, bool]:
         """The body limit of a path and whether it is its own (an exact path, else the first
-        pattern matching the whole path), else the default."""
+        pattern matching the whole path, else a multipart pattern for a multipart body), else
+        the default."""
         if path in self.path_limits:
             return self.path_limits[path], True
         for pattern, limit in self.pattern_limits:
             if pattern.fullmatch(path):
                 return limit, True
+        if self.multipart_limits and _media(content_type) == "multipart/form-data":
+            for pattern, limit in self.multipart_limits:
+                if pattern.fullmatch(path):
+                    return limit, True
         return self.max_body, False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -170,7 +180,7 @@ class RequestContext:
         scope.setdefault("state", {})["request_id"] = rid
         _request_id.set(rid)
         echo = self.echo_id
-        limit, own_limit = self._limit(scope["path"])
+        limit, own_limit = self._limit(scope["path"], headers.get("content-type"))
         length = headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > limit):
             await error_response(rid, _too_large(limit), echo)(scope, receive, send)
@@ -216,9 +226,14 @@ def _json_body(scope: Scope, content_type: str | None, own_limit: bool) -> bool:
         return False
     if content_type is None:
         return not own_limit
-    media = content_type.split(";", 1)[0].strip().lower()
+    media = _media(content_type)
     return media == "application/json" or (media.startswith("application/")
                                            and media.endswith("+json"))
+
+
+def _media(content_type: str | None) -> str:
+    """The media type of a Content-Type header, lower case ('' without one)."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
 
 
 async def _read_body(receive: Receive) -> bytes | None:

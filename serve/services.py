@@ -59,14 +59,15 @@ class Services:
 
 
 def shard_config(settings: Settings) -> dict[str, Any]:
-    """What tenant shards read of the settings (webhook delivery, the blob store of backups;
-    realtime adds its namespaces)."""
+    """What tenant shards read of the settings (webhook delivery, the blob store of backups, the
+    mail server of scheduled reports; realtime adds its namespaces)."""
     blobs = {k: getattr(settings, k) for k in ("data_dir", "blob_backend", "s3_endpoint",
                                                "s3_access_key", "s3_secret_key", "s3_bucket",
                                                "s3_region", "s3_secure")}
     return {"allow_private_urls": settings.allow_private_urls,
             "webhook_max_attempts": settings.webhook_max_attempts,
-            "webhook_retry_base_s": settings.webhook_retry_base_s, "blobs": blobs}
+            "webhook_retry_base_s": settings.webhook_retry_base_s, "blobs": blobs,
+            "smtp_url": settings.smtp_url}
 
 
 def ray_services(settings: Settings) -> Services:

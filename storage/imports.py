@@ -88,8 +88,9 @@ def json_rows(data: Any, field: str = "data") -> list[Any]:
 
 
 # -- CSV cells -------------------------------------------------------------------------------
-def _cell(prop: dict[str, Any], text: str) -> Any:
-    """A CSV cell as the value its property's data type takes (the object checks follow)."""
+def cell_value(prop: dict[str, Any], text: str) -> Any:
+    """A CSV cell (or a text part of a multipart form submission) as the value its property's
+    data type takes (the object checks follow)."""
     kind, s = prop["data_type"], text.strip()
     if kind == "integer":
         if not _INT.match(s):
@@ -123,7 +124,7 @@ def _csv_properties(props: dict[str, dict[str, Any]], columns: list[str], cells:
         if text == "":  # an empty cell leaves the property out
             continue
         try:
-            values[name] = _cell(props[name], text)
+            values[name] = cell_value(props[name], text)
         except Invalid as exc:
             kind = props[name]["data_type"]
             raise invalid(f"property '{name}' ({kind}) {exc}", name) from None

@@ -1,20 +1,24 @@
-"""A saved report's result as a file: CSV, XLSX (openpyxl) or PDF (reportlab: a table of the
-rows and, for the reports that have one, a bar chart: a label column against its first number).
+"""A saved report's result as a file: JSON, CSV, XLSX (openpyxl) or PDF (reportlab: a table of
+the rows and, for the reports that have one, a bar chart: a label column against its first
+number).
 
 Pure functions of a `report_result` answer (storage/saved_reports.py), no database: the gateway
-renders them for downloads. Cells are the flat rows of storage/report_runs.py; CSV and XLSX
-cells that a spreadsheet would run as a formula are prefixed with a quote.
+renders them for downloads (`GET /v1/saved-reports/:id/export`), the tenant shard for the mail
+of a scheduled run (actors/saved_report_schedule.py), both through `export_file`. Cells are the
+flat rows of storage/report_runs.py; CSV and XLSX cells that a spreadsheet would run as a
+formula are prefixed with a quote.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 from typing import Any
 
 from storage import report_runs
 
-MEDIA = {"csv": "text/csv; charset=utf-8",
+MEDIA = {"json": "application/json", "csv": "text/csv; charset=utf-8",
          "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
          "pdf": "application/pdf"}
 CHARTED = ("aggregate", "pipeline", "timeseries", "leaderboard", "funnel")
@@ -28,6 +32,21 @@ def table(report: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
     rows = report_runs.result_rows(report["type"], report["result"])
     columns = list(dict.fromkeys(k for row in rows for k in row))
     return columns, [[row.get(c) for c in columns] for row in rows]
+
+
+def document(report: dict[str, Any]) -> dict[str, Any]:
+    """The `json` export: the report with its table (`format`, `columns`, `rows`)."""
+    columns, rows = table(report)
+    return {**report, "format": "json", "columns": columns, "rows": rows}
+
+
+def to_json(report: dict[str, Any]) -> bytes:
+    return json.dumps(document(report), ensure_ascii=False, default=str).encode()
+
+
+def export_file(report: dict[str, Any], format: str) -> tuple[bytes, str, str]:
+    """The report as a file of `format` (a key of RENDER): (content, media type, file name)."""
+    return RENDER[format](report), MEDIA[format], f"{report['id']}.{format}"
 
 
 def _cell(value: Any) -> Any:
@@ -136,4 +155,4 @@ def _escape(text: str) -> str:
     return _short(text, 200).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-RENDER = {"csv": to_csv, "xlsx": to_xlsx, "pdf": to_pdf}
+RENDER = {"json": to_json, "csv": to_csv, "xlsx": to_xlsx, "pdf": to_pdf}

@@ -82,18 +82,37 @@ def fresh_key(ctx: Caller, file_id: str) -> str:
     return f"{ctx.tenant_id}/files/{file_id}/{new_id('blob')}"
 
 
+async def put_blob(request: Request, ctx: Caller, data: bytes, file_id: str) -> dict[str, Any]:
+    """Write upload bytes under a fresh key of the file; what the shard is to record of them
+    (`describe`). Whoever then fails to record them removes the blob (`drop_blob`)."""
+    blobs, key = store(request), fresh_key(ctx, file_id)
+    info = await asyncio.to_thread(describe, data, key)
+    await asyncio.to_thread(blobs.put, key, data)
+    return info
+
+
+async def drop_blob(request: Request, key: str) -> None:
+    await asyncio.to_thread(store(request).delete, key)
+
+
+def check_upload(data: bytes, field: str) -> None:
+    """The content checks of an upload: 413 past MAX_FILE_BYTES, 400 when empty."""
+    if len(data) > files.MAX_FILE_BYTES:
+        raise too_large(field)
+    if not data:
+        raise invalid(f"{field} is empty", field)
+
+
 async def store_and_record(request: Request, ctx: Caller, data: bytes, file_id: str, new: bool,
                            fields: dict[str, Any]) -> dict[str, Any]:
     """Write the bytes under a fresh key, then have the shard record them; if it refuses, the
     blob goes again."""
-    blobs, key = store(request), fresh_key(ctx, file_id)
-    info = await asyncio.to_thread(describe, data, key)
-    await asyncio.to_thread(blobs.put, key, data)
+    info = await put_blob(request, ctx, data, file_id)
     try:
         return await ctx.run(files.record_upload, file_id=file_id, new=new, blob=info,
                              fields=fields, quota=quota(request, ctx))
     except BaseException:
-        await asyncio.to_thread(blobs.delete, key)
+        await drop_blob(request, info["key"])
         raise
 
 
@@ -117,6 +136,11 @@ def drain_deletions(request: Request, ctx: Caller, tasks: BackgroundTasks) -> No
             log.exception("removing deleted files' blobs failed")
 
     tasks.add_task(drain)
+
+
+def sent_filename(part: UploadFile) -> str:
+    """The file name a multipart part was sent with, without its folders, else "upload"."""
+    return (part.filename or "").replace("\\", "/").rsplit("/", 1)[-1] or "upload"
 
 
 def _form_text(form: Any, name: str) -> str | None:
@@ -152,9 +176,8 @@ async def upload_file(request: Request, ctx: FilesCreateCtx) -> Any:
         if part.size is not None and part.size > files.MAX_FILE_BYTES:
             raise too_large("file")
         data = await part.read()
-        sent_name = (part.filename or "").replace("\\", "/").rsplit("/", 1)[-1]
-        fields: dict[str, Any] = {"filename": _form_text(form, "filename") or sent_name
-                                  or "upload"}
+        fields: dict[str, Any] = {"filename": _form_text(form, "filename")
+                                  or sent_filename(part)}
         for name in ("access", "folder", "object_type_id", "object_id"):
             value = _form_text(form, name)
             if value is not None:
@@ -166,10 +189,7 @@ async def upload_file(request: Request, ctx: FilesCreateCtx) -> Any:
             except ValueError:
                 raise invalid("meta must be a JSON object", "meta") from None
         file_id = _form_text(form, "file_id")
-    if len(data) > files.MAX_FILE_BYTES:
-        raise too_large("file")
-    if not data:
-        raise invalid("file is empty", "file")
+    check_upload(data, "file")
     if file_id is not None:
         return await store_and_record(request, ctx, data, check_id(file_id), False, fields)
     return await store_and_record(request, ctx, data, new_id("file"), True, fields)

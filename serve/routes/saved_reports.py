@@ -1,8 +1,10 @@
 """Saved reports: run, export, schedule (storage/saved_reports.py).
 
-A scheduled report is run by its tenant shard's alarm (actors/saved_report_schedule.py); every
-change here wakes the shard so a new schedule is picked up at once. Exports run the report now:
-`json` answers the envelope, `csv`, `xlsx` and `pdf` answer the file itself as an attachment.
+A scheduled report is run by its tenant shard's alarm (actors/saved_report_schedule.py), which
+mails the run's export (`export_format`) to its `recipients`; every change here wakes the shard
+so a new schedule is picked up at once. A run asked for here is not mailed. Exports run the
+report now: `json` answers the envelope, `csv`, `xlsx` and `pdf` answer the file itself as an
+attachment (storage/report_files.py renders both the downloads and the mailed files).
 """
 
 from __future__ import annotations
@@ -22,9 +24,12 @@ from storage import report_files, saved_reports
 router = APIRouter(prefix="/v1/saved-reports", tags=["Saved Reports"])
 
 ReportType = Literal["pipeline", "timeseries", "leaderboard", "funnel", "aggregate", "search"]
+ExportFormat = Literal["csv", "json", "xlsx", "pdf"]
 CONFIG = "The body of the report's request (as POST /v1/reports/<type>, or search/aggregate) " \
          "with its object_type_id."
 SCHEDULE = "A 5-field cron expression (UTC), or null for none."
+RECIPIENTS = "Emails a scheduled run is mailed to, with the export attached."
+EXPORT_FORMAT = "The format of the export a scheduled run mails (default csv)."
 
 
 class SavedReportCreate(BaseModel):
@@ -34,7 +39,9 @@ class SavedReportCreate(BaseModel):
     type: ReportType
     config_json: dict[str, Any] = Field(description=CONFIG)
     schedule: str | None = Field(None, max_length=saved_reports.MAX_CRON, description=SCHEDULE)
-    recipients: list[str] | None = Field(None, max_length=saved_reports.MAX_RECIPIENTS)
+    recipients: list[str] | None = Field(None, max_length=saved_reports.MAX_RECIPIENTS,
+                                         description=RECIPIENTS)
+    export_format: ExportFormat | None = Field(None, description=EXPORT_FORMAT)
 
 
 class SavedReportUpdate(BaseModel):
@@ -44,7 +51,9 @@ class SavedReportUpdate(BaseModel):
     type: ReportType | None = None
     config_json: dict[str, Any] | None = Field(None, description=CONFIG)
     schedule: str | None = Field(None, max_length=saved_reports.MAX_CRON, description=SCHEDULE)
-    recipients: list[str] | None = Field(None, max_length=saved_reports.MAX_RECIPIENTS)
+    recipients: list[str] | None = Field(None, max_length=saved_reports.MAX_RECIPIENTS,
+                                         description=RECIPIENTS)
+    export_format: ExportFormat | None = Field(None, description=EXPORT_FORMAT)
 
 
 async def _wake(ctx: Caller) -> None:
@@ -98,7 +107,8 @@ async def delete_saved_report(report_id: str, ctx: WriteCtx) -> Any:
 
 @router.post("/{report_id}/run", summary="Run saved report")
 async def run_saved_report(report_id: str, ctx: WriteCtx) -> Any:
-    """Run the report now; the answer is kept as its last run."""
+    """Run the report now; the answer is kept as its last run (it is not mailed: only scheduled
+    runs go to the recipients)."""
     return await ctx.run(saved_reports.run_saved_report, report_id=report_id)
 
 
@@ -109,8 +119,8 @@ async def export_saved_report(report_id: str, ctx: ReadCtx,
     `pdf` (with a chart where the report has one) as a file download."""
     report = await ctx.read(saved_reports.report_result, report_id=report_id)
     if format == "json":
-        columns, rows = report_files.table(report)
-        return {**report, "format": "json", "columns": columns, "rows": rows}
-    content = await asyncio.to_thread(report_files.RENDER[format], report)
-    return Response(content, media_type=report_files.MEDIA[format], headers={
-        "Content-Disposition": f'attachment; filename="{report["id"]}.{format}"'})
+        return report_files.document(report)
+    content, media_type, filename = await asyncio.to_thread(report_files.export_file, report,
+                                                            format)
+    return Response(content, media_type=media_type, headers={
+        "Content-Disposition": f'attachment; filename="{filename}"'})

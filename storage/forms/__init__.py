@@ -12,6 +12,7 @@ from storage.forms.submissions import (
     export_form_submissions,
     form_captcha,
     form_notification,
+    form_parts,
     get_form_analytics,
     list_form_submissions,
     submit_form,
@@ -19,5 +20,5 @@ from storage.forms.submissions import (
 )
 
 __all__ = ["create_form", "delete_form", "duplicate_form", "export_form_submissions",
-           "form_captcha", "form_notification", "get_form_analytics", "list_form_submissions",
-           "list_forms", "submit_form", "update_form", "view_form"]
+           "form_captcha", "form_notification", "form_parts", "get_form_analytics",
+           "list_form_submissions", "list_forms", "submit_form", "update_form", "view_form"]

@@ -1,6 +1,11 @@
 """Public forms and their submissions: the public definition (each read counted as a view),
 submit (creates the object as a write of the form: actor `form:<id>`, audited, with its
-`object.created` event), the submissions list, export and analytics."""
+`object.created` event), the submissions list, export and analytics.
+
+A multipart submission comes in two steps: `form_parts` checks the parts against the form and
+turns the text parts into values before the gateway stores any file; `submit_form` with
+`uploads` then records the stored files (as the file upload route does) and the submission in
+one transaction, so a refused submission leaves no file row (the gateway removes the blobs)."""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from storage import objects, schema
+from storage import files, objects, schema
 from storage.audit import audited
 from storage.datatypes import Invalid, check_value
 from storage.db import Tx, iso, utcnow
@@ -18,6 +23,7 @@ from storage.errors import ApiError, Code, invalid
 from storage.files import find_file
 from storage.forms import definitions as d
 from storage.ids import new_id
+from storage.imports import cell_value
 from storage.paging import clamp_limit
 
 MAX_EXPORT = 10_000  # submissions in one export answer (the content is inline)
@@ -26,6 +32,8 @@ ANALYTICS_DAYS = 30
 FORMATS = {"json": "application/json", "csv": "text/csv; charset=utf-8"}
 META_COLUMNS = ("submission_id", "object_id", "submitted_at", "ip", "user_agent")
 MAX_USER_AGENT = 500
+LIST_TYPES = ("multi_enum", "array")  # a multipart field of these: one part per item
+CHECKED = frozenset({"on"})  # what an HTML checkbox sends; also true/1/yes (cell_value)
 
 COUNT = "SELECT count(*) FROM form_submissions WHERE form_id = ?"
 PAGE = """
@@ -116,20 +124,80 @@ def check_data(db: Tx, form: dict[str, Any], data: Any) -> dict[str, Any]:
     return values
 
 
+def _text_value(field: dict[str, Any], prop: dict[str, Any], items: list[str]) -> Any:
+    name = field["name"]
+    if prop["data_type"] in LIST_TYPES:
+        return [item for item in items if item != ""]
+    if len(items) > 1:
+        raise invalid(f"field '{name}' takes one value, not {len(items)} parts", name)
+    text = items[0]
+    if text.strip() == "":
+        return None  # as an absent value: the default, or 400 if required
+    if prop["data_type"] == "boolean" and text.strip().lower() in CHECKED:
+        return True
+    try:
+        return cell_value(prop, text)
+    except Invalid as exc:
+        raise invalid(f"field '{name}' {exc}", name) from None
+
+
+def form_parts(db: Tx, ctx: dict[str, Any], *, form_id: str, texts: dict[str, list[str]],
+               file_fields: list[str]) -> dict[str, Any]:
+    """The values of a multipart submission's text parts (`texts`: field -> the parts' texts,
+    parsed by the property's data type: a list for multi_enum and array, one part per item;
+    `on`, true, 1 or yes for a boolean; numbers as numbers; JSON text for json), after checking
+    that each field of `file_fields` (one name per file part) is a file field given one file.
+    400 naming the field otherwise; nothing is written."""
+    form = d.find(db, form_id)
+    fields = {f["name"]: f for f in json.loads(form["fields"])}
+    for name in [*file_fields, *texts]:
+        if name not in fields:
+            raise invalid(f"'{name}' is not a field of this form", name)
+    seen: set[str] = set()
+    for name in file_fields:
+        if fields[name]["type"] != "file":
+            raise invalid(f"field '{name}' is not a file field: send its value as text", name)
+        if name in seen or name in texts:
+            raise invalid(f"field '{name}' takes one file", name)
+        seen.add(name)
+    props = {p["name"]: p for p in schema.load(db).properties(form["object_type_id"])}
+    values: dict[str, Any] = {}
+    for name, items in texts.items():
+        if name not in props:
+            raise invalid(f"field '{name}' is no longer a property of the form's type", name)
+        values[name] = _text_value(fields[name], props[name], items)
+    return values
+
+
 def submit_form(db: Tx, ctx: dict[str, Any], *, form_id: str, data: Any,
-                user_agent: str | None = None) -> dict[str, Any]:
-    """Check the values, create the object as the form's write, record the submission."""
+                user_agent: str | None = None, uploads: list[dict[str, Any]] | None = None,
+                quota: int | None = None) -> dict[str, Any]:
+    """Check the values, create the object as the form's write, record the submission.
+    `uploads` (a multipart submission): files the gateway stored, each `{field, file_id, blob,
+    fields}`, recorded as new files of the tenant (files.record_upload: metadata, `quota`)
+    before the values are checked, each its field's value; all in this one transaction."""
     return _submit(db, {**ctx, "actor_id": f"form:{str(form_id)[:100]}"}, form_id=form_id,
-                   data=data, user_agent=user_agent)
+                   data=data, user_agent=user_agent, uploads=uploads or [], quota=quota)
 
 
 @audited("form.submit", "form_submission", event="form.submitted")
 def _submit(db: Tx, ctx: dict[str, Any], *, form_id: str, data: Any,
-            user_agent: str | None) -> dict[str, Any]:
+            user_agent: str | None, uploads: list[dict[str, Any]],
+            quota: int | None) -> dict[str, Any]:
     form = d.find(db, form_id)
     refused = d.open_for_submissions(form, db.scalar(COUNT, [form["id"]]), datetime.now(UTC))
     if refused:
         raise ApiError(Code.CONFLICT, refused, status=form["status"])
+    if uploads:
+        if not isinstance(data, dict):
+            raise invalid("data must be an object of field name -> value", "data")
+        data = dict(data)
+        for up in uploads:
+            if data.get(up["field"]) not in (None, ""):
+                raise invalid(f"field '{up['field']}' takes one file", up["field"])
+            data[up["field"]] = files.record_upload(
+                db, ctx, file_id=up["file_id"], new=True, blob=up["blob"], fields=up["fields"],
+                quota=quota)["id"]
     values = check_data(db, form, data)
     t = schema.get_type(db, form["object_type_id"])
     rec = objects.create_in(db, ctx, t, values)

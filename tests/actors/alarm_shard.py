@@ -19,13 +19,20 @@ class FakeClock:
 
 
 class AlarmShard:
-    def __init__(self, tmp_path, clock: FakeClock, tenant: str, ctx: dict[str, Any]) -> None:
+    def __init__(self, tmp_path, clock: FakeClock, tenant: str, ctx: dict[str, Any],
+                 config: dict[str, Any] | None = None) -> None:
+        """`config`: the namespace's shard config (as serve/services.py makes it)."""
         self.tmp_path, self.clock, self.tenant, self.ctx = tmp_path, clock, tenant, ctx
-        self.ns = LocalNamespace(tenant_shard.spec(1), tmp_path, clock=clock)
+        self.config = config
+        self.ns = self._namespace()
+
+    def _namespace(self) -> LocalNamespace:
+        return LocalNamespace(tenant_shard.spec(1, config=self.config), self.tmp_path,
+                              clock=self.clock)
 
     async def restart(self) -> None:
         await self.ns.close()
-        self.ns = LocalNamespace(tenant_shard.spec(1), self.tmp_path, clock=self.clock)
+        self.ns = self._namespace()
 
     async def run(self, fn, **kwargs: Any) -> Any:
         return await self.ns.get(self.tenant).call("run", fn, self.ctx, kwargs)

@@ -1,10 +1,14 @@
 """Saved reports over HTTP: CRUD, run (kept as the last run), exports opened with the readers
-of their formats, 400 for a bad type, config or cron, 401/403/404."""
+of their formats, 400 for a bad type, config or cron, 401/403/404; a scheduled run mailed to
+its recipients through the session's SMTP server, the export attached."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+import time
+from datetime import datetime
 
 from openpyxl import load_workbook
 from pypdf import PdfReader
@@ -85,3 +89,38 @@ def test_auth_and_scopes(tenant, client):
     err(tenant.call("POST", "/v1/saved-reports", key=reader, json={
         "name": "x", "type": "search", "config_json": {"object_type_id": "x"}}), 403,
         "INSUFFICIENT_SCOPE")
+
+
+def _due_long_ago(db, ctx, *, report_id: str) -> bool:
+    """Test setup run in the tenant's shard: make the report's next run due (Serve's shards
+    run on the wall clock, which the test cannot move)."""
+    db.execute("saved_reports", "UPDATE saved_reports SET next_run_at = ? WHERE id = ?",
+               [datetime(2000, 1, 1), report_id])
+    return True
+
+
+def test_a_scheduled_run_is_mailed_to_its_recipients(tenant, service):
+    from actors import tenant_shard
+    from actors.durable import RayNamespace
+
+    to = f"reports-{tenant.id}@example.com"  # the session's mailbox is shared
+    r = _report(tenant, recipients=[to], export_format="csv")
+    assert r["export_format"] == "csv" and r["last_mailed_at"] is None
+    ok(tenant.call("POST", f"/v1/saved-reports/{r['id']}/run"))  # a manual run: no mail
+    ns = RayNamespace(tenant_shard.spec(service["settings"].shard_hosts), service["data_dir"])
+    ctx = {"tenant_id": tenant.id, "actor_id": "test", "request_id": None}
+    asyncio.run(ns.get(tenant.id).call("run", _due_long_ago, ctx, {"report_id": r["id"]}))
+    assert asyncio.run(ns.fire_alarm_now(tenant.id))  # the schedule's alarm, now
+    mailbox = service["mailbox"]
+    deadline = time.monotonic() + 10
+    while not mailbox.to(to) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [message] = mailbox.to(to)
+    assert message["Subject"] == "Report: Pipeline"
+    [part] = list(message.iter_attachments())
+    assert part.get_filename() == f"{r['id']}.csv"
+    rows = list(csv.DictReader(io.StringIO(part.get_payload(decode=True).decode())))
+    assert [(x["stage"], x["value"]) for x in rows] == [("lead", "5"), ("won", "7")]
+    got = ok(tenant.call("GET", f"/v1/saved-reports/{r['id']}"))
+    assert got["last_mailed_at"] and got["last_mail_error"] is None
+    assert got["next_run_at"] > "2001"  # moved on: the slot is not run again

@@ -261,3 +261,69 @@ def _shard_is_healthy(world: dict[str, Any]) -> None:
     got = ok(tenant.call("GET", f"/v1/objects/{type_id}/{made['id']}"))
     assert got["properties"]["title"] == "after the sweep"
 
+
+
+# -- multipart bodies of the public form submit (serve/routes/forms.py) -----------------------
+BOUNDARY = "hostileBoundary7"
+
+
+def _multipart(parts: list[tuple[str, bytes, str | None]]) -> bytes:
+    """A multipart body of (name, content, filename or None for a text part)."""
+    out = b""
+    for name, content, filename in parts:
+        disposition = f'form-data; name="{name}"' + (
+            f'; filename="{filename}"' if filename is not None else "")
+        out += (f"--{BOUNDARY}\r\nContent-Disposition: {disposition}\r\n".encode()
+                + (b"Content-Type: application/octet-stream\r\n" if filename is not None
+                   else b"") + b"\r\n" + content + b"\r\n")
+    return out + f"--{BOUNDARY}--\r\n".encode()
+
+
+EMAIL = ("email", b"a@example.com", None)
+MULTIPART_CASES: list[tuple[str, bytes, str | None]] = [
+    ("invalid UTF-8 text", _multipart([("email", b"\xff\xfe\xed\xa0\x80", None)]), "email"),
+    ("NUL in text", _multipart([("email", b"a\x00b@example.com", None)]), None),
+    ("text part over 1 MB", _multipart([("email", b"x" * ((1 << 20) + 10), None)]), "body"),
+    ("file part on a text field", _multipart([("email", b"a", "a.txt")]), "email"),
+    ("unknown part", _multipart([EMAIL, ("zz\x00", b"1", None)]), None),
+    ("path in the file name", _multipart([EMAIL, ("doc", b"%PDF-1.4", "../../etc/passwd")]),
+     None),
+    ("empty file", _multipart([EMAIL, ("doc", b"", "a.txt")]), "doc"),
+    ("two files for one field", _multipart([EMAIL, ("doc", b"1", "a"), ("doc", b"2", "b")]),
+     "doc"),
+    ("data part: deep nesting", _multipart([("data", b"{" + b'"a":[' * 5000, None)]), "data"),
+    ("data part: NaN", _multipart([("data", b'{"email": NaN}', None)]), "data.email"),
+    ("data part: lone surrogate", _multipart([("data", b'{"email": "\\ud800"}', None)]),
+     "data.email"),
+    ("data part: not JSON", _multipart([("data", b"{oops", None)]), "data"),
+    ("number text 1e400", _multipart([EMAIL, ("n", b"1e400", None)]), "n"),
+    ("too many parts", _multipart([("email", b"x", None)] * 1200), "body"),
+    ("truncated", _multipart([EMAIL])[:30], None),
+    ("not multipart at all", b"hello there", None),
+]
+
+
+def test_hostile_multipart_submissions_never_answer_5xx(client, world):  # noqa: F811
+    """Each case on a fresh form (the rate limit allows 10 submissions a minute per form):
+    below 500 in the envelope; where a field is named, 400 naming it."""
+    tenant = world["tenant"]
+    name = "hostile_applicant"
+    ok(tenant.call("POST", "/v1/object-types", json={"name": name}), 201)
+    for prop, kind in (("email", "email"), ("doc", "file"), ("n", "integer")):
+        ok(tenant.call("POST", f"/v1/object-types/{name}/properties",
+                       json={"name": prop, "data_type": kind}), 201)
+    failures = []
+    headers = {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}
+    for case, body, field in [*MULTIPART_CASES, ("no boundary", _multipart([EMAIL]), None)]:
+        form = ok(tenant.call("POST", "/v1/forms", json={
+            "name": case, "object_type_id": name, "status": "active",
+            "fields": [{"name": "email", "type": "email"}, {"name": "doc", "type": "file"},
+                       {"name": "n", "type": "number"}]}), 201)
+        sent = headers if case != "no boundary" else {"Content-Type": "multipart/form-data"}
+        r = client.post(f"/v1/forms/{form['id']}/submit", params={"tenant_id": tenant.id},
+                        content=body, headers=sent)
+        problem = _judge(r, "field" if field else None, field or "")
+        if problem:
+            failures.append((case, problem))
+    assert not failures, "\n".join(map(str, failures))
+    _shard_is_healthy(world)

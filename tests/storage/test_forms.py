@@ -156,3 +156,67 @@ def test_a_forced_type_delete_takes_its_forms_and_their_records(typed):
          confirm_token=err.details["confirm_token"])
     for table in ("forms", "form_submissions", "form_views"):
         assert count(typed, table) == 0, table
+
+
+@pytest.fixture
+def with_file_field(typed):
+    from storage import properties
+
+    call(typed, properties.create_property, type_ref="lead",
+         body={"name": "cv", "data_type": "file"})
+    call(typed, properties.create_property, type_ref="lead",
+         body={"name": "tags", "data_type": "multi_enum", "enum_values": ["a", "b"]})
+    call(typed, properties.create_property, type_ref="lead",
+         body={"name": "ok", "data_type": "boolean"})
+    return make_form(typed, fields=[*FIELDS, {"name": "cv", "type": "file"},
+                                    {"name": "tags", "type": "multiselect"},
+                                    {"name": "ok", "type": "checkbox"}])
+
+
+def _upload(size: int = 5) -> dict:
+    from storage.ids import new_id
+
+    file_id = new_id("file")
+    blob = {"key": f"tn_test/files/{file_id}/blob_1", "size_bytes": size, "sha256": "0" * 64,
+            "mime_type": "text/plain"}
+    return {"field": "cv", "file_id": file_id, "blob": blob,
+            "fields": {"filename": "cv.txt", "meta": {"field": "cv"}}}
+
+
+def test_form_parts_parse_text_by_type_and_check_file_parts(typed, with_file_field):
+    form_id = with_file_field["id"]
+    got = call(typed, forms.form_parts, form_id=form_id, file_fields=["cv"], texts={
+        "email": ["a@b.co"], "age": ["41"], "tags": ["a", "b", ""], "ok": ["on"],
+        "plan": [""]})
+    assert got == {"email": "a@b.co", "age": 41, "tags": ["a", "b"], "ok": True, "plan": None}
+    assert call(typed, forms.form_parts, form_id=form_id, file_fields=[],
+                texts={"ok": ["false"]}) == {"ok": False}
+    for texts, file_fields, field in [({"age": ["x"]}, [], "age"), ({"ok": ["maybe"]}, [], "ok"),
+                                      ({"age": ["1", "2"]}, [], "age"), ({"zz": ["1"]}, [], "zz"),
+                                      ({}, ["age"], "age"), ({}, ["cv", "cv"], "cv"),
+                                      ({"cv": ["file_x"]}, ["cv"], "cv"), ({}, ["zz"], "zz")]:
+        e = error(typed, forms.form_parts, form_id=form_id, texts=texts,
+                  file_fields=file_fields)
+        assert e.code == "VALIDATION_ERROR" and e.details["field"] == field, (texts, e.message)
+
+
+def test_uploads_are_recorded_with_the_submission_or_not_at_all(typed, with_file_field):
+    form_id = with_file_field["id"]
+    done = call(typed, forms.submit_form, PUBLIC, form_id=form_id, data={"email": "a@b.co"},
+                uploads=[first := _upload()], quota=100)
+    obj = call(typed, objects.get_object, type_ref="lead", object_id=done["object_id"])
+    assert obj["properties"]["cv"] == first["file_id"]
+    assert count(typed, "files") == 1
+    # refused after the file was recorded (a bad value), over the quota, or a closed form:
+    # the whole transaction goes, the file row with it
+    e = error(typed, forms.submit_form, PUBLIC, form_id=form_id, data={"email": "bad"},
+              uploads=[_upload()], quota=100)
+    assert e.details["field"] == "email"
+    e = error(typed, forms.submit_form, PUBLIC, form_id=form_id, data={"email": "a@b.co"},
+              uploads=[_upload(96)], quota=100)
+    assert e.code == "QUOTA_EXCEEDED" and e.status == 413
+    e = error(typed, forms.submit_form, PUBLIC, form_id=form_id, data={"email": "a@b.co",
+                                                                      "cv": first["file_id"]},
+              uploads=[_upload()], quota=100)
+    assert e.details["field"] == "cv"
+    assert count(typed, "files") == 1 and count(typed, "form_submissions") == 1

@@ -132,3 +132,21 @@ def test_raybase_up_says_where_messages_go_without_secrets(tmp_path):
                                       smtp_url="smtp://u:pw@mail.test:2525?starttls=true",
                                       sms_url="https://k:secret@sms.test/send"))
     assert remote == ["auth email: SMTP at mail.test:2525", "auth SMS: POST to sms.test"]
+
+
+async def test_attachments_and_several_recipients(smtp, tmp_path):
+    settings = Settings(data_dir=str(tmp_path), smtp_url=smtp["url"])
+    await mailer.send_email(settings, {
+        **MESSAGE, "to": ["ada@example.com", "bob@example.com"], "html": None,
+        "attachments": [{"filename": "r.csv", "content_type": "text/csv; charset=utf-8",
+                         "content": b"n\r\n1\r\n"},
+                        {"filename": "r.pdf", "content_type": "application/pdf",
+                         "content": b"%PDF-1.4 \x00\xff"}]})
+    envelope, msg = smtp["inbox"].received[0]
+    assert envelope.rcpt_tos == ["ada@example.com", "bob@example.com"]
+    assert msg.get_content_type() == "multipart/mixed"
+    assert "token=tk_1" in msg.get_body(("plain",)).get_content()
+    got = [(p.get_filename(), p.get_content_type(), p.get_payload(decode=True))
+           for p in msg.iter_attachments()]
+    assert got == [("r.csv", "text/csv", b"n\r\n1\r\n"),
+                   ("r.pdf", "application/pdf", b"%PDF-1.4 \x00\xff")]
