@@ -27,7 +27,7 @@ from serve.local_cluster import LocalCluster, node_ip, without_ray
 from serve.runtime import free_port, wait_ok
 
 HOSTS = 4  # LocalCluster.raybase_env: two tenant-shard hosts per node
-RECOVERY_LIMIT_S = 15.0  # a lost node's tenants answer again within this (measured: ~5 s)
+RECOVERY_LIMIT_S = 15.0  # a lost node's tenants answer again within this (measured: ~2.5 s)
 
 
 @pytest.fixture(scope="module")
