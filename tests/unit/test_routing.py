@@ -1,6 +1,6 @@
-"""The indexed router (serve/routing.py) answers every request as FastAPI's linear scan does: the
-same route is handled with the same path parameters and method (405 included), the same redirect
-or the same 404."""
+"""The indexed router (serve/routing.py) answers every request as FastAPI's linear scan does: for
+every route of the gateway app and many paths made from them, the same route is handled with the
+same path parameters and method (405 included), the same redirect or the same 404."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Match, Mount, Route, WebSocketRoute
 
 from serve import routing
+from serve.app import build_app
+from serve.settings import Settings
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 SOME_METHODS = ("GET", "HEAD", "POST", "PATCH", "DELETE")
@@ -112,6 +114,29 @@ def same_everywhere(app: FastAPI, requests: list[tuple[str, str, str]]) -> int:
     differ = asyncio.run(both())
     assert not differ, differ[:5]
     return len(requests)
+
+
+def gateway(tmp_path) -> FastAPI:
+    settings = Settings(data_dir=str(tmp_path), admin_key="a" * 32)
+    return build_app(settings, services=lambda _: None)
+
+
+def test_the_gateway_answers_as_the_linear_scan(tmp_path, recorded):
+    app = gateway(tmp_path)
+    assert isinstance(app.router, routing.IndexedRouter)
+    recorded(app)
+    formats = [c.path_format for r in app.router.routes for c in r.effective_route_contexts()]
+    assert len(formats) > 300
+    paths = {p for f in formats for p in paths_of(f, ["x1", ""])}
+    # a parameter holding a literal segment of another route: two routes could match the path
+    paths |= {p for f in formats for p in paths_of(f, ["list", "search", "batch", "me"], False)}
+    paths |= {"", "/", "//", "/v1", "/v1/", "/nope", "/v1/nope", "/v1/accounting/nope",
+              "/V1/objects", "/v1//objects", "/admin/v1/tenants/t1/backups/b1/"}
+    requests = [("http", m, p) for p in sorted(paths) for m in SOME_METHODS]
+    requests += [("websocket", "GET", p) for p in sorted(paths)]
+    assert same_everywhere(app, requests) > 10_000
+    # the index tried few routers for a late route (the linear scan: all of them)
+    assert len(app.router.route_index().candidates("/v1/accounting/journal-entries")) <= 2
 
 
 def small_app() -> FastAPI:
