@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from ai import generation
-from serve import envelope, idempotency, request_log
+from serve import envelope, idempotency, request_log, routing
 from serve.auth import KeyCache
 from serve.realtime.hub import Hub
 from serve.request_meter import RequestMeter
@@ -73,6 +73,7 @@ def build_app(settings: Settings, services: Callable[[Settings], Services] = ray
         app.include_router(backups.router)
         app.include_router(cluster.router)
         app.include_router(cluster.tenants_router)
+    routing.install(app)  # a request tries only the routes its path could match
     app.add_middleware(request_log.RequestLogMiddleware, request_log=app.state.request_log)
     idempotency.install(app)
     envelope.install(app, settings.max_body_bytes, echo_id=not under_serve,
