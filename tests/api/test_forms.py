@@ -5,12 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-import time
 from urllib.parse import parse_qs
 
 import pytest
 
-from tests.api.builders import make_type
+from tests.api.builders import make_type, poll
 from tests.api.conftest import err, ok
 from tests.unit.loopback import http_server, json_answer
 
@@ -93,11 +92,7 @@ def test_a_submission_is_mailed_to_the_forms_notify_emails(tenant, service):
     form = make_form(tenant, settings={"notify_emails": [owner]})
     done = ok(public(tenant, "POST", f"/v1/forms/{form['id']}/submit",
                      json={"data": {"email": "a@example.com", "size": 3}}))
-    mailbox = service["mailbox"]
-    deadline = time.monotonic() + 10
-    while not mailbox.to(owner) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    [message] = mailbox.to(owner)
+    [message] = poll(lambda: service["mailbox"].to(owner), bool, timeout=10, interval=0.05)
     assert message["Subject"] == "New submission: Contact"
     text = message.get_body(("plain",)).get_content()
     assert done["object_id"] in text and '"a@example.com"' in text

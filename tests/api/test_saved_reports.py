@@ -7,13 +7,12 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import time
 from datetime import datetime
 
 from openpyxl import load_workbook
 from pypdf import PdfReader
 
-from tests.api.builders import make_objects, make_type
+from tests.api.builders import make_objects, make_type, poll
 from tests.api.conftest import err, ok
 
 PIPELINE = {"object_type_id": "deal", "stage_property": "stage", "value_property": "amount"}
@@ -111,11 +110,7 @@ def test_a_scheduled_run_is_mailed_to_its_recipients(tenant, service):
     ctx = {"tenant_id": tenant.id, "actor_id": "test", "request_id": None}
     asyncio.run(ns.get(tenant.id).call("run", _due_long_ago, ctx, {"report_id": r["id"]}))
     assert asyncio.run(ns.fire_alarm_now(tenant.id))  # the schedule's alarm, now
-    mailbox = service["mailbox"]
-    deadline = time.monotonic() + 10
-    while not mailbox.to(to) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    [message] = mailbox.to(to)
+    [message] = poll(lambda: service["mailbox"].to(to), bool, timeout=10, interval=0.05)
     assert message["Subject"] == "Report: Pipeline"
     [part] = list(message.iter_attachments())
     assert part.get_filename() == f"{r['id']}.csv"
