@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import random
 import sqlite3
 import threading
 import time
@@ -63,6 +64,7 @@ CREATE TABLE IF NOT EXISTS directory (object_key TEXT PRIMARY KEY, host INTEGER,
                                       adopted_from INTEGER);
 """
 HOST_METHODS = frozenset({"move_out", "adopt", "adopted"})  # what `Host.on_host` runs
+OPEN_RETRY_S = 30.0  # how long hosts opening a new durable-storage file together retry
 MOVE_DRAIN_S = 30.0  # a move waits this long for the calls in flight on the object to finish
 
 
@@ -82,9 +84,20 @@ class KvFile:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.executescript(KV_SCHEMA)
+        # Hosts starting together open a new file together: switching it to WAL, or creating
+        # its tables, can answer "database is locked" at once (SQLite does not wait on a busy
+        # lock there, whatever the timeout), so the opening is tried again for a while.
+        deadline = time.monotonic() + OPEN_RETRY_S
+        while True:
+            try:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.execute("PRAGMA synchronous=FULL")
+                self._conn.executescript(KV_SCHEMA)
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02 + random.random() * 0.05)
         self._lock = threading.Lock()
 
     def _exec(self, sql: str, params: tuple = (), write: bool = False) -> list[tuple]:

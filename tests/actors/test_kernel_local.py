@@ -4,6 +4,8 @@ beyond a few tens of milliseconds of real `asyncio.sleep` to observe overlap."""
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+from pathlib import Path
 
 import pytest
 
@@ -423,6 +425,31 @@ async def test_adopting_an_object_of_a_lost_host_and_sending_it_home(make_ns, cl
     assert key in ns.hosts[home].slots and key not in ns.hosts[taker].slots
     # A stale adoption (the object moved on since) changes nothing: the mover's host stands.
     assert await ns.hosts[third].adopt(key, taker) == home
+
+
+def _open_kv(path: str, barrier, errors) -> None:
+    barrier.wait()
+    try:
+        durable.KvFile(Path(path)).close()
+    except Exception as exc:  # reported to the test
+        errors.put(repr(exc))
+
+
+def test_hosts_starting_together_open_a_new_storage_file_together(tmp_path):
+    """Four processes open one new file at the same instant, 20 times (before the retry,
+    about one opening in twelve answered "database is locked" and its host died)."""
+    ctx = multiprocessing.get_context("fork")
+    errors = ctx.Queue()
+    for i in range(20):
+        barrier = ctx.Barrier(4)
+        procs = [ctx.Process(target=_open_kv, args=(str(tmp_path / f"{i}" / "ns.sqlite3"),
+                                                    barrier, errors)) for _ in range(4)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(60)
+        assert all(p.exitcode == 0 for p in procs)
+    assert errors.empty(), errors.get()
 
 
 # -- rate limit ------------------------------------------------------------------------------------
