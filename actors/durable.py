@@ -560,6 +560,12 @@ class NamespaceSpec:
     def owner(self, key: str) -> int:
         return stable_hash(key) % self.hosts
 
+    @property
+    def fails_over(self) -> bool:
+        """Whether another host can take over the objects of a lost one: hosts of its own
+        (a guest lives and dies with its owner's actor), and more than one."""
+        return self.cohost is None and self.hosts > 1
+
 
 class Stub:
     """A reference to one durable object; calls go to its owning host, and follow it to the
@@ -832,9 +838,8 @@ class RayNamespace(BaseNamespace):
         """Poll Ray's GCS until host `host` is known gone (it joins `lost`: the next call fails
         over), or alive in a new process (restarted). A host that Ray still has for alive in
         the same process after `VERDICT_S` is called again."""
-        if self.spec.cohost or self.spec.hosts < 2:
-            await asyncio.sleep(0.05)
-            return
+        if not self.spec.fails_over:
+            return await super().wait_for_verdict(host, deadline)
         first = (await self._state(host))[1]
         until = min(deadline, time.monotonic() + VERDICT_S)
         while time.monotonic() < until:
@@ -847,7 +852,7 @@ class RayNamespace(BaseNamespace):
         gone — a lost node's processes are killed if the node comes back — so every call it was
         running ended with it, and no object is live there. Failover only for namespaces with
         hosts of their own (tenant shards)."""
-        if self.spec.cohost or self.spec.hosts < 2:
+        if not self.spec.fails_over:
             return False
         gone = (await self._state(host))[0] != "ALIVE"
         (self.lost.add if gone else self.lost.discard)(host)

@@ -107,7 +107,7 @@ async def return_adopted(namespaces: list[Any]) -> list[dict[str, Any]]:
     to the host it hashes to, now that it runs again (after `rebalance`): the moves made."""
     returned = []
     for ns in namespaces:
-        if ns.spec.cohost or ns.spec.hosts < 2:
+        if not ns.spec.fails_over:
             continue
         for key, host, home in await ns.adopted():
             moved = await ns.move(key, home, host)

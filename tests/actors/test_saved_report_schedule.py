@@ -14,13 +14,12 @@ from email import message_from_bytes, policy
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from openpyxl import load_workbook
 
 from actors import saved_report_schedule
 from storage import object_types, objects, properties, saved_reports
 from tests.actors.alarm_shard import AlarmShard, FakeClock
-from tests.conftest import free_port
+from tests.smtp_inbox import smtp_inbox
 
 TENANT = "tn_reports"
 CTX = {"tenant_id": TENANT, "actor_id": "test", "request_id": None}
@@ -29,30 +28,10 @@ CONFIG = {"object_type_id": "deal", "aggregations": [{"function": "count", "alia
           "filters": None, "group_by": None}
 
 
-class Inbox:
-    """An SMTP server's handler: keeps each message, or refuses every one with `refuse`."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[Any, Any]] = []
-        self.attempts = 0
-        self.refuse: str | None = None
-
-    async def handle_DATA(self, server, session, envelope) -> str:
-        self.attempts += 1
-        if self.refuse:
-            return self.refuse
-        self.received.append((envelope, message_from_bytes(envelope.content,
-                                                           policy=policy.default)))
-        return "250 OK"
-
-
 @pytest.fixture
 def smtp():
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield {"url": f"smtp://127.0.0.1:{controller.port}", "inbox": inbox}
-    controller.stop()
+    with smtp_inbox() as server:
+        yield server
 
 
 @pytest.fixture

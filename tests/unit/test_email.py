@@ -5,31 +5,18 @@ from __future__ import annotations
 
 import json
 from email import message_from_bytes, policy
-from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
 from serve import email as mailer
 from serve.settings import Settings
-from tests.conftest import free_port
+from tests.smtp_inbox import Inbox, smtp_inbox
 from tests.unit.loopback import http_server, json_answer
 
 MESSAGE = {"to": "ada@example.com", "from": "Acme <no-reply@acme.test>", "subject": "Sign in",
            "text": "Open https://app.test/cb?token=tk_1&type=magiclink",
            "html": '<a href="https://app.test/cb?token=tk_1&amp;type=magiclink">Sign in</a>'}
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.received: list[Any] = []
-        self.logins: list[tuple[str, str]] = []
-
-    async def handle_DATA(self, server, session, envelope) -> str:
-        self.received.append((envelope, message_from_bytes(envelope.content,
-                                                           policy=policy.default)))
-        return "250 OK"
 
 
 @pytest.fixture
@@ -40,11 +27,8 @@ def smtp():
         inbox.logins.append((auth_data.login.decode(), auth_data.password.decode()))
         return AuthResult(success=auth_data.password == b"s3cret:/@")
 
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port(),
-                            authenticator=authenticator, auth_require_tls=False)
-    controller.start()
-    yield {"url": f"smtp://127.0.0.1:{controller.port}", "inbox": inbox}
-    controller.stop()
+    with smtp_inbox(inbox, authenticator=authenticator, auth_require_tls=False) as server:
+        yield server
 
 
 async def test_smtp_delivers_a_multipart_alternative_message(smtp, tmp_path):
